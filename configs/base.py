@@ -1,0 +1,85 @@
+"""The training config schema: every key, its default and why.
+
+Other configs start from `get_config()` here and override only what differs.
+Any key can be overridden on the command line:
+
+    python -m pretrain_jax.train --config=configs/demo.py --workdir=/tmp/run \
+        --config.num_train_steps=500 --config.model.num_layers=4
+
+An unknown key fails at once (the config is locked). Model defaults are the
+Llama 6.7B shape (Touvron et al. 2023, Table 2); optimizer defaults are the
+Llama recipe (section 2.2).
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+
+    c.seed = 0  # parameter init and data order; same seed + same data = same run
+
+    # --- model: a Llama-style decoder (pretrain_jax/model.py) ---
+    m = c.model = ml_collections.ConfigDict()
+    m.vocab_size = 32000  # must be >= the tokenizer's vocabulary (checked against the dataset)
+    m.dim = 4096  # residual stream width d_model
+    m.num_layers = 32
+    m.num_heads = 32  # query heads
+    m.num_kv_heads = 32  # key/value heads: = num_heads is MHA, 1 is MQA, in between is GQA
+    m.head_dim = 0  # 0 means dim // num_heads
+    m.mlp_dim = 11008  # SwiGLU hidden width; Llama uses 2/3 * 4 * dim rounded up to a multiple of 256
+    m.rope_theta = 10000.0  # rotary base frequency (Su et al. 2021)
+    m.norm_eps = 1e-6  # RMSNorm epsilon
+    m.tie_embeddings = False  # share the input embedding with the output head
+    m.causal = True  # False gives the bidirectional (masked-LM) variant
+    m.param_dtype = "float32"  # storage dtype of parameters and optimizer state
+    m.dtype = "float32"  # compute dtype of activations and matmuls ("bfloat16" on accelerators)
+    m.scan_layers = True  # nn.scan over layers: compile time independent of depth
+    m.remat = "none"  # rematerialization of each layer: none | full | dots_no_batch | minimal
+    m.attention_impl = "xla"  # xla (reference einsums) | dot_product_attention (jax.nn, picks cuDNN on GPU)
+    m.init_std = 0.02  # std of the normal initializer for weight matrices and embeddings
+
+    # --- data: shards written by `python -m data_prep prepare` (data_prep/records.py) ---
+    d = c.data = ml_collections.ConfigDict()
+    d.dir = ""  # prepared dataset folder (holds metadata.json); required
+    d.train_split = "train"
+    d.eval_split = "validation"
+    d.shuffle = True  # seeded global shuffle of sequences, reshuffled every epoch
+    d.num_threads = 2  # Grain reader threads per process
+    d.prefetch = 4  # batches Grain reads ahead
+
+    c.seq_len = 2048  # tokens per training row; must equal the dataset's record length
+    c.global_batch_size = 2048  # rows per optimizer step across all processes (4M tokens at 2048, as Llama)
+    c.microbatches = 1  # gradient accumulation: the batch is split into this many sequential parts
+    c.num_train_steps = 250_000
+
+    # --- optimizer: AdamW with warmup + cosine decay (pretrain_jax/optimizer.py) ---
+    o = c.optimizer = ml_collections.ConfigDict()
+    o.peak_learning_rate = 3e-4  # Llama 6.7B/13B; 1.5e-4 for 32.5B/65.2B
+    o.warmup_steps = 2000
+    o.decay_steps = 0  # steps of cosine decay after warmup; 0 means until num_train_steps
+    o.final_learning_rate_fraction = 0.1  # cosine ends at this fraction of the peak
+    o.b1 = 0.9
+    o.b2 = 0.95
+    o.eps = 1e-8
+    o.weight_decay = 0.1  # decoupled; never applied to norm scales or biases
+    o.decay_embeddings = True  # whether weight decay applies to the embedding and output head
+    o.grad_clip_norm = 1.0  # global-norm clipping; None disables
+    o.state_dtype = "float32"  # dtype of the Adam moments
+
+    # --- parallelism: mesh axes (pretrain_jax/sharding.py) ---
+    mesh = c.mesh = ml_collections.ConfigDict()
+    mesh.data = -1  # pure data parallelism; -1 takes all devices the other axes leave
+    mesh.fsdp = 1  # parameters, gradients and optimizer state sharded (ZeRO-3 style)
+    mesh.tensor = 1  # Megatron-style tensor parallelism over heads and the MLP hidden dimension
+
+    # --- loop, logging, evaluation, checkpoints (pretrain_jax/train.py) ---
+    c.log_every = 10  # steps between TensorBoard scalars and console progress lines
+    c.eval_every = 1000  # steps between validation passes; 0 disables
+    c.eval_batches = 20  # validation batches per pass; 0 means the whole split
+    c.checkpoint_every = 1000  # steps between checkpoints (one is always written at the end)
+    c.keep_checkpoints = 3  # the newest K are kept
+    c.async_checkpointing = True  # write checkpoints in the background while training continues
+    c.max_consecutive_nonfinite = 10  # stop after this many skipped (non-finite) updates in a row
+    c.peak_flops_per_device = 0.0  # for MFU; 0 measures a float32 matmul on the device at start-up
+    return c

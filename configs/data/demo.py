@@ -1,0 +1,20 @@
+"""The demo dataset: this machine's Python standard library, ready for a tiny model.
+
+Run: python -m data_prep prepare --config=configs/data/demo.py --config.output_dir=/tmp/demo-data
+On 2 CPU cores (Python 3.11): 799 files (12.6 MB), 786 train and 10 validation documents,
+3.7M train tokens in 14,477 sequences of 256 and 57K validation tokens, in 10 to 20 s.
+"""
+
+import ml_collections
+
+from configs.data import base
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = base.get_config()
+    c.inputs = ("python-stdlib",)  # real text every machine has (data_prep/corpora.py)
+    c.vocab_size = 8000  # a few-million-parameter model cannot afford a large embedding
+    c.seq_len = 256  # short contexts: CPU steps stay fast
+    c.validation_fraction = 0.02  # about 10 files: enough for a stable loss estimate
+    c.num_train_shards = 2
+    return c

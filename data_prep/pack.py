@@ -1,0 +1,75 @@
+"""Token streams to fixed-length records, and records to ArrayRecord shards (format: records.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+from array_record.python.array_record_module import ArrayRecordWriter
+
+from data_prep import records
+
+WRITER_OPTIONS = "group_size:1"  # one record per chunk: random access to any sequence
+
+
+@dataclasses.dataclass
+class PackStats:
+    documents: int = 0
+    sequences: int = 0
+    tokens: int = 0  # real tokens, separators included, padding excluded
+
+    def __add__(self, other: PackStats) -> PackStats:
+        return PackStats(self.documents + other.documents, self.sequences + other.sequences,
+                         self.tokens + other.tokens)
+
+
+def pack(docs: Iterable[np.ndarray], seq_len: int) -> Iterator[np.ndarray]:
+    """Sequences of exactly `seq_len` tokens cut from the documents laid end to end.
+
+    Each document already ends with its separator. A document that does not fit in
+    the room left continues at the start of the next sequence. Only the last
+    sequence may be shorter; it is padded when written.
+    """
+    pending: list[np.ndarray] = []
+    num_pending = 0
+    for doc in docs:
+        pending.append(doc)
+        num_pending += len(doc)
+        if num_pending >= seq_len:
+            flat = np.concatenate(pending)
+            num_full = len(flat) // seq_len * seq_len
+            yield from flat[:num_full].reshape(-1, seq_len)
+            pending, num_pending = [flat[num_full:]], len(flat) - num_full
+    if num_pending:
+        yield np.concatenate(pending)
+
+
+def write_shard(path: str, docs: Iterable[np.ndarray], seq_len: int) -> PackStats:
+    """Packs `docs` into one shard at `path`, which appears only once complete."""
+    stats = PackStats()
+
+    def counted(docs: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for doc in docs:
+            stats.documents += 1
+            yield doc
+
+    tmp = path + ".tmp"
+    writer = ArrayRecordWriter(tmp, WRITER_OPTIONS)
+    try:
+        for sequence in pack(counted(docs), seq_len):
+            writer.write(records.encode_sequence(sequence, seq_len))
+            stats.sequences += 1
+            stats.tokens += len(sequence)
+    except BaseException:
+        writer.close()
+        os.remove(tmp)
+        raise
+    writer.close()
+    os.replace(tmp, path)
+    return stats
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    return f"{split}-{index:05d}-of-{num_shards:05d}.array_record"

@@ -1,0 +1,156 @@
+"""The P1 pipeline: input files to a tokenizer and packed, sharded token sequences.
+
+    read -> extract (HTML) -> split by document -> train tokenizer (train split)
+         -> tokenize (all cores) -> pack -> shards + metadata.json + report.json
+
+Two passes. The first reads and curates every document once, counts it, writes the
+kept texts of each split to a work folder and samples the tokenizer's training
+text. The second tokenizes those texts and packs them. Knowing each split's size
+before packing makes shards contiguous, equal ranges of documents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import itertools
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import ml_collections
+from tqdm import tqdm
+
+from data_prep import corpora, extract, pack, readers, records, tokenizer
+from data_prep.readers import Dropped, Result
+from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
+from data_prep.stats import SourceCounts
+
+# Each stage maps a Document to a Document or a Dropped; curation filters go here, in order.
+STAGES = (extract.extract,)
+SPLITS = (TRAIN, VALIDATION)
+REPORT_FILE = "report.json"
+
+
+class ConfigError(ValueError):
+    """The config cannot produce a dataset; the message says which key to change."""
+
+
+def curate(results: Iterable[Result], stages=STAGES) -> Iterator[Result]:
+    """Each read result through the stages, until a stage drops it."""
+    for result in results:
+        for stage in stages:
+            if isinstance(result, Dropped):
+                break
+            result = stage(result)
+        yield result
+
+
+def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Runs the pipeline (see the module docstring) and returns the report it wrote."""
+    start = time.time()
+    if not config.inputs:
+        raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
+    sources = [corpora.resolve_input(spec) for spec in config.inputs]
+    counts = _source_counts(sources)
+    num_shards = {TRAIN: config.num_train_shards, VALIDATION: config.num_validation_shards}
+    num_workers = config.num_workers or len(os.sched_getaffinity(0))
+    _prepare_output_dir(config.output_dir, config.overwrite)
+    timings = {}
+    with tempfile.TemporaryDirectory(dir=config.output_dir, prefix=".work-") as work:
+        texts = {split: os.path.join(work, f"{split}.jsonl") for split in SPLITS}
+        sample = _read_and_split(sources, config, texts, counts)
+        kept = {split: sum(c.kept[split] for c in counts.values()) for split in SPLITS}
+        _check_shardable(kept, num_shards)
+        timings["read"] = time.time() - start
+        lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
+        model_path = tokenizer.train_tokenizer(
+            lines, config.output_dir, config.vocab_size, num_workers, config.tokenizer_max_lines)
+        timings["train_tokenizer"] = time.time() - start - timings["read"]
+        splits = {split: _write_split(split, texts[split], kept[split], num_shards[split],
+                                      model_path, config, num_workers)
+                  for split in SPLITS if num_shards[split]}
+    sp = tokenizer.load_tokenizer(model_path)
+    sources_json = {name: c.to_json() for name, c in counts.items()}
+    records.write_metadata(config.output_dir, records.DatasetMetadata(
+        seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
+        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json))
+    timings["total"] = time.time() - start
+    report = {"output_dir": config.output_dir, "seconds": timings["total"], "timings": timings,
+              "sources": sources_json, "splits": {s: dataclasses.asdict(i) for s, i in splits.items()}}
+    with open(os.path.join(config.output_dir, REPORT_FILE), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+def _source_counts(sources: list[corpora.InputSource]) -> dict[str, SourceCounts]:
+    counts = {}
+    for source in sources:
+        if source.name in counts:
+            raise ConfigError(f"two inputs are named {source.name!r}: name them apart as name=path")
+        counts[source.name] = SourceCounts(input=source.spec, files=len(source.files))
+    return counts
+
+
+def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+    if not output_dir:
+        raise ConfigError("config.output_dir is empty: say where to write the dataset")
+    if os.path.exists(os.path.join(output_dir, records.METADATA_FILE)):
+        if not overwrite:
+            raise ConfigError(f"{output_dir} already holds a dataset; set config.overwrite=True to replace it")
+        for stale in glob.glob(os.path.join(output_dir, "*.array_record")):
+            os.remove(stale)
+    os.makedirs(output_dir, exist_ok=True)
+
+
+def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.ConfigDict,
+                    texts: dict[str, str], counts: dict[str, SourceCounts]) -> HashSample:
+    """Pass 1: counts every document, writes kept texts per split, samples train texts."""
+    sample = HashSample(config.tokenizer_sample_bytes, config.seed)
+    with contextlib.ExitStack() as stack:
+        outputs = {split: stack.enter_context(open(path, "w", encoding="utf-8")) for split, path in texts.items()}
+        progress = stack.enter_context(tqdm(desc="read", unit=" docs", mininterval=1))
+        for source in sources:
+            for result in curate(readers.read_files(source.name, source.root, source.files)):
+                progress.update()
+                if isinstance(result, Dropped):
+                    counts[source.name].removed[str(result.removed)] += 1
+                    continue
+                split = split_of(result.id, config.validation_fraction, config.seed)
+                counts[source.name].kept[split] += 1
+                outputs[split].write(json.dumps(result.text, ensure_ascii=False) + "\n")
+                if split == TRAIN:
+                    sample.add(result.id, result.text)
+    return sample
+
+
+def _check_shardable(kept: dict[str, int], num_shards: dict[str, int]) -> None:
+    for split in SPLITS:
+        if kept[split] < num_shards[split] or (kept[split] and not num_shards[split]):
+            raise ConfigError(
+                f"the {split} split has {kept[split]} documents for {num_shards[split]} shards: "
+                f"every shard needs a document and every document a shard; change "
+                f"num_{split}_shards, validation_fraction or the inputs")
+
+
+def _write_split(split: str, texts_path: str, num_docs: int, num_shards: int, model_path: str,
+                 config: ml_collections.ConfigDict, num_workers: int) -> records.SplitInfo:
+    """Pass 2 for one split: tokenizes its texts and packs contiguous ranges into shards."""
+    names, total = [], pack.PackStats()
+    with open(texts_path, encoding="utf-8") as f:
+        texts = tqdm((json.loads(line) for line in f), desc=f"tokenize {split}", total=num_docs,
+                     unit=" docs", mininterval=1)
+        docs = tokenizer.encode_documents(model_path, texts, num_workers)
+        for index in range(num_shards):
+            count = (index + 1) * num_docs // num_shards - index * num_docs // num_shards
+            names.append(pack.shard_name(split, index, num_shards))
+            total += pack.write_shard(os.path.join(config.output_dir, names[-1]),
+                                      itertools.islice(docs, count), config.seq_len)
+        if next(docs, None) is not None:
+            raise RuntimeError(f"the {split} split has more documents than the {num_docs} counted")
+    return records.SplitInfo(shards=names, documents=total.documents, sequences=total.sequences,
+                             tokens=total.tokens)

@@ -1,0 +1,97 @@
+"""The packed-sequence record format: the one interface between data_prep and pretrain_jax.
+
+A prepared dataset is a folder:
+
+    metadata.json                         this module's `DatasetMetadata`, versioned
+    tokenizer.model                       the SentencePiece model that produced the tokens
+    train-00000-of-00008.array_record     one record per packed sequence
+    validation-00000-of-00001.array_record
+
+Each record is exactly `seq_len` little-endian int32 token ids. Documents are laid
+end to end, each followed by the end-of-document separator `eos_id`; a document
+longer than the room left continues in the next record. Only the very last record
+of a shard may be short, and it is filled with `PAD` (-1), a value no token has.
+The reader derives segment ids and positions from the separators, so nothing
+else is stored per token.
+
+data_prep writes this format and pretrain_jax reads it; both go through this
+module and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+PAD = -1
+TOKEN_DTYPE = np.dtype("<i4")
+METADATA_FILE = "metadata.json"
+
+
+@dataclasses.dataclass
+class SplitInfo:
+    """Counts for one split; `shards` are file names relative to the dataset folder."""
+
+    shards: list[str]
+    documents: int
+    sequences: int
+    tokens: int  # real tokens, separators included, padding excluded
+
+
+@dataclasses.dataclass
+class DatasetMetadata:
+    seq_len: int
+    vocab_size: int
+    eos_id: int
+    bos_id: int
+    tokenizer: str  # file name of the SentencePiece model, relative to the folder
+    splits: dict[str, SplitInfo]
+    sources: dict[str, Any] = dataclasses.field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def shard_paths(self, data_dir: str, split: str) -> list[str]:
+        if split not in self.splits:
+            raise KeyError(f"split {split!r} not in {data_dir} (have {sorted(self.splits)})")
+        return [os.path.join(data_dir, name) for name in self.splits[split].shards]
+
+
+def encode_sequence(tokens: np.ndarray, seq_len: int) -> bytes:
+    """One record: `tokens` (at most `seq_len` ids) padded with PAD to `seq_len`."""
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1 or len(tokens) > seq_len or len(tokens) == 0:
+        raise ValueError(f"a record holds 1..{seq_len} tokens, got shape {tokens.shape}")
+    row = np.full(seq_len, PAD, dtype=TOKEN_DTYPE)
+    row[: len(tokens)] = tokens
+    return row.tobytes()
+
+
+def decode_sequence(record: bytes) -> np.ndarray:
+    return np.frombuffer(record, dtype=TOKEN_DTYPE)
+
+
+def write_metadata(data_dir: str, metadata: DatasetMetadata) -> None:
+    """Writes metadata.json atomically (a reader never sees half a file)."""
+    path = os.path.join(data_dir, METADATA_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(dataclasses.asdict(metadata), f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_metadata(data_dir: str) -> DatasetMetadata:
+    path = os.path.join(data_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} not found: {data_dir} is not a prepared dataset (run `python -m data_prep prepare` first)")
+    with open(path) as f:
+        raw = json.load(f)
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{path} has format_version {version}; this code reads {FORMAT_VERSION}")
+    raw["splits"] = {name: SplitInfo(**info) for name, info in raw["splits"].items()}
+    return DatasetMetadata(**raw)

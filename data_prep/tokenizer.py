@@ -1,0 +1,117 @@
+"""The SentencePiece BPE tokenizer: trained with the Llama recipe, applied on all cores."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import sentencepiece as spm
+
+TOKENIZER_FILE = "tokenizer.model"
+
+# The settings of the Llama 2 tokenizer (Touvron et al. 2023, section 2.1), as stored in
+# its tokenizer.model: byte fallback means no text is ever unknown, split digits
+# means numbers are read digit by digit, and identity normalization with kept
+# whitespace means decode(encode(text)) == text, code indentation included.
+LLAMA_RECIPE = dict(
+    model_type="bpe",
+    split_digits=True,
+    byte_fallback=True,
+    allow_whitespace_only_pieces=True,
+    character_coverage=0.99995,
+    max_sentencepiece_length=16,
+    normalization_rule_name="identity",
+    remove_extra_whitespaces=False,
+    add_dummy_prefix=True,
+    unk_id=0,
+    bos_id=1,
+    eos_id=2,
+    pad_id=-1,
+)
+MAX_LINE_BYTES = 4192  # SentencePiece's max_sentence_length default: longer lines are skipped
+ENCODE_BATCH_CHARS = 1 << 18  # text per task sent to a worker: large enough to amortize pickling
+
+
+def training_lines(texts: Iterable[str], max_lines: int) -> Iterator[str]:
+    """The non-blank lines of `texts`, in order, at most `max_lines` of them.
+
+    SentencePiece trains on sentences; feeding lines rather than whole documents keeps
+    each under its length limit. Newlines themselves are encoded by byte fallback.
+    """
+    lines = (line for text in texts for line in text.splitlines() if line.strip())
+    return itertools.islice(lines, max_lines)
+
+
+def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_threads: int,
+                    max_lines: int) -> str:
+    """Trains on `lines` and writes `tokenizer.model` into `output_dir`; returns its path."""
+    prefix = os.path.join(output_dir, TOKENIZER_FILE.removesuffix(".model"))
+    with open(os.devnull, "w") as quiet:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_prefix=prefix,
+            vocab_size=vocab_size,
+            input_sentence_size=max_lines,
+            max_sentence_length=MAX_LINE_BYTES,
+            num_threads=num_threads,
+            logstream=quiet,
+            **LLAMA_RECIPE,
+        )
+    os.remove(prefix + ".vocab")  # a human-readable copy of the model's vocabulary; unused
+    return prefix + ".model"
+
+
+def load_tokenizer(path: str) -> spm.SentencePieceProcessor:
+    return spm.SentencePieceProcessor(model_file=path)
+
+
+_worker_tokenizer: spm.SentencePieceProcessor | None = None
+
+
+def _load_in_worker(path: str) -> None:
+    global _worker_tokenizer
+    _worker_tokenizer = load_tokenizer(path)
+
+
+def _encode_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All documents' ids, each followed by eos, flat; and each document's length."""
+    docs = _worker_tokenizer.encode(texts, add_eos=True, num_threads=1)  # one process, one core
+    lengths = np.array([len(ids) for ids in docs], dtype=np.int64)
+    flat = np.fromiter(itertools.chain.from_iterable(docs), dtype=np.int32, count=lengths.sum())
+    return flat, lengths
+
+
+def _batches(texts: Iterable[str], max_chars: int) -> Iterator[list[str]]:
+    batch, size = [], 0
+    for text in texts:
+        batch.append(text)
+        size += len(text)
+        if size >= max_chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def encode_documents(model_path: str, texts: Iterable[str], num_workers: int) -> Iterator[np.ndarray]:
+    """Each text's token ids followed by eos, as int32 arrays, in input order.
+
+    Encoding runs in `num_workers` processes that each load the model once. At most
+    two batches per worker are in flight, so memory stays bounded on any input size.
+    """
+    pending: collections.deque = collections.deque()
+    with multiprocessing.get_context("spawn").Pool(num_workers, _load_in_worker, (model_path,)) as pool:
+        for batch in _batches(texts, ENCODE_BATCH_CHARS):
+            pending.append(pool.apply_async(_encode_batch, (batch,)))
+            if len(pending) >= 2 * num_workers:
+                yield from _split(*pending.popleft().get())
+        while pending:
+            yield from _split(*pending.popleft().get())
+
+
+def _split(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    return np.split(flat, np.cumsum(lengths)[:-1])

@@ -1,0 +1,103 @@
+"""Grouped-query attention over packed rows.
+
+A packed row holds several documents, told apart by segment ids. A query attends
+only to keys of its own document (and, when causal, not to later ones), so the
+logits of one document never depend on another document in the same row.
+
+`attention_impl` picks the kernel; `xla` is the reference the others are tested
+against. A new kernel is one function with the signature of `xla_attention`
+added to `ATTENTION_IMPLS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pretrain_jax import axes
+from pretrain_jax.layers import param_with_axes, rotary_embedding
+
+
+def attention_mask(segment_ids: jax.Array, causal: bool) -> jax.Array:
+    """[batch, 1, q_len, kv_len] bool: True where the query may see the key.
+
+    Padding (segment 0) attends to padding, so no row is all-masked (no NaN); its
+    outputs are never scored.
+    """
+    mask = segment_ids[:, :, None] == segment_ids[:, None, :]
+    if causal:
+        length = segment_ids.shape[1]
+        mask = mask & jnp.tril(jnp.ones((length, length), dtype=bool))
+    return mask[:, None]
+
+
+def xla_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+    """Reference attention as plain einsums; softmax in float32.
+
+    q: [batch, q_len, heads, head_dim]; k, v: [batch, kv_len, kv_heads, head_dim];
+    mask: [batch, 1, q_len, kv_len]. Returns [batch, q_len, heads, head_dim].
+    """
+    batch, q_len, heads, head_dim = q.shape
+    kv_heads = k.shape[2]
+    # Query heads in groups sharing one key/value head: no copy of k or v is made.
+    q = q.reshape(batch, q_len, kv_heads, heads // kv_heads, head_dim)
+    scores = jnp.einsum("btkgh,bskh->bkgts", q, k) * head_dim**-0.5  # [b, kv, group, t, s]
+    scores = jnp.where(mask[:, :, None], scores.astype(jnp.float32), jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    out = jnp.einsum("bkgts,bskh->btkgh", probs, v)
+    return out.reshape(batch, q_len, heads, head_dim)
+
+
+def jax_nn_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+    """`jax.nn.dot_product_attention`: XLA on CPU and TPU, cuDNN flash attention on GPU."""
+    return jax.nn.dot_product_attention(q, k, v, mask=mask)
+
+
+ATTENTION_IMPLS: dict[str, Callable[..., jax.Array]] = {
+    "xla": xla_attention,
+    "dot_product_attention": jax_nn_attention,
+}
+
+
+class Attention(nn.Module):
+    """Grouped-query self-attention with rotary positions (Ainslie et al. 2023)."""
+
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    rope_theta: float
+    causal: bool
+    impl: str
+    init_std: float
+    out_init_std: float
+    dtype: Any
+    param_dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array, segment_ids: jax.Array, positions: jax.Array) -> jax.Array:
+        dim = x.shape[-1]
+        init = nn.initializers.normal(self.init_std)
+        q_axes = (axes.EMBED, axes.HEADS, axes.HEAD_DIM)
+        kv_axes = (axes.EMBED, axes.KV_HEADS, axes.HEAD_DIM)
+        wq = param_with_axes(self, "wq", (dim, self.num_heads, self.head_dim), q_axes, init, self.param_dtype)
+        wk = param_with_axes(self, "wk", (dim, self.num_kv_heads, self.head_dim), kv_axes, init,
+                             self.param_dtype)
+        wv = param_with_axes(self, "wv", (dim, self.num_kv_heads, self.head_dim), kv_axes, init,
+                             self.param_dtype)
+        wo = param_with_axes(self, "wo", (self.num_heads, self.head_dim, dim),
+                             (axes.HEADS, axes.HEAD_DIM, axes.EMBED),
+                             nn.initializers.normal(self.out_init_std), self.param_dtype)
+
+        x = x.astype(self.dtype)
+        q = jnp.einsum("btd,dnh->btnh", x, wq.astype(self.dtype))  # [batch, length, heads, head_dim]
+        k = jnp.einsum("btd,dkh->btkh", x, wk.astype(self.dtype))  # [batch, length, kv_heads, head_dim]
+        v = jnp.einsum("btd,dkh->btkh", x, wv.astype(self.dtype))
+        q = rotary_embedding(q, positions, self.rope_theta)
+        k = rotary_embedding(k, positions, self.rope_theta)
+
+        out = ATTENTION_IMPLS[self.impl](q, k, v, attention_mask(segment_ids, self.causal))
+        out = nn.with_logical_constraint(out, (axes.BATCH, axes.LENGTH, axes.ACT_HEADS, axes.HEAD_DIM))
+        return jnp.einsum("btnh,nhd->btd", out, wo.astype(self.dtype))

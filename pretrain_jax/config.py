@@ -1,0 +1,51 @@
+"""Checks a training config against itself and the devices, failing early with a clear message.
+
+The schema and its documented defaults live in configs/base.py; this module only
+rejects combinations that cannot run.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import ml_collections
+
+from pretrain_jax import attention, model, sharding
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+    _validate_model(config.model)
+    shape = dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, num_devices)))
+    tensor = shape["tensor"]
+    for name in ("num_heads", "mlp_dim"):
+        if config.model[name] % tensor:
+            raise ValueError(f"model.{name}={config.model[name]} is not divisible by mesh.tensor={tensor}")
+    dp = shape["data"] * shape["fsdp"]
+    if config.microbatches < 1 or config.global_batch_size % config.microbatches:
+        raise ValueError(f"global_batch_size={config.global_batch_size} is not divisible by "
+                         f"microbatches={config.microbatches}")
+    micro = config.global_batch_size // config.microbatches
+    if micro % dp:
+        raise ValueError(f"global_batch_size={config.global_batch_size} (per microbatch {micro}) is not "
+                         f"divisible by the data-parallel size {dp} (mesh.data x mesh.fsdp = "
+                         f"{shape['data']} x {shape['fsdp']})")
+
+
+def _validate_model(cfg: ml_collections.ConfigDict) -> None:
+    if cfg.num_kv_heads < 1 or cfg.num_heads % cfg.num_kv_heads:
+        raise ValueError(f"model.num_heads={cfg.num_heads} is not divisible by "
+                         f"model.num_kv_heads={cfg.num_kv_heads}")
+    if not cfg.head_dim and cfg.dim % cfg.num_heads:
+        raise ValueError(f"model.dim={cfg.dim} is not divisible by model.num_heads={cfg.num_heads}; "
+                         "set model.head_dim explicitly")
+    if model.head_dim(cfg) % 2:
+        raise ValueError(f"head_dim={model.head_dim(cfg)} must be even for rotary embeddings")
+    if cfg.attention_impl not in attention.ATTENTION_IMPLS:
+        raise ValueError(f"model.attention_impl={cfg.attention_impl!r}; choose one of "
+                         f"{sorted(attention.ATTENTION_IMPLS)}")
+    if cfg.remat != "none" and cfg.remat not in model.REMAT_POLICIES:
+        raise ValueError(f"model.remat={cfg.remat!r}; choose none or one of {sorted(model.REMAT_POLICIES)}")
+    for key in ("dtype", "param_dtype"):
+        try:
+            jnp.dtype(cfg[key])
+        except TypeError as e:
+            raise ValueError(f"model.{key}={cfg[key]!r} is not a dtype") from e

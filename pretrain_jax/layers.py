@@ -1,0 +1,84 @@
+"""The small parts of the decoder: RMSNorm, rotary embedding, the SwiGLU MLP.
+
+Every parameter is created with its logical axis names (pretrain_jax/sharding.py
+maps them to mesh axes); no module here knows about a mesh.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pretrain_jax import axes
+
+Dtype = Any
+
+
+def param_with_axes(module: nn.Module, name: str, shape: Sequence[int], names: tuple[str, ...],
+                    init: nn.initializers.Initializer, dtype: Dtype) -> jax.Array:
+    """A parameter whose logical axis names travel with it (as nn.LogicallyPartitioned)."""
+    return module.param(name, nn.with_logical_partitioning(init, names), tuple(shape), dtype)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm (Zhang & Sennrich 2019), computed in float32."""
+
+    eps: float
+    dtype: Dtype
+    param_dtype: Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        scale = param_with_axes(self, "scale", (x.shape[-1],), (axes.NORM,), nn.initializers.ones,
+                                self.param_dtype)
+        x32 = x.astype(jnp.float32)
+        x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+        return (x32 * scale.astype(jnp.float32)).astype(self.dtype)
+
+
+def rotary_embedding(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
+    """Rotates pairs of features by position-dependent angles (RoPE, Su et al. 2021).
+
+    Uses the half-split pairing (feature i with i + head_dim/2), the layout of
+    Hugging Face's Llama, so weights convert without permutation.
+
+    x: [batch, length, heads, head_dim]; positions: [batch, length] int, restarting
+    at 0 for every packed document.
+    """
+    head_dim = x.shape[-1]
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+    angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [batch, length, head_dim/2]
+    sin = jnp.sin(angles)[:, :, None, :]  # [batch, length, 1, head_dim/2]
+    cos = jnp.cos(angles)[:, :, None, :]
+    x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return rotated.astype(x.dtype)
+
+
+class SwiGLU(nn.Module):
+    """The gated MLP of PaLM and Llama (Shazeer 2020): down(silu(gate(x)) * up(x))."""
+
+    hidden_dim: int
+    init_std: float
+    out_init_std: float
+    dtype: Dtype
+    param_dtype: Dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dim = x.shape[-1]
+        init = nn.initializers.normal(self.init_std)
+        w_gate = param_with_axes(self, "w_gate", (dim, self.hidden_dim), (axes.EMBED, axes.MLP), init,
+                                 self.param_dtype)
+        w_up = param_with_axes(self, "w_up", (dim, self.hidden_dim), (axes.EMBED, axes.MLP), init,
+                               self.param_dtype)
+        w_down = param_with_axes(self, "w_down", (self.hidden_dim, dim), (axes.MLP, axes.EMBED),
+                                 nn.initializers.normal(self.out_init_std), self.param_dtype)
+        x = x.astype(self.dtype)
+        gate = jnp.einsum("btd,df->btf", x, w_gate.astype(self.dtype))
+        up = jnp.einsum("btd,df->btf", x, w_up.astype(self.dtype))
+        hidden = nn.with_logical_constraint(nn.silu(gate) * up, (axes.BATCH, axes.LENGTH, axes.ACT_MLP))
+        return jnp.einsum("btf,fd->btd", hidden, w_down.astype(self.dtype))

@@ -1,0 +1,129 @@
+"""A Llama-style decoder (Touvron et al. 2023) as Flax Linen modules used functionally.
+
+    tokens -> embed -> [RMSNorm -> attention -> + -> RMSNorm -> SwiGLU -> +] x L -> RMSNorm -> head
+
+`Transformer(cfg).init(rng, ...)` returns the parameter pytree and
+`Transformer(cfg).apply({"params": params}, ...)` the logits; nothing else is held
+in the module. With `causal=False` the same network is the bidirectional encoder
+of a masked LM; the document mask holds either way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from pretrain_jax import axes
+from pretrain_jax.attention import Attention
+from pretrain_jax.layers import RMSNorm, SwiGLU, param_with_axes
+
+# What each remat policy keeps from the forward pass; everything else is recomputed.
+REMAT_POLICIES = {
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    "minimal": jax.checkpoint_policies.checkpoint_dots,
+}
+
+
+def head_dim(cfg: ml_collections.ConfigDict) -> int:
+    return cfg.head_dim or cfg.dim // cfg.num_heads
+
+
+class Block(nn.Module):
+    """One pre-norm transformer layer. Returns (x, None) so nn.scan can stack it."""
+
+    cfg: ml_collections.ConfigDict
+
+    @nn.compact
+    def __call__(self, x: jax.Array, segment_ids: jax.Array, positions: jax.Array):
+        cfg = self.cfg
+        dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+        # Residual projections are scaled down with depth (GPT-2, Radford et al. 2019).
+        out_std = cfg.init_std / math.sqrt(2 * cfg.num_layers)
+        norm = lambda name: RMSNorm(cfg.norm_eps, dtype, param_dtype, name=name)  # noqa: E731
+
+        attn = Attention(cfg.num_heads, cfg.num_kv_heads, head_dim(cfg), cfg.rope_theta, cfg.causal,
+                         cfg.attention_impl, cfg.init_std, out_std, dtype, param_dtype, name="attention")
+        x = x + attn(norm("attention_norm")(x), segment_ids, positions)
+        mlp = SwiGLU(cfg.mlp_dim, cfg.init_std, out_std, dtype, param_dtype, name="mlp")
+        x = x + mlp(norm("mlp_norm")(x))
+        x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.ACT_EMBED))
+        return x, None
+
+
+def _layer_stack(cfg: ml_collections.ConfigDict) -> type[nn.Module]:
+    """Block, rematerialized by policy and scanned over depth when configured."""
+    block = Block
+    if cfg.remat != "none":
+        if cfg.remat not in REMAT_POLICIES:
+            raise ValueError(f"model.remat={cfg.remat!r}; choose none or one of {sorted(REMAT_POLICIES)}")
+        block = nn.remat(Block, policy=REMAT_POLICIES[cfg.remat], prevent_cse=not cfg.scan_layers)
+    if not cfg.scan_layers:
+        return block
+    return nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
+                   in_axes=(nn.broadcast, nn.broadcast), length=cfg.num_layers,
+                   metadata_params={nn.PARTITION_NAME: axes.LAYERS})
+
+
+class Transformer(nn.Module):
+    cfg: ml_collections.ConfigDict  # the `model` section of the config
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array, segment_ids: jax.Array, positions: jax.Array) -> jax.Array:
+        """tokens, segment_ids, positions: [batch, length] int32 -> logits [batch, length, vocab] float32."""
+        cfg = self.cfg
+        dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+        init = nn.initializers.normal(cfg.init_std)
+        embedding = param_with_axes(self, "embedding", (cfg.vocab_size, cfg.dim), (axes.VOCAB, axes.EMBED),
+                                    init, param_dtype)
+        x = jnp.take(embedding, tokens, axis=0).astype(dtype)  # [batch, length, dim]
+        x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.ACT_EMBED))
+
+        stack = _layer_stack(cfg)
+        if cfg.scan_layers:
+            x, _ = stack(cfg, name="layers")(x, segment_ids, positions)
+        else:
+            for i in range(cfg.num_layers):
+                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, positions)
+
+        x = RMSNorm(cfg.norm_eps, dtype, param_dtype, name="final_norm")(x)
+        if cfg.tie_embeddings:
+            head = embedding.T
+        else:
+            head = param_with_axes(self, "head", (cfg.dim, cfg.vocab_size), (axes.EMBED, axes.VOCAB), init,
+                                   param_dtype)
+        logits = jnp.einsum("btd,dv->btv", x, head.astype(dtype))
+        logits = nn.with_logical_constraint(logits, (axes.BATCH, axes.LENGTH, axes.ACT_VOCAB))
+        return logits.astype(jnp.float32)
+
+
+def param_count(cfg: ml_collections.ConfigDict) -> dict[str, int]:
+    """Parameters by formula: {'total', 'embedding', 'non_embedding'}.
+
+    `non_embedding` excludes the input embedding table only: an untied output
+    head is a matmul and counts, as in Kaplan et al. (2020).
+    """
+    hd = head_dim(cfg)
+    attention = cfg.dim * hd * (2 * cfg.num_heads + 2 * cfg.num_kv_heads)
+    mlp = 3 * cfg.dim * cfg.mlp_dim
+    per_layer = attention + mlp + 2 * cfg.dim  # two norm scales
+    embedding = cfg.vocab_size * cfg.dim
+    head = 0 if cfg.tie_embeddings else cfg.dim * cfg.vocab_size
+    non_embedding = cfg.num_layers * per_layer + cfg.dim + head
+    return {"total": embedding + non_embedding, "embedding": embedding, "non_embedding": non_embedding}
+
+
+def init_params(cfg: ml_collections.ConfigDict, rng: jax.Array) -> Any:
+    """The boxed parameter tree (nn.LogicallyPartitioned leaves carry axis names)."""
+    dummy = jnp.zeros((1, 1), jnp.int32)  # shapes do not depend on the length
+    return Transformer(cfg).init(rng, dummy, dummy, dummy)["params"]
+
+
+def apply(cfg: ml_collections.ConfigDict, params: Any, tokens: jax.Array, segment_ids: jax.Array,
+          positions: jax.Array) -> jax.Array:
+    return Transformer(cfg).apply({"params": params}, tokens, segment_ids, positions)

@@ -1,0 +1,130 @@
+"""Device mesh and the one rule table from logical axis names to mesh axes.
+
+The mesh has three axes:
+  data    replicas that each see a slice of the batch (pure data parallelism)
+  fsdp    the batch is sliced here too, and parameters, gradients and optimizer
+          state are sharded over their embedding dimension (ZeRO-3 style)
+  tensor  Megatron-style: attention heads and the MLP hidden dimension are split
+          (column-parallel wq/wk/wv/w_gate/w_up, row-parallel wo/w_down)
+
+An axis of size 1 is a no-op, so the same table gives pure data parallelism,
+FSDP, tensor parallelism and FSDP x TP depending only on the mesh shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+from jax.experimental import mesh_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from pretrain_jax import axes
+
+MESH_AXES = ("data", "fsdp", "tensor")
+BATCH_AXES = ("data", "fsdp")  # the batch is split over both
+
+# logical axis -> mesh axes. Names not listed are replicated.
+RULES: tuple[tuple[str, Any], ...] = (
+    (axes.BATCH, BATCH_AXES),
+    (axes.EMBED, "fsdp"),
+    (axes.VOCAB, "tensor"),
+    (axes.HEADS, "tensor"),
+    (axes.KV_HEADS, "tensor"),
+    (axes.MLP, "tensor"),
+    (axes.ACT_HEADS, "tensor"),
+    (axes.ACT_KV_HEADS, "tensor"),
+    (axes.ACT_MLP, "tensor"),
+    (axes.ACT_VOCAB, "tensor"),
+    (axes.HEAD_DIM, None),
+    (axes.NORM, None),
+    (axes.LAYERS, None),
+    (axes.LENGTH, None),
+    (axes.ACT_EMBED, None),
+)
+
+
+def mesh_shape(mesh_cfg: ml_collections.ConfigDict, num_devices: int) -> tuple[int, ...]:
+    """Axis sizes from config; one axis may be -1 and takes the devices the others leave."""
+    sizes = [mesh_cfg[name] for name in MESH_AXES]
+    if sizes.count(-1) > 1:
+        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))}: at most one axis may be -1")
+    if any(s == 0 or s < -1 for s in sizes):
+        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))}: sizes must be positive or -1")
+    fixed = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if num_devices % fixed:
+            raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))}: {num_devices} devices are not a multiple "
+                             f"of the fixed axes' product {fixed}")
+        sizes[sizes.index(-1)] = num_devices // fixed
+    if math.prod(sizes) != num_devices:
+        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))} has {math.prod(sizes)} devices but "
+                         f"{num_devices} are available; the product of the mesh axes must equal the device count")
+    return tuple(sizes)
+
+
+def make_mesh(mesh_cfg: ml_collections.ConfigDict, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    devices = list(jax.devices() if devices is None else devices)
+    shape = mesh_shape(mesh_cfg, len(devices))
+    try:  # a physical-topology-aware layout on TPU and GPU
+        device_array = mesh_utils.create_device_mesh(shape, devices)
+    except (ValueError, AssertionError, NotImplementedError):
+        device_array = np.asarray(devices).reshape(shape)
+    # Auto axes: explicit ones (jax.make_mesh's default) reject a sharded embedding gather.
+    return Mesh(device_array, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * len(MESH_AXES))
+
+
+def logical_to_spec(names: Sequence[str | None], shape: Sequence[int], mesh: Mesh) -> P:
+    """PartitionSpec for an array with these logical axis names.
+
+    A mesh axis that does not divide the dimension (e.g. 2 kv heads on 4 tensor
+    devices) is dropped, which replicates that dimension instead of failing.
+    """
+    rules = dict(RULES)
+    spec = []
+    for name, size in zip(names, shape):
+        mesh_axes = rules.get(name)
+        mesh_axes = (mesh_axes,) if isinstance(mesh_axes, str) else tuple(mesh_axes or ())
+        kept = []
+        for axis in mesh_axes:
+            if size % (math.prod(mesh.shape[a] for a in kept) * mesh.shape[axis]) == 0:
+                kept.append(axis)
+        spec.append(tuple(kept) if len(kept) > 1 else (kept[0] if kept else None))
+    return P(*spec)
+
+
+def _is_boxed(x: Any) -> bool:
+    return isinstance(x, nn.LogicallyPartitioned)
+
+
+def logical_names(boxed_params: Any) -> Any:
+    """The tree of logical axis-name tuples of a boxed parameter tree."""
+    return jax.tree.map(lambda b: b.names, boxed_params, is_leaf=_is_boxed)
+
+
+def param_shardings(boxed_params: Any, mesh: Mesh) -> Any:
+    """NamedShardings for a boxed (abstract or concrete) parameter tree."""
+    return jax.tree.map(lambda b: NamedSharding(mesh, logical_to_spec(b.names, b.value.shape, mesh)),
+                        boxed_params, is_leaf=_is_boxed)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """[batch, length] arrays: rows split over data x fsdp, length whole."""
+    return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def data_parallel_size(mesh: Mesh) -> int:
+    return math.prod(mesh.shape[a] for a in BATCH_AXES)
+
+
+def activation_rules() -> Any:
+    """Context manager that lets nn.with_logical_constraint resolve names inside the model."""
+    return nn.logical_axis_rules(RULES)

@@ -1,0 +1,243 @@
+"""The training loop and its command line.
+
+    python -m pretrain_jax.train --config=configs/demo.py --workdir=/tmp/demo \
+        --config.num_train_steps=200
+
+The jitted step is pure, `(state, batch) -> (state, metrics)`; the loop around it
+does the I/O: data, checkpoints, TensorBoard, validation, the progress line.
+Restarting with the same workdir resumes from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from configs import cli
+from data_prep import records
+from pretrain_jax import config as config_lib
+from pretrain_jax import evaluate, input_pipeline, metrics, model, objectives, optimizer, sharding, train_state
+from pretrain_jax.checkpointing import Checkpointer
+from pretrain_jax.train_state import TrainState
+
+Batch = dict[str, jax.Array]
+
+
+class NonFiniteError(RuntimeError):
+    """Too many updates in a row had a non-finite loss or gradient."""
+
+
+def _microbatches(batch: Batch, count: int) -> Batch:
+    """[rows, ...] -> [count, rows/count, ...]; microbatch m takes rows m, m+count, ...
+
+    Strided rows keep every microbatch spread over all data-parallel devices.
+    """
+    return jax.tree.map(lambda x: jnp.swapaxes(x.reshape(-1, count, *x.shape[1:]), 0, 1), batch)
+
+
+def make_train_step(config: ml_collections.ConfigDict,
+                    tx: optax.GradientTransformation) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
+    apply_fn = partial(model.apply, config.model)
+    schedule = optimizer.learning_rate_schedule(config.optimizer, config.num_train_steps)
+    loss_and_grad = jax.value_and_grad(partial(objectives.causal_lm_loss, apply_fn), has_aux=True)
+
+    def summed_loss_and_grad(params: Any, batch: Batch):
+        """Summed loss, target count and gradient of the summed loss, accumulated over microbatches."""
+        def accumulate(total, microbatch):
+            (loss, count), grads = loss_and_grad(params, microbatch)
+            return jax.tree.map(jnp.add, total, (loss, count, grads)), None
+
+        zeros = (jnp.zeros(()), jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
+        return jax.lax.scan(accumulate, zeros, _microbatches(batch, config.microbatches))[0]
+
+    def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+        with sharding.activation_rules():
+            loss_sum, count, grads = summed_loss_and_grad(state.params, batch)
+        count = jnp.maximum(count, 1.0)
+        loss = loss_sum / count
+        grads = jax.tree.map(lambda g: g / count, grads)
+        grad_norm = optax.global_norm(grads)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+
+        # A non-finite loss or gradient leaves parameters and optimizer state as they were.
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        keep_if_finite = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
+        skipped = 1 - finite.astype(jnp.int32)
+        new_state = state.replace(
+            step=state.step + 1, params=keep_if_finite(params, state.params),
+            opt_state=keep_if_finite(opt_state, state.opt_state),
+            nonfinite_in_row=(state.nonfinite_in_row + 1) * skipped, nonfinite_total=state.nonfinite_total + skipped)
+        step_metrics = {
+            "loss": loss, "target_tokens": count, "grad_norm": grad_norm,
+            "param_norm": optax.global_norm(new_state.params),
+            "learning_rate": schedule(state.step - state.nonfinite_total),  # skipped steps do not advance it
+            "nonfinite_in_row": new_state.nonfinite_in_row, "nonfinite_total": new_state.nonfinite_total,
+        }
+        return new_state, step_metrics
+
+    return train_step
+
+
+class _Progress:
+    """Averages step metrics over a log interval and turns them into scalars."""
+
+    def __init__(self, tokens_per_step: int, flops_per_token: float, peak_flops: float):
+        self.tokens_per_step, self.flops_per_token, self.peak_flops = tokens_per_step, flops_per_token, peak_flops
+        self.reset(time.perf_counter())
+
+    def reset(self, now: float) -> None:
+        self.start, self.steps, self.loss_sum, self.token_sum = now, 0, 0.0, 0.0
+
+    def add(self, m: dict) -> None:
+        self.steps += 1
+        self.loss_sum += float(m["loss"]) * float(m["target_tokens"])
+        self.token_sum += float(m["target_tokens"])
+
+    def scalars(self, m: dict, now: float) -> dict[str, float]:
+        step_time = (now - self.start) / max(self.steps, 1)
+        tokens_per_second = self.tokens_per_step / step_time
+        loss = self.loss_sum / max(self.token_sum, 1.0)
+        flops = tokens_per_second * self.flops_per_token
+        return {
+            "train/loss": loss, "train/perplexity": float(jnp.exp(jnp.minimum(loss, 700.0))),
+            "train/target_tokens": float(m["target_tokens"]), "train/learning_rate": float(m["learning_rate"]),
+            "train/grad_norm": float(m["grad_norm"]), "train/param_norm": float(m["param_norm"]),
+            "train/nonfinite_skipped_total": float(m["nonfinite_total"]),
+            "perf/step_time_seconds": step_time, "perf/tokens_per_second": tokens_per_second,
+            "perf/model_flops_per_second": flops, "perf/mfu": flops / self.peak_flops,
+        }
+
+
+def train(config: ml_collections.ConfigDict, workdir: str,
+          devices: Sequence[jax.Device] | None = None) -> dict[str, float]:
+    """Trains to config.num_train_steps (resuming from workdir); returns the last scalars written."""
+    devices = list(jax.devices() if devices is None else devices)
+    config_lib.validate(config, len(devices))
+    metadata = records.read_metadata(config.data.dir)
+    input_pipeline.check_compatible(metadata, config)
+    mesh = sharding.make_mesh(config.mesh, devices)
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    state_sh = train_state.state_shardings(config.model, tx, mesh)
+
+    train_iter = input_pipeline.train_iterator(config, metadata)
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint_every, config.keep_checkpoints,
+                        config.async_checkpointing)
+    state = ckpt.restore_latest(train_state.abstract_state(config.model, tx, state_sh), train_iter)
+    if state is None:
+        state = train_state.init_state(config.model, tx, state_sh, config.seed)
+    else:
+        metrics.log(f"resumed from {workdir} at step {int(state.step)}")
+
+    step_fn = jax.jit(make_train_step(config, tx), in_shardings=(state_sh, sharding.batch_sharding(mesh)),
+                      out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
+    eval_step = evaluate.make_eval_step(config, mesh, state_sh.params)
+    run_eval = lambda s: evaluate.evaluate(  # noqa: E731
+        eval_step, s.params, input_pipeline.eval_batches(config, metadata), mesh, config.eval_batches)
+
+    peak = config.peak_flops_per_device or metrics.measure_peak_flops(devices[0])
+    progress = _Progress(config.global_batch_size * config.seq_len,
+                         metrics.training_flops_per_token(config.model, config.seq_len), peak * len(devices))
+    _log_start(config, mesh, peak, progress.flops_per_token)
+    writer = metrics.ScalarWriter(os.path.join(workdir, "tensorboard"))
+    try:
+        scalars = _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval)
+    finally:
+        ckpt.close()
+        writer.close()
+    return scalars
+
+
+def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval) -> dict[str, float]:
+    """Steps to the end. Metrics of step s are read after step s+1 is dispatched, keeping the device busy."""
+    step, scalars, pending = int(state.step), {}, None
+    evaluated_at = None
+    while step < config.num_train_steps:
+        with jax.set_mesh(mesh):
+            state, step_metrics = step_fn(state, input_pipeline.global_batch(next(train_iter), mesh))
+        # Timing restarts after compilation (the first step) and after a validation pass.
+        restart_timing = pending is None or evaluated_at == step
+        step += 1
+        if pending is not None:
+            scalars = _after_step(config, *pending, state, train_iter, writer, progress, ckpt) or scalars
+        pending = (step, step_metrics, restart_timing)
+        if config.eval_every and step % config.eval_every == 0:
+            writer.write(step, _eval_scalars(run_eval(state), step))
+            evaluated_at = step
+        ckpt.save(state, train_iter)
+    if pending is not None:
+        scalars = _after_step(config, *pending, state, train_iter, writer, progress, ckpt, last=True) or scalars
+    eval_scalars = {} if evaluated_at == step else _eval_scalars(run_eval(state), step)
+    writer.write(step, eval_scalars)
+    ckpt.save(state, train_iter, force=True)
+    return {**scalars, **eval_scalars}
+
+
+def _after_step(config, step, step_metrics, restart_timing, state, train_iter, writer, progress, ckpt,
+                last=False) -> dict[str, float] | None:
+    m = jax.device_get(step_metrics)  # waits for step `step` to finish
+    now = time.perf_counter()
+    if int(m["nonfinite_in_row"]) >= config.max_consecutive_nonfinite:
+        ckpt.save(state, train_iter, force=True)
+        raise NonFiniteError(
+            f"{int(m['nonfinite_in_row'])} updates in a row had a non-finite loss or gradient (step {step}); "
+            f"stopped, with the last good parameters checkpointed at step {int(state.step)}. Lower the learning "
+            "rate or check the data.")
+    if restart_timing:
+        progress.reset(now)
+        return None
+    progress.add(m)
+    if step % config.log_every and not last:
+        return None
+    scalars = progress.scalars(m, now)
+    progress.reset(now)
+    writer.write(step, scalars)
+    metrics.log(metrics.progress_line(step, config.num_train_steps, scalars, 1.0 / scalars["perf/step_time_seconds"]))
+    return scalars
+
+
+def _eval_scalars(result: dict[str, float], step: int) -> dict[str, float]:
+    metrics.log(f"step {step}: validation loss {result['loss']:.4f}, perplexity {result['perplexity']:.2f} "
+                f"over {result['tokens']:,.0f} tokens")
+    return {"eval/loss": result["loss"], "eval/perplexity": result["perplexity"]}
+
+
+def _log_start(config, mesh, peak: float, flops_per_token: float) -> None:
+    counts = model.param_count(config.model)
+    metrics.log(
+        f"model: {counts['total'] / 1e6:.2f}M parameters ({counts['non_embedding'] / 1e6:.2f}M non-embedding), "
+        f"{flops_per_token / 1e6:.1f} MFLOPs per training token | mesh {dict(mesh.shape)} | "
+        f"{config.global_batch_size} x {config.seq_len} tokens per step | peak {peak / 1e9:.1f} GFLOP/s per device")
+
+
+def _main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    try:
+        train(_CONFIG.value, _WORKDIR.value)
+    except NonFiniteError as e:
+        metrics.log(str(e))
+        raise SystemExit(1)
+
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "training config file (configs/*.py)", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "folder for checkpoints and TensorBoard logs; reused to resume")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main() -> None:
+    app.run(_main, flags_parser=cli.flags_parser("configs/base.py"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""pretrain-jax: raw text to a trained, evaluated language model, in JAX.
+
+Two packages: `data_prep` (documents -> curated, tokenized, packed ArrayRecord shards)
+and `pretrain_jax` (the model, the train loop, checkpoints, evaluation).
+"""
+
+from setuptools import find_packages, setup
+
+# Ranges are pinned to the minor versions verified together (see README, "Versions").
+INSTALL_REQUIRES = [
+    "jax>=0.10.2,<0.11",
+    "flax>=0.12.8,<0.13",
+    "optax>=0.2.8,<0.3",
+    "orbax-checkpoint>=0.12.8,<0.13",
+    "grain>=0.2.18,<0.3",
+    "array-record>=0.8.6,<0.9",
+    "tensorflow-datasets>=4.9.10,<4.10",
+    "importlib_resources>=6.0",  # imported by tensorflow-datasets but not declared by it
+    "sentencepiece>=0.2.3,<0.3",
+    "datasketch>=2.0,<2.1",
+    "ml-collections>=1.1,<1.2",
+    "tensorboard>=2.21,<2.22",
+    "trafilatura>=2.0,<2.4",
+    "numpy>=1.26",
+    "tqdm>=4.60",
+]
+
+EXTRAS_REQUIRE = {
+    "tpu": ["jax[tpu]>=0.10.2,<0.11"],
+    "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
+    "dev": ["pytest>=8", "pytest-xdist>=3"],
+}
+
+setup(
+    name="pretrain-jax",
+    version="0.1.0",
+    description="Pretrain language models with JAX: from raw web text to a trained, evaluated model.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pretrain_jax", "pretrain_jax.*", "data_prep", "data_prep.*", "configs", "configs.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={
+        "console_scripts": [
+            "pretrain-jax-train=pretrain_jax.train:main",
+            "data-prep=data_prep.__main__:main",
+        ],
+    },
+)

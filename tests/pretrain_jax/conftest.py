@@ -1,0 +1,34 @@
+"""A small real dataset for training tests: part of this Python's standard library, prepared once."""
+
+import os
+
+import pytest
+
+from configs import tiny
+from configs.data import base as data_base
+from data_prep import corpora, prepare
+
+STDLIB_FOLDERS = ("json", "email", "importlib", "asyncio")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> str:
+    """Prepared with the tiny config's vocabulary and sequence length."""
+    root, _ = corpora.python_stdlib_files()
+    config = data_base.get_config()
+    config.inputs = tuple(os.path.join(root, folder) for folder in STDLIB_FOLDERS)
+    config.output_dir = str(tmp_path_factory.mktemp("tiny_dataset"))
+    train_config = tiny.get_config()
+    config.vocab_size = train_config.model.vocab_size
+    config.seq_len = train_config.seq_len
+    config.validation_fraction = 0.05
+    config.num_train_shards = 2
+    prepare.prepare(config)
+    return config.output_dir
+
+
+@pytest.fixture
+def tiny_config(tiny_dataset):
+    config = tiny.get_config()
+    config.data.dir = tiny_dataset
+    return config

@@ -1,0 +1,55 @@
+"""Configs that cannot run fail at once, with a message that names the problem."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import base, demo, llama_7b, llama_13b, llama_33b, llama_65b, tiny
+from pretrain_jax import config as config_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("module", [base, tiny, demo, llama_7b, llama_13b, llama_33b, llama_65b])
+def test_shipped_configs_are_valid(module):
+    config = module.get_config()
+    config_lib.validate(config, num_devices=config.global_batch_size)
+
+
+def test_unknown_key_on_the_command_line_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-m", "pretrain_jax.train", "--config=configs/tiny.py", "--workdir=/tmp/unused",
+         "--config.model.num_layer=3"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "unknown config key 'num_layer' (did you mean 'num_layers'?)" in result.stderr
+
+
+def test_heads_not_divisible_by_kv_heads_is_refused():
+    config = tiny.get_config()
+    config.model.update(num_heads=4, num_kv_heads=3)
+    with pytest.raises(ValueError, match="num_heads=4 is not divisible by model.num_kv_heads=3"):
+        config_lib.validate(config, num_devices=1)
+
+
+def test_batch_not_divisible_by_the_data_parallel_size_is_refused():
+    config = tiny.get_config()
+    config.global_batch_size = 6
+    config.mesh.update(data=2, fsdp=2, tensor=2)
+    with pytest.raises(ValueError, match="global_batch_size=6 .* not divisible by the data-parallel size 4"):
+        config_lib.validate(config, num_devices=8)
+
+
+def test_mesh_of_the_wrong_size_is_refused():
+    config = tiny.get_config()
+    config.mesh.update(data=2, fsdp=1, tensor=1)
+    with pytest.raises(ValueError, match="has 2 devices but 8 are available"):
+        config_lib.validate(config, num_devices=8)
+
+
+def test_unknown_key_in_code_is_refused_by_the_locked_schema():
+    config = tiny.get_config()
+    config.lock()
+    with pytest.raises(AttributeError):
+        config.model.num_layer = 3

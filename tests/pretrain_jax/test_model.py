@@ -1,0 +1,129 @@
+"""The decoder: parameter counts, document isolation in packed rows, logical axes, dtypes."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import base, tiny
+from pretrain_jax import axes, model
+from pretrain_jax.input_pipeline import segments_and_positions
+
+EOS = 2
+
+
+def model_config(**overrides):
+    cfg = tiny.get_config().model
+    cfg.update(overrides)
+    return cfg
+
+
+def init(cfg, seed=0):
+    return nn.unbox(model.init_params(cfg, jax.random.key(seed)))
+
+
+def forward(cfg, params, rows):
+    batch = segments_and_positions(np.asarray(rows), EOS)
+    return model.apply(cfg, params, batch["tokens"], batch["segment_ids"], batch["positions"])
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(),  # GQA (4 query heads, 2 kv heads), untied, scanned
+    dict(num_kv_heads=4),  # MHA
+    dict(num_kv_heads=1),  # MQA
+    dict(tie_embeddings=True),
+    dict(scan_layers=False, num_layers=3),
+    dict(head_dim=24, dim=80, mlp_dim=96),
+])
+def test_param_count_matches_the_parameter_tree(overrides):
+    cfg = model_config(**overrides)
+    params = init(cfg)
+    counts = model.param_count(cfg)
+    assert sum(x.size for x in jax.tree.leaves(params)) == counts["total"]
+    assert counts["total"] == counts["embedding"] + counts["non_embedding"]
+
+
+@pytest.mark.parametrize("name, dim, layers, heads, billions", [
+    ("llama_7b", 4096, 32, 32, 6.7), ("llama_13b", 5120, 40, 40, 13.0),
+    ("llama_33b", 6656, 60, 52, 32.5), ("llama_65b", 8192, 80, 64, 65.2),
+])
+def test_llama_table_sizes_come_out_of_the_formula(name, dim, layers, heads, billions):
+    """Touvron et al. 2023, Table 2, counts with the 32k vocabulary and untied head."""
+    cfg = __import__(f"configs.{name}", fromlist=["get_config"]).get_config().model
+    assert (cfg.dim, cfg.num_layers, cfg.num_heads) == (dim, layers, heads)
+    assert model.param_count(cfg)["total"] / 1e9 == pytest.approx(billions, rel=0.01)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_a_document_cannot_see_its_neighbours_in_a_packed_row(causal):
+    cfg = model_config(causal=causal)
+    params = init(cfg)
+    doc_a, doc_b, doc_c = [5, 6, 7, EOS], [8, 9, 10, 11, 12, EOS], [13, 14, 15]
+    row = doc_a + doc_b + doc_c
+    changed = doc_a + [20, 21, 22, 23, 24, EOS] + doc_c  # only document b differs
+    logits, logits_changed = forward(cfg, params, [row, changed])
+    a, b = slice(0, 4), slice(4, 10)
+    c = slice(10, 13)
+    np.testing.assert_array_equal(logits[a], logits_changed[a])
+    np.testing.assert_allclose(logits[c], logits_changed[c], atol=1e-6)
+    assert not np.allclose(logits[b], logits_changed[b])  # the change is visible where it should be
+
+
+def test_a_packed_document_gets_the_logits_it_would_get_alone():
+    """Positions restart at each document, so packing changes nothing."""
+    cfg = model_config()
+    params = init(cfg)
+    doc_a, doc_b = [5, 6, 7, EOS], [8, 9, 10, 11]
+    packed = forward(cfg, params, [doc_a + doc_b])[0]
+    alone = forward(cfg, params, [doc_b + [EOS] * 4])[0]
+    np.testing.assert_allclose(packed[4:], alone[:4], atol=1e-5)
+
+
+def test_causal_model_does_not_look_ahead_and_bidirectional_does():
+    tokens = [5, 6, 7, 8, 9, 10]
+    for causal, expect_same in [(True, True), (False, False)]:
+        cfg = model_config(causal=causal)
+        params = init(cfg)
+        logits = forward(cfg, params, [tokens, tokens[:3] + [30, 31, 32]])
+        assert np.allclose(logits[0, :3], logits[1, :3], atol=1e-6) == expect_same
+
+
+def test_attention_implementations_agree():
+    rows = [[5, 6, 7, EOS, 8, 9, 10, 11], [12, EOS, 13, 14, 15, 16, EOS, 17]]
+    cfg = model_config()
+    params = init(cfg)
+    reference = forward(cfg, params, rows)
+    other = forward(model_config(attention_impl="dot_product_attention"), params, rows)
+    np.testing.assert_allclose(reference, other, atol=1e-5)
+
+
+def test_every_parameter_carries_logical_axis_names_one_per_dimension():
+    boxed = model.init_params(model_config(), jax.random.key(0))
+    leaves = jax.tree.leaves(boxed, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
+    assert leaves and all(isinstance(leaf, nn.LogicallyPartitioned) for leaf in leaves)
+    for leaf in leaves:
+        assert len(leaf.names) == leaf.value.ndim
+        assert leaf.names[0] in (axes.LAYERS, axes.VOCAB, axes.EMBED, axes.NORM)
+
+
+def test_scanned_layers_stack_parameters_on_a_leading_layers_axis():
+    cfg = model_config(num_layers=3)
+    boxed = model.init_params(cfg, jax.random.key(0))
+    wq = boxed["layers"]["attention"]["wq"]
+    assert wq.names == (axes.LAYERS, axes.EMBED, axes.HEADS, axes.HEAD_DIM)
+    assert wq.value.shape == (3, cfg.dim, cfg.num_heads, cfg.dim // cfg.num_heads)
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_logits():
+    cfg = model_config(dtype="bfloat16")
+    params = init(cfg)
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(params))
+    logits = forward(cfg, params, [[5, 6, 7, EOS]])
+    assert logits.dtype == jnp.float32
+    np.testing.assert_allclose(logits, forward(model_config(), params, [[5, 6, 7, EOS]]), atol=0.1)
+
+
+def test_base_config_is_the_llama_7b_shape():
+    cfg = base.get_config().model
+    assert (cfg.dim, cfg.num_layers, cfg.num_heads, cfg.mlp_dim) == (4096, 32, 32, 11008)

@@ -1,0 +1,86 @@
+"""Meshes, the logical-axis rule table, and sharded training equal to one device."""
+
+import jax
+import numpy as np
+import pytest
+
+from configs import base
+from data_prep import records
+from pretrain_jax import axes, input_pipeline, optimizer, sharding, train, train_state
+
+
+def mesh_config(data, fsdp, tensor):
+    cfg = base.get_config().mesh
+    cfg.update(data=data, fsdp=fsdp, tensor=tensor)
+    return cfg
+
+
+@pytest.mark.parametrize("sizes, devices, expected", [
+    ((-1, 1, 1), 8, (8, 1, 1)), ((1, -1, 2), 8, (1, 4, 2)), ((2, 2, 2), 8, (2, 2, 2)), ((-1, 1, 1), 1, (1, 1, 1)),
+])
+def test_minus_one_fills_the_remaining_devices(sizes, devices, expected):
+    assert sharding.mesh_shape(mesh_config(*sizes), devices) == expected
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((2, 2, 1), "has 4 devices but 8 are available"),
+    ((-1, 3, 1), "not a multiple"),
+    ((-1, -1, 1), "at most one axis may be -1"),
+])
+def test_a_mesh_that_does_not_match_the_devices_is_refused(sizes, message):
+    with pytest.raises(ValueError, match=message):
+        sharding.mesh_shape(mesh_config(*sizes), 8)
+
+
+def test_rules_shard_weights_over_fsdp_and_heads_over_tensor():
+    mesh = sharding.make_mesh(mesh_config(2, 2, 2))
+    spec = sharding.logical_to_spec((axes.EMBED, axes.HEADS, axes.HEAD_DIM), (64, 4, 16), mesh)
+    assert spec == jax.sharding.PartitionSpec("fsdp", "tensor", None)
+    assert sharding.logical_to_spec((axes.BATCH, axes.LENGTH), (8, 64), mesh) == \
+        jax.sharding.PartitionSpec(("data", "fsdp"), None)
+
+
+def test_an_axis_that_does_not_divide_the_dimension_is_replicated():
+    mesh = sharding.make_mesh(mesh_config(1, 1, 8))
+    spec = sharding.logical_to_spec((axes.EMBED, axes.KV_HEADS, axes.HEAD_DIM), (64, 2, 16), mesh)
+    assert spec == jax.sharding.PartitionSpec(None, None, None)
+
+
+def losses_of(config, devices, batches):
+    mesh = sharding.make_mesh(config.mesh, devices)
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    shardings = train_state.state_shardings(config.model, tx, mesh)
+    state = train_state.init_state(config.model, tx, shardings, config.seed)
+    step = jax.jit(train.make_train_step(config, tx), in_shardings=(shardings, sharding.batch_sharding(mesh)),
+                   out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
+    losses = []
+    with jax.set_mesh(mesh):
+        for batch in batches:
+            state, metrics = step(state, input_pipeline.global_batch(batch, mesh))
+            losses.append(float(metrics["loss"]))
+    return np.array(losses)
+
+
+@pytest.fixture(scope="module")
+def five_batches(tiny_dataset):
+    from configs import tiny
+    config = tiny.get_config()
+    config.data.dir = tiny_dataset
+    iterator = input_pipeline.train_iterator(config, records.read_metadata(tiny_dataset))
+    return [next(iterator) for _ in range(5)]
+
+
+@pytest.mark.parametrize("mesh", [(8, 1, 1), (2, 2, 2), (1, 4, 2)])
+def test_five_sharded_steps_give_the_losses_of_one_device(tiny_config, five_batches, mesh):
+    one_device = losses_of(tiny_config, jax.devices()[:1], five_batches)
+    tiny_config.mesh.update(data=mesh[0], fsdp=mesh[1], tensor=mesh[2])
+    sharded = losses_of(tiny_config, jax.devices(), five_batches)
+    assert one_device[-1] < one_device[0]  # it trains
+    np.testing.assert_allclose(sharded, one_device, rtol=1e-5)
+
+
+def test_gradient_accumulation_gives_the_full_batch_update(tiny_config, five_batches):
+    full = losses_of(tiny_config, jax.devices()[:2], five_batches[:3])
+    tiny_config.microbatches = 2
+    accumulated = losses_of(tiny_config, jax.devices()[:2], five_batches[:3])
+    np.testing.assert_allclose(accumulated, full, rtol=1e-5)
