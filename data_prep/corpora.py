@@ -1,8 +1,19 @@
-"""Input specs to sources: folders, files, and named corpora every machine has.
+"""Input specs to sources: folders, files, named corpora, and prepared TFDS datasets.
 
-An input spec is a path to a file or folder, or the name of a built-in corpus,
-optionally prefixed with a source name: `web=/data/crawl`. Without a prefix the
-source is named after the folder, file or corpus.
+An input spec is `[SOURCE=]LOCATION[?OPTIONS]`. LOCATION is a path to a file or
+folder, the name of a built-in corpus, or `tfds:DATASET[/CONFIG][:VERSION]/SPLIT`
+for a TFDS dataset already prepared on this machine (read offline with
+`tfds.data_source`; SPLIT may be a slice such as `train[:10%]`). Without SOURCE the
+source is named after the folder, file, corpus or dataset. OPTIONS are `&`-joined
+`key=value` pairs:
+
+- `text=FIELD`: the field or column that holds the text (default `text`), for
+  JSONL, Parquet and TFDS inputs.
+- `data_dir=DIR`: where TFDS datasets are prepared (default: TFDS's own).
+
+    web=/data/crawl
+    wiki=tfds:wikipedia/20230601.en/train?data_dir=/data/tfds
+    /data/books.parquet?text=content
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ import dataclasses
 import os
 import re
 import sysconfig
+from collections.abc import Iterator
 
 from data_prep import readers
 
@@ -19,6 +31,23 @@ PYTHON_STDLIB = "python-stdlib"
 # generated and deliberately malformed text.
 STDLIB_EXCLUDED_FOLDERS = frozenset({"site-packages", "dist-packages", "test", "tests", "__pycache__"})
 _NAME_PREFIX = re.compile(r"^([\w.-]+)=(.+)$")
+TFDS_SCHEME = "tfds:"
+OPTIONS = frozenset({"text", "data_dir"})
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSplit:
+    """A split of a TFDS dataset prepared on this machine."""
+
+    dataset: str  # name, with /config and :version when given
+    split: str
+    data_dir: str | None
+
+    def records(self):
+        """The split's examples as dicts (Text features come as UTF-8 bytes)."""
+        import tensorflow_datasets as tfds  # slow to import: only for TFDS inputs
+
+        return tfds.data_source(self.dataset, split=self.split, data_dir=self.data_dir)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +58,14 @@ class InputSource:
     spec: str
     root: str  # document ids are file paths relative to this folder
     files: list[str]
+    text_field: str = readers.TEXT_FIELD
+    tfds: TfdsSplit | None = None  # read instead of files
+
+    def read(self) -> Iterator[readers.Result]:
+        """Every document of this input, kept or dropped with its reason."""
+        if self.tfds is not None:
+            return readers.read_records(self.name, self.tfds.records(), self.text_field)
+        return readers.read_files(self.name, self.root, self.files, self.text_field)
 
 
 def python_stdlib_files() -> tuple[str, list[str]]:
@@ -48,8 +85,26 @@ def resolve_input(spec: str) -> InputSource:
     """The source that an input spec names (see the module docstring)."""
     match = _NAME_PREFIX.match(spec)
     name, location = match.groups() if match else (None, spec)
+    location, options = _parse_options(location)
+    text_field = options.get("text", readers.TEXT_FIELD)
+    if location.startswith(TFDS_SCHEME):
+        dataset, _, split = location.removeprefix(TFDS_SCHEME).rpartition("/")
+        if not dataset or not split:
+            raise ValueError(f"input {spec!r}: a TFDS input is tfds:DATASET[/CONFIG][:VERSION]/SPLIT")
+        tfds = TfdsSplit(dataset, split, options.get("data_dir"))
+        return InputSource(name or dataset.split("/")[0].split(":")[0], spec, "", [], text_field, tfds)
     if location in NAMED_CORPORA:
         root, files = NAMED_CORPORA[location]()
     else:
         root, files = readers.list_files(location)
-    return InputSource(name or os.path.basename(os.path.normpath(location)), spec, root, files)
+    return InputSource(name or os.path.basename(os.path.normpath(location)), spec, root, files, text_field)
+
+
+def _parse_options(location: str) -> tuple[str, dict[str, str]]:
+    """`LOCATION?key=value&...` to the location and its options."""
+    location, _, query = location.partition("?")
+    options = dict(pair.partition("=")[::2] for pair in query.split("&") if pair)
+    unknown = set(options) - OPTIONS
+    if unknown:
+        raise ValueError(f"input {location!r}: unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
+    return location, options

@@ -25,7 +25,7 @@ from typing import Any
 import ml_collections
 from tqdm import tqdm
 
-from data_prep import corpora, extract, pack, readers, records, tokenizer
+from data_prep import corpora, extract, pack, records, tokenizer
 from data_prep.readers import Dropped, Result
 from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
 from data_prep.stats import SourceCounts
@@ -115,7 +115,7 @@ def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.C
         outputs = {split: stack.enter_context(open(path, "w", encoding="utf-8")) for split, path in texts.items()}
         progress = stack.enter_context(tqdm(desc="read", unit=" docs", mininterval=1))
         for source in sources:
-            for result in curate(readers.read_files(source.name, source.root, source.files)):
+            for result in curate(source.read()):
                 progress.update()
                 if isinstance(result, Dropped):
                     counts[source.name].removed[str(result.removed)] += 1

@@ -2,11 +2,17 @@
 
 import collections
 import gzip
+import io
 import json
+import tarfile
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import zstandard
+from fastwarc import warc
 
-from data_prep import readers
+from data_prep import corpora, readers
 from data_prep.document import Document
 
 
@@ -115,3 +121,112 @@ def test_reasons_are_counted_per_reason(corpus):
     folder, expected = corpus
     counts = collections.Counter(_outcome(r) for r in _read(folder))
     assert counts["read:empty"] == 3 and counts["read:invalid_utf8"] == 3 and counts[Document] == 6
+
+
+# --- WARC, Parquet, zstd JSONL, TFDS: real text from the Python docs and the stdlib ---
+
+DOCS_PAGES = ("python-3.11-docs-html/about.html", "python-3.11-docs-html/bugs.html",
+              "python-3.11-docs-html/copyright.html")
+
+
+@pytest.fixture(scope="module")
+def docs_pages(shared_corpora):
+    """Three real HTML pages of the Python docs, as text."""
+    with tarfile.open(shared_corpora / "python-3.11-docs-html.tar.xz", "r:xz") as tar:
+        return [tar.extractfile(name).read().decode("utf-8") for name in DOCS_PAGES]
+
+
+def _warc_record(uri: str, payload: bytes, content_type: str,
+                 record_type=warc.WarcRecordType.response) -> tuple[str, bytes]:
+    """A record written by FastWARC's writer: its WARC-Record-ID and bytes."""
+    record = warc.WarcRecord()
+    record.init_headers(record_type)
+    record.set_bytes_content(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n".encode() + payload)
+    record.headers["WARC-Target-URI"] = uri
+    record.headers["Content-Type"] = "application/http"
+    out = io.BytesIO()
+    record.write(out)
+    return record.record_id.strip("<>"), out.getvalue()
+
+
+def test_warc_keeps_html_responses_decoded_with_their_charset(tmp_path, docs_pages):
+    about, bugs, copyright_page = docs_pages
+    latin1 = copyright_page.encode("latin-1", "xmlcharrefreplace")
+    records = [
+        _warc_record("https://docs.python.org/3/about.html", about.encode(), "text/html; charset=utf-8"),
+        _warc_record("https://docs.python.org/3/bugs.html", bugs.encode(), "text/html"),  # no charset: UTF-8
+        _warc_record("https://docs.python.org/3/copyright.html", latin1, "text/html; charset=iso-8859-1"),
+        _warc_record("https://docs.python.org/3/bad.html", b"<p>caf\xe9 \xff\xfe</p>", "text/html; charset=utf-8"),
+        _warc_record("https://docs.python.org/3/_static/py.png", b"\x89PNG\r\n", "image/png"),
+        _warc_record("https://docs.python.org/3/about.html", b"", "text/html", warc.WarcRecordType.request),
+    ]
+    (tmp_path / "crawl.warc").write_bytes(b"".join(data for _, data in records))
+    results = _read(tmp_path)
+    ids = [f"src/{record_id}" for record_id, _ in records]
+    assert {r.id: _outcome(r) for r in results} == {  # the request record is not a document
+        ids[0]: Document, ids[1]: Document, ids[2]: Document,
+        ids[3]: "read:undecodable", ids[4]: "read:not_html"}
+    docs = [r for r in results if isinstance(r, Document)]
+    assert [d.text for d in docs] == [about, bugs, latin1.decode("latin-1")]
+    assert [d.url for d in docs] == [f"https://docs.python.org/3/{p}.html" for p in ("about", "bugs", "copyright")]
+    assert [d.metadata for d in docs] == [{"format": "html", "encoding": e} for e in ("utf-8", "utf-8", "iso-8859-1")]
+
+
+@pytest.mark.parametrize("compress, reason", [(True, "read:truncated_gzip"), (False, "read:truncated_file")])
+@pytest.mark.parametrize("cut", [0.3, 0.5, 0.77])  # inside a body, a header, anywhere
+def test_truncated_warc_keeps_whole_records_and_counts_one_loss(tmp_path, stdlib_texts, compress, reason, cut):
+    texts = stdlib_texts[:40]
+    records = [_warc_record(f"https://example.org/{i}", t.encode(), "text/html") for i, t in enumerate(texts)]
+    data = b"".join(gzip.compress(r) if compress else r for _, r in records)
+    name = "crawl.warc.gz" if compress else "crawl.warc"
+    (tmp_path / name).write_bytes(data[: int(len(data) * cut)])
+    results = _read(tmp_path)
+    kept = [r for r in results if isinstance(r, Document)]
+    assert 0 < len(kept) < len(texts)
+    assert [d.text for d in kept] == texts[: len(kept)]
+    assert [str(r.removed) for r in results[len(kept):]] == [reason]
+
+
+def test_parquet_reads_the_configured_column_and_counts_bad_rows(tmp_path, stdlib_texts):
+    texts = stdlib_texts[:5] + [None, "  "]
+    pq.write_table(pa.table({"content": texts, "id": [f"row{i}" for i in range(7)]}), tmp_path / "a.parquet")
+    results = list(readers.read_files("src", str(tmp_path), [str(tmp_path / "a.parquet")], text_field="content"))
+    assert [_outcome(r) for r in results] == [Document] * 5 + ["read:missing_text", "read:empty"]
+    assert [r.text for r in results[:5]] == stdlib_texts[:5]
+    assert results[0].id == "src/a.parquet:1" and results[0].metadata == {"source_id": "row0"}
+    assert [_outcome(r) for r in _read(tmp_path)] == ["read:missing_text"]  # no `text` column
+
+
+def test_malformed_parquet_is_counted(tmp_path, stdlib_texts):
+    pq.write_table(pa.table({"text": stdlib_texts[:20]}), tmp_path / "a.parquet")
+    data = (tmp_path / "a.parquet").read_bytes()
+    (tmp_path / "a.parquet").write_bytes(data[: len(data) // 2])
+    assert [(r.id, _outcome(r)) for r in _read(tmp_path)] == [("src/a.parquet:1", "read:malformed_parquet")]
+
+
+def _jsonl_bytes(texts):
+    return "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
+
+
+def test_zstd_jsonl_reads_every_frame_and_counts_a_truncation(tmp_path, stdlib_texts):
+    texts = stdlib_texts[:60]
+    compressor = zstandard.ZstdCompressor()
+    frames = [compressor.compress(_jsonl_bytes(texts[i:i + 20])) for i in range(0, 60, 20)]
+    (tmp_path / "whole.jsonl.zst").write_bytes(b"".join(frames))
+    assert [r.text for r in _read(tmp_path)] == texts
+    (tmp_path / "whole.jsonl.zst").write_bytes(b"".join(frames)[:-10])
+    results = _read(tmp_path)
+    assert [r.text for r in results[:-1]] == texts[: len(results) - 1]
+    assert 40 <= len(results) - 1 < 60  # the first two frames are whole
+    assert str(results[-1].removed) == "read:truncated_zstd"
+
+
+def test_tfds_input_reads_a_locally_prepared_dataset(tmp_path):
+    from tiny_text_dataset import DOCSTRINGS, TinyText
+
+    TinyText(data_dir=str(tmp_path)).download_and_prepare(file_format="array_record")
+    source = corpora.resolve_input(f"docs=tfds:tiny_text/train[:2]?data_dir={tmp_path}&text=content")
+    results = list(source.read())
+    assert [r.id for r in results] == ["docs:0", "docs:1"]
+    expected = {f"https://docs.python.org/3/library/{m}.html": __import__(m).__doc__ for m in DOCSTRINGS}
+    assert all(r.text == expected[r.url] for r in results)  # Text features arrive as bytes

@@ -1,0 +1,31 @@
+# Two commands: `make demo` (prepare a real corpus, train, evaluate) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_DATA := data/demo
+DEMO_WORKDIR := workdirs/demo
+
+.PHONY: demo test install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(DEMO_DATA)/metadata.json: $(VENV)/.installed
+	$(PY) -m data_prep prepare --config=configs/data/demo.py --config.output_dir=$(DEMO_DATA) --config.overwrite=True
+
+demo: $(DEMO_DATA)/metadata.json
+	$(PY) -m pretrain_jax.train --config=configs/demo.py --workdir=$(DEMO_WORKDIR) --config.data.dir=$(DEMO_DATA)
+	@echo
+	@echo "Checkpoints: $(DEMO_WORKDIR)/checkpoints"
+	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO_WORKDIR)/tensorboard  (then open http://localhost:6006)"
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(DEMO_DATA) $(DEMO_WORKDIR)
