@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
     "fastwarc>=2.0,<3",
     "zstandard>=0.25",
     "pyarrow>=14",
+    "scikit-learn>=1.9,<1.10",  # the quality classifier (hashed n-grams + SGD)
     "numpy>=1.26",
     "tqdm>=4.60",
 ]

@@ -1,16 +1,11 @@
-"""Llama 13B (Touvron et al. 2023, Table 2): dim 5120, 40 heads, 40 layers, lr 3e-4, 4M-token batches, 1.0T tokens.
+"""Llama 13B from the Llama table (configs/llama.py).
 
-Valid, not runnable on a laptop. Check the fit first, then launch on a pod:
-    python -m pretrain_jax.train --config=configs/llama_13b.py --workdir=gs://BUCKET/llama_13b
+    python -m pretrain_jax.train --config=configs/llama_13b.py --workdir=gs://BUCKET/llama_13b \
+        --config.data.dir=gs://BUCKET/data
 """
 
-from configs import base
+from configs.llama import get_llama_config
 
 
 def get_config():
-    c = base.get_config()
-    c.model.update(dim=5120, num_layers=40, num_heads=40, num_kv_heads=40, mlp_dim=13824, dtype="bfloat16")
-    c.optimizer.peak_learning_rate = 3e-4
-    c.num_train_steps = 250_000  # 1.0T tokens at 4M per step
-    c.mesh.update(data=1, fsdp=-1)  # FSDP across all devices
-    return c
+    return get_llama_config("13b")
