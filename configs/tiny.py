@@ -8,7 +8,7 @@ from configs import base
 
 def get_config():
     c = base.get_config()
-    c.model.update(vocab_size=512, dim=64, num_layers=2, num_heads=4, num_kv_heads=2, mlp_dim=128)
+    c.model.update(vocab_size=512, dim=64, num_layers=2, num_heads=8, num_kv_heads=4, mlp_dim=128)
     c.seq_len = 64
     c.global_batch_size = 8
     c.num_train_steps = 10

@@ -27,6 +27,7 @@ from data_prep import records
 from pretrain_jax import config as config_lib
 from pretrain_jax import evaluate, input_pipeline, metrics, model, objectives, optimizer, sharding, train_state
 from pretrain_jax.checkpointing import Checkpointer
+from pretrain_jax.preemption import PreemptionWatcher
 from pretrain_jax.train_state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -149,16 +150,19 @@ def train(config: ml_collections.ConfigDict, workdir: str,
                          metrics.training_flops_per_token(config.model, config.seq_len), peak * len(devices))
     _log_start(config, mesh, peak, progress.flops_per_token)
     writer = metrics.ScalarWriter(os.path.join(workdir, "tensorboard"))
+    watcher = PreemptionWatcher()
     try:
-        scalars = _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval)
+        scalars = _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval, watcher)
     finally:
+        watcher.close()
         ckpt.close()
         writer.close()
     return scalars
 
 
-def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval) -> dict[str, float]:
-    """Steps to the end. Metrics of step s are read after step s+1 is dispatched, keeping the device busy."""
+def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval,
+          watcher: PreemptionWatcher) -> dict[str, float]:
+    """Steps to the end or to a pre-emption. Metrics of step s are read after step s+1 is dispatched."""
     step, scalars, pending = int(state.step), {}, None
     evaluated_at = None
     while step < config.num_train_steps:
@@ -174,6 +178,10 @@ def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_
             writer.write(step, _eval_scalars(run_eval(state), step))
             evaluated_at = step
         ckpt.save(state, train_iter)
+        if watcher.should_stop(step):
+            ckpt.save(state, train_iter, force=True)
+            metrics.log(f"pre-empted: saved a checkpoint at step {step}; run the same command again to resume")
+            return scalars
     if pending is not None:
         scalars = _after_step(config, *pending, state, train_iter, writer, progress, ckpt, last=True) or scalars
     eval_scalars = {} if evaluated_at == step else _eval_scalars(run_eval(state), step)

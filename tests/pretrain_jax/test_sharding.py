@@ -78,7 +78,7 @@ def one_device_losses(tiny_dataset, five_batches):
     return losses
 
 
-@pytest.mark.parametrize("mesh", [(8, 1, 1), (2, 2, 2), (1, 4, 2)])
+@pytest.mark.parametrize("mesh", [(8, 1, 1), (1, 8, 1), (1, 1, 8), (2, 2, 2), (1, 4, 2)])
 def test_five_sharded_steps_give_the_losses_of_one_device(tiny_config, five_batches, one_device_losses, mesh):
     tiny_config.mesh.update(data=mesh[0], fsdp=mesh[1], tensor=mesh[2])
     sharded = losses_of(tiny_config, jax.devices(), five_batches)
@@ -90,3 +90,55 @@ def test_gradient_accumulation_gives_the_full_batch_update(tiny_config, five_bat
     tiny_config.microbatches = 2
     accumulated = losses_of(tiny_config, jax.devices()[:2], five_batches)
     np.testing.assert_allclose(accumulated, one_device_losses, rtol=1e-5)
+
+
+def state_bytes_per_device(config, devices):
+    mesh = sharding.make_mesh(config.mesh, devices)
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    state = train_state.init_state(config.model, tx, train_state.state_shardings(config.model, tx, mesh), 0)
+    leaves = jax.tree.leaves((state.params, state.opt_state))
+    total = sum(x.size * x.dtype.itemsize for x in leaves)
+    on_device_0 = sum(s.data.size * s.data.dtype.itemsize for x in leaves for s in x.addressable_shards
+                      if s.device == devices[0])
+    return total, on_device_0
+
+
+def test_fsdp_keeps_one_eighth_of_parameters_and_optimizer_state_per_device(tiny_config):
+    tiny_config.mesh.update(data=1, fsdp=8, tensor=1)
+    total, per_device = state_bytes_per_device(tiny_config, jax.devices())
+    assert per_device <= total / 8 * 1.05, (per_device, total)
+
+
+def test_tensor_parallelism_splits_heads_and_the_mlp_hidden_dimension(tiny_config):
+    tiny_config.mesh.update(data=1, fsdp=2, tensor=4)
+    mesh = sharding.make_mesh(tiny_config.mesh)
+    tx = optimizer.make_optimizer(tiny_config.optimizer, 10)
+    specs = jax.tree.map(lambda s: s.spec, train_state.state_shardings(tiny_config.model, tx, mesh).params)
+    layer = specs["layers"]
+    P = jax.sharding.PartitionSpec
+    assert layer["attention"]["wq"] == P(None, "fsdp", "tensor", None)  # column-parallel over heads
+    assert layer["attention"]["wo"] == P(None, "tensor", None, "fsdp")  # row-parallel over heads
+    assert layer["mlp"]["w_gate"] == layer["mlp"]["w_up"] == P(None, "fsdp", "tensor")  # column-parallel
+    assert layer["mlp"]["w_down"] == P(None, "tensor", "fsdp")  # row-parallel
+    assert specs["embedding"] == P("tensor", "fsdp")
+
+
+def compiled_temp_bytes(config):
+    mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+    tx = optimizer.make_optimizer(config.optimizer, 10)
+    abstract = train_state.abstract_state(config.model, tx, train_state.state_shardings(config.model, tx, mesh))
+    batch = {k: jax.ShapeDtypeStruct((config.global_batch_size, config.seq_len), np.int32,
+                                     sharding=sharding.batch_sharding(mesh))
+             for k in ("tokens", "segment_ids", "positions")}
+    with jax.set_mesh(mesh):
+        lowered = jax.jit(train.make_train_step(config, tx), donate_argnums=0).lower(abstract, batch)
+    return lowered.compile().memory_analysis().temp_size_in_bytes
+
+
+def test_full_rematerialization_lowers_compiled_temporary_memory(tiny_config):
+    tiny_config.model.num_layers = 4
+    tiny_config.seq_len = 256
+    none = compiled_temp_bytes(tiny_config)
+    tiny_config.model.remat = "full"
+    full = compiled_temp_bytes(tiny_config)
+    assert full < 0.6 * none, (full, none)

@@ -1,6 +1,7 @@
 """The train loop: exact resume, TensorBoard scalars, non-finite updates, learning on real text."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -38,23 +39,28 @@ def restore(config, workdir):
     return state, next(iterator)["tokens"]
 
 
-def run_in_new_process(config, workdir, steps):
-    """`python -m pretrain_jax.train` on one CPU device, as a user would run it."""
-    subprocess.run(
-        [sys.executable, "-m", "pretrain_jax.train", "--config=configs/tiny.py", f"--workdir={workdir}",
-         f"--config.data.dir={config.data.dir}", f"--config.num_train_steps={steps}",
-         f"--config.optimizer.decay_steps={config.optimizer.decay_steps}"],
-        cwd=REPO, check=True, env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"})
+CLI_ENV = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}  # one CPU device, as a user runs it
+
+
+def train_command(config, workdir, steps, *overrides):
+    return [sys.executable, "-m", "pretrain_jax.train", "--config=configs/tiny.py", f"--workdir={workdir}",
+            f"--config.data.dir={config.data.dir}", f"--config.num_train_steps={steps}", *overrides]
+
+
+def run_in_new_process(config, workdir, steps, *overrides):
+    subprocess.run(train_command(config, workdir, steps, *overrides), cwd=REPO, env=CLI_ENV, check=True,
+                   capture_output=True)
 
 
 def test_resuming_in_a_new_process_is_bitwise_identical_to_an_uninterrupted_run(tiny_config, tmp_path):
     n = 3
     tiny_config.optimizer.decay_steps = 2 * n - tiny_config.optimizer.warmup_steps  # schedule fixed at 2n steps
     straight, staged = str(tmp_path / "straight"), str(tmp_path / "staged")
-    run_in_new_process(tiny_config, straight, 2 * n)
-    run_in_new_process(tiny_config, staged, n)
+    decay = f"--config.optimizer.decay_steps={tiny_config.optimizer.decay_steps}"
+    run_in_new_process(tiny_config, straight, 2 * n, decay)
+    run_in_new_process(tiny_config, staged, n, decay)
     _, next_batch_after_n = restore(tiny_config, staged)
-    run_in_new_process(tiny_config, staged, 2 * n)
+    run_in_new_process(tiny_config, staged, 2 * n, decay)
 
     straight_state, straight_next = restore(tiny_config, straight)
     staged_state, staged_next = restore(tiny_config, staged)
@@ -121,3 +127,30 @@ def test_a_short_demo_run_learns_far_more_than_unigram_statistics(tmp_path):
     entropy = unigram_entropy(config.data.dir, "train")
     print(f"validation loss {result['eval/loss']:.3f} nats vs. unigram entropy {entropy:.3f} nats")
     assert result["eval/loss"] < entropy - 1.0, (result["eval/loss"], entropy)
+
+
+def test_sigterm_saves_exits_zero_and_the_relaunch_matches_an_uninterrupted_run(tiny_config, tmp_path):
+    steps = 120
+    interrupted, straight = str(tmp_path / "interrupted"), str(tmp_path / "straight")
+    process = subprocess.Popen(train_command(tiny_config, interrupted, steps), cwd=REPO, env=CLI_ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith("step 10/"):
+            process.send_signal(signal.SIGTERM)
+            break
+    output += process.stdout.readlines()
+    assert process.wait(timeout=120) == 0, "".join(output)
+    assert any("pre-empted: saved a checkpoint at step" in line for line in output), "".join(output)
+    tiny_config.num_train_steps = steps
+    stopped_at = int(restore(tiny_config, interrupted)[0].step)
+    assert 10 <= stopped_at < steps
+
+    run_in_new_process(tiny_config, interrupted, steps)
+    run_in_new_process(tiny_config, straight, steps)
+    resumed_state, _ = restore(tiny_config, interrupted)
+    straight_state, _ = restore(tiny_config, straight)
+    assert int(resumed_state.step) == steps
+    for a, b in zip(jax.tree.leaves(straight_state), jax.tree.leaves(resumed_state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
