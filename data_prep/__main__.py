@@ -1,7 +1,14 @@
-"""The data_prep command line: `python -m data_prep prepare --config=configs/data/demo.py`.
+"""The data_prep command line.
 
-Every config key can be overridden (`--config.seq_len=512`); keys are listed, with
-their meaning, in configs/data/base.py. An unknown key is an error, not a no-op.
+    python -m data_prep run --config=configs/data/demo.py --config.output_dir=/tmp/demo-data
+    python -m data_prep train-classifier --config=FILE --config.classifier.model=quality.npz ...
+    python -m data_prep eval-classifier --config=FILE --config.classifier.model=quality.npz ...
+
+`run` runs the pipeline that the config describes; `prepare` is the same command
+under its earlier name. Every config key can be overridden (`--config.seq_len=512`,
+`--config.inputs='("web=/data/crawl",)'`); keys are listed, with their meaning, in
+configs/data/base.py. An unknown key is an error, not a no-op; so is a config the
+command cannot run (one line, starting FATAL).
 """
 
 from __future__ import annotations
@@ -12,20 +19,22 @@ from absl import app
 from ml_collections import config_flags
 
 from configs import cli
-from data_prep import prepare, stats
+from data_prep import classifier_cli, prepare, stats
+from data_prep.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "data config file, e.g. configs/data/demo.py")
 
 
-def _prepare(config) -> None:
-    try:
-        report = prepare.prepare(config)
-    except prepare.ConfigError as e:
-        sys.exit(f"FATAL {e}")
-    print(stats.format_report(report))
+def _run(config) -> None:
+    print(stats.format_report(prepare.prepare(config)))
 
 
-COMMANDS = {"prepare": _prepare}
+COMMANDS = {
+    "run": _run,
+    "prepare": _run,
+    "train-classifier": classifier_cli.train_classifier,
+    "eval-classifier": classifier_cli.eval_classifier,
+}
 
 
 def _main(argv: list[str]) -> None:
@@ -34,7 +43,10 @@ def _main(argv: list[str]) -> None:
         raise app.UsageError(f"usage: python -m data_prep {{{commands}}} --config=FILE [--config.KEY=VALUE ...]")
     if _CONFIG.value is None:
         raise app.UsageError("--config is required, e.g. --config=configs/data/demo.py")
-    COMMANDS[argv[1]](_CONFIG.value)
+    try:
+        COMMANDS[argv[1]](_CONFIG.value)
+    except ConfigError as e:
+        sys.exit(f"FATAL {e}")
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ml_collections
 
 from data_prep import classifier
-from data_prep.prepare import ConfigError
+from data_prep.errors import ConfigError
 
 
 def train_classifier(config: ml_collections.ConfigDict) -> classifier.QualityModel:

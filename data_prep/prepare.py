@@ -1,12 +1,14 @@
-"""The P1 pipeline: input files to a tokenizer and packed, sharded token sequences.
+"""The pipeline: input files to curated documents, a tokenizer, and packed, sharded token sequences.
 
-    read -> extract (HTML) -> split by document -> train tokenizer (train split)
-         -> tokenize (all cores) -> pack -> shards + metadata.json + report.json
+    read -> config.stages (curate.py: filters on all cores, corpus-level dedup)
+         -> split by document -> train tokenizer (train split) -> tokenize (all cores)
+         -> pack -> shards + metadata.json + report.json + removed_samples.jsonl
 
-Two passes. The first reads and curates every document once, counts it, writes the
-kept texts of each split to a work folder and samples the tokenizer's training
-text. The second tokenizes those texts and packs them. Knowing each split's size
-before packing makes shards contiguous, equal ranges of documents.
+Two passes. The first reads and curates every document once, accounts for it (kept,
+or removed with its stage and reason), writes the kept texts of each split to a
+work folder and samples the tokenizer's training text. The second tokenizes those
+texts and packs them. Knowing each split's size before packing makes shards
+contiguous, equal ranges of documents.
 """
 
 from __future__ import annotations
@@ -19,35 +21,21 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import ml_collections
 from tqdm import tqdm
 
-from data_prep import corpora, extract, pack, records, tokenizer
-from data_prep.readers import Dropped, Result
+from data_prep import corpora, curate, pack, records, stages, tokenizer
+from data_prep.errors import ConfigError
 from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
-from data_prep.stats import SourceCounts
+from data_prep.stats import Ledger, SourceCounts
 
-# Each stage maps a Document to a Document or a Dropped; curation filters go here, in order.
-STAGES = (extract.extract,)
 SPLITS = (TRAIN, VALIDATION)
 REPORT_FILE = "report.json"
+SAMPLES_FILE = "removed_samples.jsonl"
 
-
-class ConfigError(ValueError):
-    """The config cannot produce a dataset; the message says which key to change."""
-
-
-def curate(results: Iterable[Result], stages=STAGES) -> Iterator[Result]:
-    """Each read result through the stages, until a stage drops it."""
-    for result in results:
-        for stage in stages:
-            if isinstance(result, Dropped):
-                break
-            result = stage(result)
-        yield result
+__all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "prepare"]
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -55,36 +43,59 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     start = time.time()
     if not config.inputs:
         raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
+    stages.check_names(config.stages)
     sources = [corpora.resolve_input(spec) for spec in config.inputs]
-    counts = _source_counts(sources)
+    ledger = Ledger(_source_counts(sources), config.removed_samples_per_reason)
     num_shards = {TRAIN: config.num_train_shards, VALIDATION: config.num_validation_shards}
     num_workers = config.num_workers or len(os.sched_getaffinity(0))
     _prepare_output_dir(config.output_dir, config.overwrite)
     timings = {}
     with tempfile.TemporaryDirectory(dir=config.output_dir, prefix=".work-") as work:
         texts = {split: os.path.join(work, f"{split}.jsonl") for split in SPLITS}
-        sample = _read_and_split(sources, config, texts, counts)
-        kept = {split: sum(c.kept[split] for c in counts.values()) for split in SPLITS}
+        sample = _read_and_split(sources, config, texts, ledger, work, num_workers)
+        documents = ledger.check()
+        kept = {split: sum(c.kept[split] for c in ledger.sources.values()) for split in SPLITS}
         _check_shardable(kept, num_shards)
-        timings["read"] = time.time() - start
+        timings["read_and_curate"] = time.time() - start
         lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
         model_path = tokenizer.train_tokenizer(
             lines, config.output_dir, config.vocab_size, num_workers, config.tokenizer_max_lines)
-        timings["train_tokenizer"] = time.time() - start - timings["read"]
+        timings["train_tokenizer"] = time.time() - start - timings["read_and_curate"]
         splits = {split: _write_split(split, texts[split], kept[split], num_shards[split],
                                       model_path, config, num_workers)
                   for split in SPLITS if num_shards[split]}
     sp = tokenizer.load_tokenizer(model_path)
-    sources_json = {name: c.to_json() for name, c in counts.items()}
+    sources_json = {name: c.to_json() for name, c in ledger.sources.items()}
     records.write_metadata(config.output_dir, records.DatasetMetadata(
         seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
         tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json))
     timings["total"] = time.time() - start
     report = {"output_dir": config.output_dir, "seconds": timings["total"], "timings": timings,
-              "sources": sources_json, "splits": {s: dataclasses.asdict(i) for s, i in splits.items()}}
-    with open(os.path.join(config.output_dir, REPORT_FILE), "w") as f:
-        json.dump(report, f, indent=2)
+              "docs_per_second": documents["input"] / timings["read_and_curate"], "documents": documents,
+              "stages": _stage_reports(config.stages, ledger), "sources": sources_json,
+              "splits": {s: dataclasses.asdict(i) for s, i in splits.items()}}
+    _write_report(config.output_dir, report, ledger)
     return report
+
+
+def _stage_reports(names: tuple[str, ...], ledger: Ledger) -> list[dict[str, Any]]:
+    """Per stage, in pipeline order: counts in and out, removals, and what it tallied."""
+    reports = []
+    for name in (curate.READ, *names):
+        report = {"stage": name, **ledger.stage(name).to_json(stages.TALLIES.get(name, ("",))[0])}
+        if name in ledger.corpus_reports:
+            report["corpus_pass"] = ledger.corpus_reports[name]
+        reports.append(report)
+    return reports
+
+
+def _write_report(output_dir: str, report: dict[str, Any], ledger: Ledger) -> None:
+    """report.json and removed_samples.jsonl, each written whole under a temporary name first."""
+    for name, lines in ((REPORT_FILE, [json.dumps(report, indent=2)]), (SAMPLES_FILE, ledger.sample_lines())):
+        path = os.path.join(output_dir, name)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        os.replace(path + ".tmp", path)
 
 
 def _source_counts(sources: list[corpora.InputSource]) -> dict[str, SourceCounts]:
@@ -108,23 +119,17 @@ def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
 
 
 def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.ConfigDict,
-                    texts: dict[str, str], counts: dict[str, SourceCounts]) -> HashSample:
-    """Pass 1: counts every document, writes kept texts per split, samples train texts."""
+                    texts: dict[str, str], ledger: Ledger, work: str, num_workers: int) -> HashSample:
+    """Pass 1: curates every document, writes kept texts per split, samples train texts."""
     sample = HashSample(config.tokenizer_sample_bytes, config.seed)
     with contextlib.ExitStack() as stack:
         outputs = {split: stack.enter_context(open(path, "w", encoding="utf-8")) for split, path in texts.items()}
-        progress = stack.enter_context(tqdm(desc="read", unit=" docs", mininterval=1))
-        for source in sources:
-            for result in curate(source.read()):
-                progress.update()
-                if isinstance(result, Dropped):
-                    counts[source.name].removed[str(result.removed)] += 1
-                    continue
-                split = split_of(result.id, config.validation_fraction, config.seed)
-                counts[source.name].kept[split] += 1
-                outputs[split].write(json.dumps(result.text, ensure_ascii=False) + "\n")
-                if split == TRAIN:
-                    sample.add(result.id, result.text)
+        for doc in curate.curate(sources, config, work, ledger, num_workers):
+            split = split_of(doc.id, config.validation_fraction, config.seed)
+            ledger.keep(doc.source, split)
+            outputs[split].write(json.dumps(doc.text, ensure_ascii=False) + "\n")
+            if split == TRAIN:
+                sample.add(doc.id, doc.text)
     return sample
 
 

@@ -1,8 +1,12 @@
 """The demo dataset: this machine's Python standard library, ready for a tiny model.
 
-Run: python -m data_prep prepare --config=configs/data/demo.py --config.output_dir=/tmp/demo-data
+Run: python -m data_prep run --config=configs/data/demo.py --config.output_dir=/tmp/demo-data
 On 2 CPU cores (Python 3.11): 799 files (12.6 MB), 786 train and 10 validation documents,
 3.7M train tokens in 14,477 sequences of 256 and 57K validation tokens, in 10 to 20 s.
+
+Curation is read + exact dedup only: the corpus is Python source code, which the
+prose filters (Gopher, C4, FineWeb) and English language ID would nearly all drop.
+configs/data/fineweb.py is the full recipe for web pages.
 """
 
 import ml_collections
@@ -13,6 +17,7 @@ from configs.data import base
 def get_config() -> ml_collections.ConfigDict:
     c = base.get_config()
     c.inputs = ("python-stdlib",)  # real text every machine has (data_prep/corpora.py)
+    c.stages = ("exact_dedup",)  # a few stdlib modules are byte-identical copies
     c.vocab_size = 8000  # a few-million-parameter model cannot afford a large embedding
     c.seq_len = 256  # short contexts: CPU steps stay fast
     c.validation_fraction = 0.02  # about 10 files: enough for a stable loss estimate

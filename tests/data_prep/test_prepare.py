@@ -1,12 +1,18 @@
-"""prepare: the whole pipeline on real text; metadata and report agree with the shards."""
+"""prepare: the whole pipeline on real text; metadata and report agree with the shards; bad input is counted."""
 
+import gzip
+import inspect
+import io
 import json
+import json.decoder
+import json.encoder
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from fastwarc import warc
 
 from data_prep import prepare, records, tokenizer
 from configs.data import base
@@ -114,3 +120,87 @@ def test_cli_rejects_an_unknown_config_key(tmp_path):
 def test_cli_rejects_an_unknown_command():
     result = _cli("prepar", "--config=configs/data/demo.py")
     assert result.returncode != 0 and "usage: python -m data_prep" in result.stderr
+
+
+def _gzip_cut(lines: list[str]) -> bytes:
+    """A .jsonl.gz of `lines` cut in half: the reader must keep what comes before the cut."""
+    data = gzip.compress("".join(lines).encode())
+    return data[: len(data) // 2]
+
+
+def _warc_cut(uri: str, html: str) -> bytes:
+    """A WARC response record cut inside its payload."""
+    record = warc.WarcRecord()
+    record.init_headers(warc.WarcRecordType.response)
+    record.set_bytes_content(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + html.encode())
+    record.headers["WARC-Target-URI"] = uri
+    out = io.BytesIO()
+    record.write(out)
+    return out.getvalue()[:-200]
+
+
+@pytest.fixture(scope="module")
+def bad_input(tmp_path_factory):
+    """One folder of every kind of bad input beside real text (stdlib modules), and the counts expected."""
+    folder = tmp_path_factory.mktemp("bad")
+    texts = [inspect.getsource(module) for module in (json.decoder, json.encoder, gzip, io)]
+    for index, text in enumerate(texts):
+        (folder / f"good{index}.txt").write_text(text)
+    (folder / "copy.txt").write_text(texts[0])  # an exact duplicate
+    lines = [json.dumps({"text": texts[1]}) + "\n", "{not json\n", json.dumps({"text": "  "}) + "\n"]
+    (folder / "mixed.jsonl").write_bytes("".join(lines).encode() + b'{"text": "caf\xe9"}\n')
+    (folder / "cut.jsonl.gz").write_bytes(_gzip_cut([json.dumps({"text": t}) + "\n" for t in texts * 20]))
+    (folder / "cut.warc").write_bytes(_warc_cut("https://example.com/", "<html>" + texts[2] + "</html>"))
+    (folder / "binary.dat").write_bytes(b"\x7fELF\x00\x01" + bytes(range(256)) * 8)
+    (folder / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (folder / "empty.txt").write_text("")
+    (folder / "huge.txt").write_text(texts[3] * (50_000_000 // len(texts[3]) + 1))  # 50 MB of real text
+    expected = {"read:malformed_json": 1, "read:empty": 2, "read:invalid_utf8": 2, "read:binary": 1,
+                "read:too_large": 1, "read:truncated_gzip": 1, "read:truncated_file": 1}
+    return folder, expected
+
+
+def test_bad_input_is_counted_and_the_run_completes(tmp_path, bad_input):
+    folder, expected = bad_input
+    config = _config(tmp_path, [f"bad={folder}"], stages=("extract", "exact_dedup"), vocab_size=400,
+                     validation_fraction=0.0, num_validation_shards=0, num_train_shards=1)
+    report = prepare.prepare(config)
+    removed = report["sources"]["bad"]["removed"]
+    assert {reason: removed[reason] for reason in expected} == expected
+    assert removed["dedup:exact_duplicate"] >= 2  # copy.txt, and the gzip lines repeat each other
+    documents = report["documents"]
+    assert documents["input"] == documents["kept"] + documents["removed"] == report["stages"][0]["docs_in"]
+    assert documents["kept"] == report["splits"]["train"]["documents"] >= 4
+    assert sum(removed.values()) == documents["removed"]
+
+
+def _shards(folder) -> dict[str, bytes]:
+    """The shards (tokenizer.model differs: it records the paths it was trained at)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix == ".array_record"}
+
+
+def test_two_runs_write_identical_shards(tmp_path, stdlib_folders):
+    inputs = [f"{name}={folder}" for name, folder in zip(("a", "b"), stdlib_folders[3:5])]
+    outputs = [tmp_path / "first", tmp_path / "second"]
+    reports = [prepare.prepare(_config(out, inputs, stages=("exact_dedup", "minhash_dedup"), validation_fraction=0.0,
+                                       num_validation_shards=0)) for out in outputs]
+    assert _shards(outputs[0]) == _shards(outputs[1]) and len(_shards(outputs[0])) == 3
+    assert [s["removed"] for s in reports[0]["stages"]] == [s["removed"] for s in reports[1]["stages"]]
+    assert (outputs[0] / prepare.SAMPLES_FILE).read_bytes() == (outputs[1] / prepare.SAMPLES_FILE).read_bytes()
+
+
+@pytest.mark.parametrize("command", ["run", "prepare"])
+def test_cli_runs_the_config_with_inputs_and_output_from_the_command_line(tmp_path, stdlib_folders, command):
+    result = _cli(command, "--config=configs/data/demo.py", f"--config.inputs=('{stdlib_folders[3]}',)",
+                  f"--config.output_dir={tmp_path}", "--config.vocab_size=400", "--config.num_validation_shards=0",
+                  "--config.validation_fraction=0.0", "--config.stages=('exact_dedup',)")
+    assert result.returncode == 0, result.stderr
+    assert "exact_dedup" in result.stdout and "documents:" in result.stdout
+    assert json.loads((tmp_path / prepare.REPORT_FILE).read_text())["stages"][1]["stage"] == "exact_dedup"
+
+
+def test_cli_names_an_unknown_stage_in_one_line(tmp_path):
+    result = _cli("run", "--config=configs/data/demo.py", f"--config.output_dir={tmp_path}",
+                  "--config.stages=('gopher',)")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("FATAL config.stages has unknown stages ['gopher']")

@@ -1,0 +1,175 @@
+"""The local runner: documents through `config.stages` on every core, in a fixed order.
+
+    read -> [per-document stages, in worker processes] -> spill -> corpus stage
+         -> [its verdict, then the next per-document stages] -> ... -> kept documents
+
+Per-document stages run in a fork Pool on chunks of documents; results come back in
+submission order, so the output does not depend on scheduling. A corpus stage
+(dedup, quality) splits the run: the documents reaching it are written to a work
+file ("spilled"), read by the corpus stage, then read again through its verdict
+and the stages after it. Memory holds a few chunks per worker, not the corpus.
+Every removed document is handed to the Ledger with its stage and reason.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import itertools
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+import ml_collections
+from tqdm import tqdm
+
+from data_prep import corpora, stages
+from data_prep.document import Document, Removed
+from data_prep.readers import Dropped, Result
+from data_prep.stats import SAMPLE_CHARS, Ledger, Removal, StageStats
+
+READ = "read"
+CHUNK_DOCS = 32  # documents per task sent to a worker
+CHUNKS_IN_FLIGHT = 4  # per worker: enough to keep it busy, few enough to bound memory
+
+NamedStage = tuple[str, stages.Stage]
+_worker_stages: Sequence[NamedStage] = ()  # set in each worker by _init_worker
+
+
+def curate(sources: Sequence[corpora.InputSource], config: ml_collections.ConfigDict, workdir: str,
+           ledger: Ledger, num_workers: int) -> Iterator[Document]:
+    """The documents that every stage keeps, in input order; removals go to `ledger`."""
+    docs: Iterable[Document] = _read(sources, config.max_document_bytes, ledger)
+    pending: list[NamedStage] = []
+    for name in config.stages:
+        if name not in stages.CORPUS_STAGES:
+            pending.append((name, stages.DOCUMENT_STAGES[name](config)))
+            continue
+        docs = _spill(_apply(docs, pending, ledger, num_workers), os.path.join(workdir, f"before-{name}.jsonl"))
+        start = time.time()
+        verdict = stages.CORPUS_STAGES[name](config, docs, workdir, num_workers)
+        ledger.stage(name).seconds += time.time() - start
+        ledger.corpus_reports[name] = verdict.report
+        pending = [(name, verdict.stage)]
+    return _apply(docs, pending, ledger, num_workers)
+
+
+def _read(sources: Sequence[corpora.InputSource], max_bytes: int, ledger: Ledger) -> Iterator[Document]:
+    """Every source's documents; unreadable and oversized ones are removed at the `read` stage."""
+    stats = ledger.stage(READ)
+    for source in sources:
+        for result in source.read():
+            ledger.sources[source.name].read += 1
+            stats.docs_in += 1
+            if not isinstance(result, Dropped) and len(result.text.encode("utf-8")) > max_bytes:
+                result = Dropped(result.id, Removed(READ, "too_large"))
+            if isinstance(result, Dropped):
+                stats.removed[str(result.removed)] += 1
+                ledger.remove(Removal(result.id, source.name, "", str(result.removed), ""))
+                continue
+            stats.docs_out += 1
+            stats.chars_out += len(result.text)
+            yield result
+
+
+class _Spill:
+    """Documents written to a JSONL work file, readable any number of times."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __iter__(self) -> Iterator[Document]:
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                yield Document(**json.loads(line))
+
+
+def _spill(docs: Iterable[Document], path: str) -> _Spill:
+    with open(path, "w", encoding="utf-8") as f:
+        for doc in docs:
+            f.write(json.dumps(dataclasses.asdict(doc), ensure_ascii=False) + "\n")
+    return _Spill(path)
+
+
+def _apply(docs: Iterable[Document], named: Sequence[NamedStage], ledger: Ledger,
+           num_workers: int) -> Iterator[Document]:
+    """`docs` through the stages `named`, chunk by chunk, in order; removals go to `ledger`."""
+    if not named:
+        yield from docs
+        return
+    label = "+".join(name for name, _ in named)
+    with _chunk_runner(named, num_workers) as run, tqdm(desc=label, unit=" docs", mininterval=1) as progress:
+        for outcomes, chunk_stats in run(_chunks(docs)):
+            progress.update(len(outcomes))
+            for name, stats in chunk_stats.items():
+                total = ledger.stage(name)
+                total += stats
+            for outcome in outcomes:
+                if isinstance(outcome, Removal):
+                    ledger.remove(outcome)
+                else:
+                    yield outcome
+
+
+def _chunks(docs: Iterable[Document]) -> Iterator[list[Document]]:
+    docs = iter(docs)
+    while chunk := list(itertools.islice(docs, CHUNK_DOCS)):
+        yield chunk
+
+
+@contextlib.contextmanager
+def _chunk_runner(named: Sequence[NamedStage], num_workers: int):
+    """A function from chunks to their results in order: in-process for one worker, else a fork Pool.
+
+    Fork hands the built stages (loaded models, dedup verdicts) to the workers without pickling.
+    """
+    _init_worker(named)
+    if num_workers <= 1:
+        yield lambda chunks: map(_run_chunk, chunks)
+        return
+    with multiprocessing.get_context("fork").Pool(num_workers) as pool:
+        yield lambda chunks: _ordered(pool, chunks, num_workers * CHUNKS_IN_FLIGHT)
+
+
+def _ordered(pool, chunks: Iterator[list[Document]], max_in_flight: int):
+    """pool.imap with a bound on submitted chunks (imap reads its whole input ahead)."""
+    in_flight: collections.deque = collections.deque()
+    for chunk in chunks:
+        in_flight.append(pool.apply_async(_run_chunk, (chunk,)))
+        if len(in_flight) >= max_in_flight:
+            yield in_flight.popleft().get()
+    while in_flight:
+        yield in_flight.popleft().get()
+
+
+def _init_worker(named: Sequence[NamedStage]) -> None:
+    global _worker_stages
+    _worker_stages = named
+
+
+def _run_chunk(chunk: list[Document]) -> tuple[list[Document | Removal], dict[str, StageStats]]:
+    """Each document through the worker's stages; per-stage counts for the chunk."""
+    counts = {name: StageStats() for name, _ in _worker_stages}
+    return [_run_document(doc, counts) for doc in chunk], counts
+
+
+def _run_document(doc: Document, counts: dict[str, StageStats]) -> Document | Removal:
+    for name, stage in _worker_stages:
+        stats = counts[name]
+        stats.docs_in += 1
+        stats.chars_in += len(doc.text)
+        start = time.perf_counter()
+        result: Result = stage(doc)
+        stats.seconds += time.perf_counter() - start
+        if isinstance(result, Dropped):
+            stats.removed[str(result.removed)] += 1
+            return Removal(doc.id, doc.source, doc.url, str(result.removed), doc.text[:SAMPLE_CHARS])
+        stats.docs_out += 1
+        stats.chars_out += len(result.text)
+        if name in stages.TALLIES:
+            stats.tally.update(stages.TALLIES[name][1](result))
+        doc = result
+    return doc

@@ -1,0 +1,144 @@
+"""Stage names to stages: the one table that turns `config.stages` into functions.
+
+A per-document stage maps a Document to a Document or a Dropped and runs in worker
+processes. A corpus stage (dedup, the quality classifier) must see every document
+that reaches it before it can judge one: it reads them all, then returns the
+per-document verdict that the next pass applies at its place in the order.
+Each stage reads its settings from the config group of its name (configs/data/base.py).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+import ml_collections
+
+from data_prep import classifier, extract, langid, pii
+from data_prep.dedup import DedupConfig, Duplicate, deduplicate
+from data_prep.document import Document, Removed
+from data_prep.errors import ConfigError
+from data_prep.filters import UrlBlocklist, c4_quality, fineweb_quality, gopher_quality, gopher_repetition
+from data_prep.readers import Dropped, Result
+from data_prep.sampling import HashSample
+
+Stage = Callable[[Document], Result]
+PII_KEY = "pii"  # metadata: replacements by kind, only the kinds found
+
+
+def _verdict(doc: Document, reason: str | None) -> Result:
+    """A filter's answer (None or "filter:rule") as the pipeline's result."""
+    return doc if reason is None else Dropped(doc.id, Removed(*reason.split(":", 1)))
+
+
+def _check_text(check: Callable[..., str | None], thresholds: dict[str, Any], doc: Document) -> Result:
+    return _verdict(doc, check(doc.text, **thresholds))
+
+
+def _text_filter(check: Callable[..., str | None], group: str) -> Callable[[ml_collections.ConfigDict], Stage]:
+    """A builder for a filter of the text whose keyword thresholds are `config.<group>`."""
+    return lambda config: functools.partial(_check_text, check, config[group].to_dict())
+
+
+def _check_url(blocklist: UrlBlocklist, doc: Document) -> Result:
+    return _verdict(doc, blocklist(doc.url))
+
+
+def _clean_c4(thresholds: dict[str, Any], doc: Document) -> Result:
+    cleaned = c4_quality(doc.text, **thresholds)
+    return _verdict(doc, cleaned.reason) if cleaned.reason else dataclasses.replace(doc, text=cleaned.text)
+
+
+def _scrub(doc: Document) -> Document:
+    scrubbed = pii.scrub_pii(doc.text)
+    found = {kind: n for kind, n in scrubbed.counts.items() if n}
+    return dataclasses.replace(doc, text=scrubbed.text, metadata={**doc.metadata, PII_KEY: found})
+
+
+DOCUMENT_STAGES: dict[str, Callable[[ml_collections.ConfigDict], Stage]] = {
+    "extract": lambda config: extract.extract,
+    "url": lambda config: functools.partial(
+        _check_url, UrlBlocklist.from_files(config.url.domains_path, config.url.substrings_path)),
+    "langid": lambda config: langid.language_filter(set(config.langid.languages) or None, config.langid.min_score),
+    "gopher_repetition": _text_filter(gopher_repetition, "gopher_repetition"),
+    "gopher_quality": _text_filter(gopher_quality, "gopher_quality"),
+    "c4": lambda config: functools.partial(_clean_c4, config.c4.to_dict()),
+    "fineweb_quality": _text_filter(fineweb_quality, "fineweb_quality"),
+    "pii": lambda config: _scrub,
+}
+
+# What a stage's report counts over the documents it keeps, under which name.
+TALLIES: dict[str, tuple[str, Callable[[Document], Mapping[str, int]]]] = {
+    "langid": ("languages", lambda doc: {doc.metadata["language"]: 1}),
+    "pii": ("pii_replaced", lambda doc: doc.metadata[PII_KEY]),
+}
+
+
+class CorpusVerdict(NamedTuple):
+    """What a corpus stage decided: the stage that applies it per document, and its report."""
+
+    stage: Stage
+    report: dict[str, Any]
+
+
+def _drop_listed(removed: Mapping[str, Duplicate], doc: Document) -> Result:
+    duplicate = removed.get(doc.id)
+    return doc if duplicate is None else Dropped(doc.id, duplicate.removed)
+
+
+def _dedup(exact: bool) -> Callable[[ml_collections.ConfigDict, Iterable[Document], str, int], CorpusVerdict]:
+    """A corpus stage removing exact (else MinHash near) duplicates, settings from `config.dedup`."""
+
+    def run(config: ml_collections.ConfigDict, docs: Iterable[Document], workdir: str,
+            num_workers: int) -> CorpusVerdict:
+        settings = DedupConfig(exact=exact, near=not exact, num_workers=num_workers, **config.dedup.to_dict())
+        result = deduplicate(docs, workdir, settings)
+        members = collections.Counter(d.kept_id for d in result.removed.values())
+        sizes = collections.Counter(n + 1 for n in members.values())
+        report = {"clusters": len(members), "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+                  "largest_clusters": [[kept, n + 1] for kept, n in members.most_common(5)]}
+        return CorpusVerdict(functools.partial(_drop_listed, result.removed), report)
+
+    return run
+
+
+def _quality(config: ml_collections.ConfigDict, docs: Iterable[Document], workdir: str,
+             num_workers: int) -> CorpusVerdict:
+    """The classifier stage; with `top_fraction`, its threshold comes from a hash sample of `docs`."""
+    c = config.classifier
+    if not c.model:
+        raise ConfigError("the quality stage needs config.classifier.model (train one with train-classifier)")
+    model = classifier.QualityModel.load(c.model)
+    threshold, sampled = c.threshold, 0
+    if c.top_fraction is not None:
+        sample = HashSample(c.sample_bytes, config.seed)
+        for doc in docs:
+            sample.add(doc.id, doc.text)
+        texts = sample.texts()
+        if not texts:
+            return CorpusVerdict(functools.partial(_drop_listed, {}), {"threshold": None, "sampled": 0})
+        threshold, sampled = classifier.threshold_for_top_fraction(model.scores(texts), c.top_fraction), len(texts)
+    return CorpusVerdict(classifier.quality_filter(model, threshold=threshold),
+                         {"threshold": threshold, "sampled": sampled})
+
+
+CORPUS_STAGES: dict[str, Callable[[ml_collections.ConfigDict, Iterable[Document], str, int], CorpusVerdict]] = {
+    "exact_dedup": _dedup(exact=True),
+    "minhash_dedup": _dedup(exact=False),
+    "quality": _quality,
+}
+
+
+def check_names(names: Iterable[str]) -> None:
+    """Every name in `config.stages` is a known stage, each once."""
+    names = list(names)
+    known = [*DOCUMENT_STAGES, *CORPUS_STAGES]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"config.stages has unknown stages {unknown}; known: {known}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"config.stages lists {repeated} more than once")
