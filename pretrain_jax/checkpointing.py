@@ -9,6 +9,8 @@ every process writes its own shards.
 
 from __future__ import annotations
 
+import os
+
 import grain
 import orbax.checkpoint as ocp
 
@@ -18,6 +20,8 @@ from pretrain_jax.train_state import TrainState
 class Checkpointer:
     def __init__(self, directory: str, every: int, keep: int, async_writes: bool = True):
         self._every = every
+        if "://" not in directory:  # orbax wants absolute local paths; gs:// and the like stay as given
+            directory = os.path.abspath(directory)
         self._manager = ocp.CheckpointManager(
             directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_writes,
@@ -37,14 +41,21 @@ class Checkpointer:
                                   data=grain.checkpoint.CheckpointSave(data_iterator))
         return self._manager.save(step, args=args, force=True)
 
-    def restore_latest(self, abstract: TrainState, data_iterator: grain.DatasetIterator) -> TrainState | None:
-        """The newest state (placed by `abstract`'s shardings), also rewinding `data_iterator`; None if none."""
+    def restore_latest(self, abstract: TrainState,
+                       data_iterator: grain.DatasetIterator | None = None) -> TrainState | None:
+        """The newest state (placed by `abstract`'s shardings), or None if there is none.
+
+        With `data_iterator`, it is rewound to the saved position too (training resumes);
+        without, only the state is read, so any number of processes can load a checkpoint
+        (evaluation, export, a resized job that restarts its data order).
+        """
         step = self._manager.latest_step()
         if step is None:
             return None
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                  data=grain.checkpoint.CheckpointRestore(data_iterator))
-        return self._manager.restore(step, args=args).state
+        items = {"state": ocp.args.StandardRestore(abstract)}
+        if data_iterator is not None:
+            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+        return self._manager.restore(step, args=ocp.args.Composite(**items)).state
 
     def close(self) -> None:
         """Waits for pending writes, then releases the manager."""

@@ -25,6 +25,7 @@ from ml_collections import config_flags
 from configs import cli
 from data_prep import records
 from pretrain_jax import config as config_lib
+from pretrain_jax import distributed
 from pretrain_jax import evaluate, input_pipeline, metrics, model, objectives, optimizer, sharding, train_state
 from pretrain_jax.checkpointing import Checkpointer
 from pretrain_jax.preemption import PreemptionWatcher
@@ -145,7 +146,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     run_eval = lambda s: evaluate.evaluate(  # noqa: E731
         eval_step, s.params, input_pipeline.eval_batches(config, metadata), mesh, config.eval_batches)
 
-    peak = config.peak_flops_per_device or metrics.measure_peak_flops(devices[0])
+    peak = config.peak_flops_per_device or metrics.measure_peak_flops(jax.local_devices()[0])
     progress = _Progress(config.global_batch_size * config.seq_len,
                          metrics.training_flops_per_token(config.model, config.seq_len), peak * len(devices))
     _log_start(config, mesh, peak, progress.flops_per_token)
@@ -231,6 +232,7 @@ def _main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     try:
         train(_CONFIG.value, _WORKDIR.value)
     except NonFiniteError as e:
@@ -240,6 +242,10 @@ def _main(argv: Sequence[str]) -> None:
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "training config file (configs/*.py)", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "folder for checkpoints and TensorBoard logs; reused to resume")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
+                                   "host:port of process 0, for multi-process runs outside TPU pods and SLURM")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "processes in the run (with --coordinator_address)")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index (with --coordinator_address)")
 flags.mark_flags_as_required(["config", "workdir"])
 
 

@@ -55,7 +55,8 @@ def run_in_new_process(config, workdir, steps, *overrides):
 def test_resuming_in_a_new_process_is_bitwise_identical_to_an_uninterrupted_run(tiny_config, tmp_path):
     n = 3
     tiny_config.optimizer.decay_steps = 2 * n - tiny_config.optimizer.warmup_steps  # schedule fixed at 2n steps
-    straight, staged = str(tmp_path / "straight"), str(tmp_path / "staged")
+    straight = str(tmp_path / "straight")
+    staged = os.path.relpath(tmp_path / "staged", REPO)  # a relative workdir, as in `make demo`
     decay = f"--config.optimizer.decay_steps={tiny_config.optimizer.decay_steps}"
     run_in_new_process(tiny_config, straight, 2 * n, decay)
     run_in_new_process(tiny_config, staged, n, decay)

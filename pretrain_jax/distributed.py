@@ -1,0 +1,34 @@
+"""Joining the processes of a multi-host run (JAX's multi-controller runtime).
+
+Every host runs the same command. `jax.distributed.initialize` finds its peers on
+TPU pod slices and under SLURM by itself; elsewhere (or to override) pass the
+coordinator explicitly. A single process on one host needs no initialization.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+
+def _multi_process_cluster() -> bool:
+    """True when a scheduler started several processes; jax.distributed then finds its peers itself."""
+    if os.environ.get("SLURM_JOB_ID"):
+        return int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    if os.environ.get("OMPI_COMM_WORLD_SIZE"):
+        return int(os.environ["OMPI_COMM_WORLD_SIZE"]) > 1
+    return "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")  # a multi-host TPU slice
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+    """Joins the run's processes: explicitly when a coordinator is given, else by cluster detection."""
+    explicit = coordinator_address is not None
+    if not explicit and not _multi_process_cluster():
+        return
+    if explicit and (num_processes is None or process_id is None):
+        raise ValueError("with --coordinator_address, also give --num_processes and --process_id")
+    if os.environ.get("JAX_PLATFORMS") == "cpu":
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives across processes
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
