@@ -21,11 +21,18 @@ def _multi_process_cluster() -> bool:
     return "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")  # a multi-host TPU slice
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+def initialize(mode: str = "auto", coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None) -> None:
-    """Joins the run's processes: explicitly when a coordinator is given, else by cluster detection."""
+    """Joins the run's processes.
+
+    mode: "auto" joins when a coordinator is given or a scheduler started several
+    processes; "on" always calls jax.distributed.initialize (TPU pod workers, where
+    JAX reads the slice from the VM's metadata); "off" runs a single process.
+    """
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"--distributed={mode!r}; choose auto, on or off")
     explicit = coordinator_address is not None
-    if not explicit and not _multi_process_cluster():
+    if mode == "off" or (mode == "auto" and not explicit and not _multi_process_cluster()):
         return
     if explicit and (num_processes is None or process_id is None):
         raise ValueError("with --coordinator_address, also give --num_processes and --process_id")

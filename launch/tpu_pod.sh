@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Train on a Cloud TPU pod slice: create the TPU VM slice (or reuse it), copy this checkout to every
+# worker, install it with libtpu, and run the same training command on all workers at once.
+# jax.distributed joins the workers; a maintenance event sends SIGTERM, the run checkpoints and
+# exits 0, and running this script again resumes it.
+#
+#   launch/tpu_pod.sh [--dry-run] NAME ZONE TYPE CONFIG WORKDIR [--config.KEY=VALUE ...]
+#   launch/tpu_pod.sh --dry-run llama7b us-east5-a v5p-128 configs/llama_7b.py gs://bucket/runs/llama7b \
+#       --config.data.dir=gs://bucket/data
+#
+# RUNTIME (default v2-alpha-tpuv5) picks the TPU VM image. WORKDIR and the data should be on GCS so
+# every worker sees the same files.
+set -euo pipefail
+
+dry_run=0
+if [[ "${1:-}" == "--dry-run" ]]; then dry_run=1; shift; fi
+if [[ $# -lt 5 ]]; then
+  echo "usage: launch/tpu_pod.sh [--dry-run] NAME ZONE TYPE CONFIG WORKDIR [--config.KEY=VALUE ...]" >&2
+  exit 2
+fi
+name=$1 zone=$2 type=$3 config=$4 workdir=$5
+shift 5
+runtime=${RUNTIME:-v2-alpha-tpuv5}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+run() {  # prints the command; runs it unless --dry-run
+  printf '%q ' "$@"; echo
+  if (( ! dry_run )); then "$@"; fi
+}
+
+tpu=(gcloud compute tpus tpu-vm)
+if (( dry_run )) || ! "${tpu[@]}" describe "$name" --zone="$zone" >/dev/null 2>&1; then
+  run "${tpu[@]}" create "$name" --zone="$zone" --accelerator-type="$type" --version="$runtime"
+fi
+archive=/tmp/pretrain-jax-$$.tar.gz
+run git -C "$repo" archive --format=tar.gz --prefix=pretrain-jax/ -o "$archive" HEAD
+run "${tpu[@]}" scp "$archive" "$name:pretrain-jax.tar.gz" --zone="$zone" --worker=all
+run "${tpu[@]}" ssh "$name" --zone="$zone" --worker=all --command="rm -rf pretrain-jax && tar xzf pretrain-jax.tar.gz \
+&& cd pretrain-jax && python3 -m venv .venv && .venv/bin/pip install --quiet -e '.[tpu]'"
+train="cd pretrain-jax && .venv/bin/python -m pretrain_jax.train --distributed=on --config=$config --workdir=$workdir"
+for override in "$@"; do train+=" $(printf '%q' "$override")"; done
+run "${tpu[@]}" ssh "$name" --zone="$zone" --worker=all --command="$train"

@@ -1,0 +1,44 @@
+"""The launch scripts' --dry-run prints the commands they would run, with the user's overrides intact."""
+
+import os
+import subprocess
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OVERRIDE = "--config.data.dir=/data/my corpus"  # a space must survive quoting
+
+
+def dry_run(*args):
+    result = subprocess.run(["bash", *args], cwd=REPO, capture_output=True, text=True, check=True,
+                            env={**os.environ, "PATH": "/usr/bin:/bin"})  # no gcloud or srun needed
+    return result.stdout
+
+
+def test_local_runs_the_train_module_with_the_overrides():
+    out = dry_run("launch/local.sh", "--dry-run", "configs/demo.py", "workdirs/demo", OVERRIDE)
+    assert "-m pretrain_jax.train --config=configs/demo.py --workdir=workdirs/demo" in out
+    assert r"--config.data.dir=/data/my\ corpus" in out
+
+
+def test_tpu_pod_creates_copies_installs_and_runs_on_every_worker():
+    out = dry_run("launch/tpu_pod.sh", "--dry-run", "pod", "us-east5-a", "v5p-128", "configs/llama_7b.py",
+                  "gs://bucket/run", OVERRIDE).splitlines()
+    assert out[0].startswith("gcloud compute tpus tpu-vm create pod --zone=us-east5-a --accelerator-type=v5p-128")
+    assert any("scp" in line and "--worker=all" in line for line in out)
+    assert any("pip\\ install" in line and "tpu" in line for line in out)
+    train = out[-1]
+    assert "--worker=all" in train and "pretrain_jax.train\\ --distributed=on" in train
+    assert "--config=configs/llama_7b.py" in train and "corpus" in train
+
+
+def test_gpu_slurm_runs_one_process_per_node_with_distributed_on():
+    out = dry_run("launch/gpu_slurm.sbatch", "--dry-run", "configs/llama_7b.py", "/shared/run", OVERRIDE)
+    assert out.startswith("srun ")
+    assert "-m pretrain_jax.train --distributed=on --config=configs/llama_7b.py --workdir=/shared/run" in out
+
+
+@pytest.mark.parametrize("script", ["launch/local.sh", "launch/tpu_pod.sh", "launch/gpu_slurm.sbatch"])
+def test_missing_arguments_print_usage_and_fail(script):
+    result = subprocess.run(["bash", script], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "usage:" in result.stderr
