@@ -45,6 +45,10 @@ def get_config() -> ml_collections.ConfigDict:
     d.train_split = "train"
     d.eval_split = "validation"
     d.shuffle = True  # seeded global shuffle of sequences, reshuffled every epoch
+    # (source, weight) pairs that replace the sampling weights of a mixed dataset (metadata.json,
+    # data_prep/mixture.py) without preparing it again; each source named once, 0 leaves one out.
+    # Empty: the weights in the dataset's metadata.
+    d.mixture_weights = ()
     d.num_threads = 2  # Grain reader threads per process
     d.prefetch = 4  # batches Grain reads ahead
 

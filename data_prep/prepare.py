@@ -9,12 +9,18 @@ or removed with its stage and reason), writes the kept texts of each split to a
 work folder and samples the tokenizer's training text. The second tokenizes those
 texts and packs them. Knowing each split's size before packing makes shards
 contiguous, equal ranges of documents.
+
+With a source mixture (config.mixture, see mixture.py) the train split is packed
+per source, into num_train_shards shared out by document count (at least one each),
+and metadata.json gives each source's shards and sampling weight; validation stays
+one split over all sources, so its loss is comparable across mixtures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import glob
 import itertools
 import json
@@ -26,7 +32,7 @@ from typing import Any
 import ml_collections
 from tqdm import tqdm
 
-from data_prep import corpora, curate, pack, records, stages, tokenizer
+from data_prep import corpora, curate, mixture, pack, records, stages, tokenizer
 from data_prep.errors import ConfigError
 from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
 from data_prep.stats import Ledger, SourceCounts
@@ -46,34 +52,37 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     stages.check_names(config.stages)
     sources = [corpora.resolve_input(spec) for spec in config.inputs]
     ledger = Ledger(_source_counts(sources), config.removed_samples_per_reason)
-    num_shards = {TRAIN: config.num_train_shards, VALIDATION: config.num_validation_shards}
+    mix = mixture.from_config(config.mixture, ledger.sources)
     num_workers = config.num_workers or len(os.sched_getaffinity(0))
     _prepare_output_dir(config.output_dir, config.overwrite)
     timings = {}
     with tempfile.TemporaryDirectory(dir=config.output_dir, prefix=".work-") as work:
-        texts = {split: os.path.join(work, f"{split}.jsonl") for split in SPLITS}
-        sample = _read_and_split(sources, config, texts, ledger, work, num_workers)
+        texts = {part: os.path.join(work, f"{part}.jsonl")
+                 for part in dict.fromkeys(_part(split, name, mix) for split in SPLITS for name in ledger.sources)}
+        sample = _read_and_split(sources, config, texts, ledger, work, num_workers, mix)
         documents = ledger.check()
-        kept = {split: sum(c.kept[split] for c in ledger.sources.values()) for split in SPLITS}
+        kept = _kept(ledger, mix)
+        num_shards = _num_shards(kept, config, mix)
         _check_shardable(kept, num_shards)
         timings["read_and_curate"] = time.time() - start
         lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
         model_path = tokenizer.train_tokenizer(
             lines, config.output_dir, config.vocab_size, num_workers, config.tokenizer_max_lines)
         timings["train_tokenizer"] = time.time() - start - timings["read_and_curate"]
-        splits = {split: _write_split(split, texts[split], kept[split], num_shards[split],
-                                      model_path, config, num_workers)
-                  for split in SPLITS if num_shards[split]}
+        parts = {part: _write_split(part, texts[part], kept[part], num_shards[part], model_path, config, num_workers)
+                 for part in texts if num_shards[part]}
+    splits, mixed = _mix(parts, mix, list(ledger.sources))
     sp = tokenizer.load_tokenizer(model_path)
     sources_json = {name: c.to_json() for name, c in ledger.sources.items()}
     records.write_metadata(config.output_dir, records.DatasetMetadata(
         seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
-        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json))
+        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed))
     timings["total"] = time.time() - start
     report = {"output_dir": config.output_dir, "seconds": timings["total"], "timings": timings,
               "docs_per_second": documents["input"] / timings["read_and_curate"], "documents": documents,
               "stages": _stage_reports(config.stages, ledger), "sources": sources_json,
-              "splits": {s: dataclasses.asdict(i) for s, i in splits.items()}}
+              "splits": {s: dataclasses.asdict(i) for s, i in splits.items()},
+              "mixture": {split: mixture.report(infos) for split, infos in mixed.items()}}
     _write_report(config.output_dir, report, ledger)
     return report
 
@@ -118,44 +127,83 @@ def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
     os.makedirs(output_dir, exist_ok=True)
 
 
-def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.ConfigDict,
-                    texts: dict[str, str], ledger: Ledger, work: str, num_workers: int) -> HashSample:
-    """Pass 1: curates every document, writes kept texts per split, samples train texts."""
+def _part(split: str, source: str, mix: mixture.Mixture | None) -> str:
+    """Where a kept document goes (work file, shard names): its split, or split-source when mixed."""
+    return f"{split}-{source}" if mix and split == TRAIN else split
+
+
+def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.ConfigDict, texts: dict[str, str],
+                    ledger: Ledger, work: str, num_workers: int, mix: mixture.Mixture | None) -> HashSample:
+    """Pass 1: curates every document, writes kept texts per part, samples train texts."""
     sample = HashSample(config.tokenizer_sample_bytes, config.seed)
     with contextlib.ExitStack() as stack:
-        outputs = {split: stack.enter_context(open(path, "w", encoding="utf-8")) for split, path in texts.items()}
+        outputs = {part: stack.enter_context(open(path, "w", encoding="utf-8")) for part, path in texts.items()}
         for doc in curate.curate(sources, config, work, ledger, num_workers):
             split = split_of(doc.id, config.validation_fraction, config.seed)
             ledger.keep(doc.source, split)
-            outputs[split].write(json.dumps(doc.text, ensure_ascii=False) + "\n")
+            outputs[_part(split, doc.source, mix)].write(json.dumps(doc.text, ensure_ascii=False) + "\n")
             if split == TRAIN:
                 sample.add(doc.id, doc.text)
     return sample
 
 
+def _kept(ledger: Ledger, mix: mixture.Mixture | None) -> dict[str, int]:
+    """Documents kept per part (see `_part`)."""
+    kept = dict.fromkeys((_part(split, name, mix) for split in SPLITS for name in ledger.sources), 0)
+    for name, counts in ledger.sources.items():
+        for split in SPLITS:
+            kept[_part(split, name, mix)] += counts.kept[split]
+    return kept
+
+
+def _num_shards(kept: dict[str, int], config: ml_collections.ConfigDict,
+                mix: mixture.Mixture | None) -> dict[str, int]:
+    """num_train_shards, shared out among a mixture's sources by document count, at least one each."""
+    if not mix:
+        return {TRAIN: config.num_train_shards, VALIDATION: config.num_validation_shards}
+    total = max(1, sum(count for part, count in kept.items() if part != VALIDATION))
+    return {part: config.num_validation_shards if part == VALIDATION
+            else max(1, min(count, round(config.num_train_shards * count / total))) for part, count in kept.items()}
+
+
 def _check_shardable(kept: dict[str, int], num_shards: dict[str, int]) -> None:
-    for split in SPLITS:
-        if kept[split] < num_shards[split] or (kept[split] and not num_shards[split]):
+    for part, count in kept.items():
+        split = part.partition("-")[0]
+        if count < num_shards[part] or (count and not num_shards[part]):
             raise ConfigError(
-                f"the {split} split has {kept[split]} documents for {num_shards[split]} shards: "
+                f"the {part} split has {count} documents for {num_shards[part]} shards: "
                 f"every shard needs a document and every document a shard; change "
-                f"num_{split}_shards, validation_fraction or the inputs")
+                f"num_{split}_shards, validation_fraction, the inputs or config.mixture")
 
 
-def _write_split(split: str, texts_path: str, num_docs: int, num_shards: int, model_path: str,
+def _mix(parts: dict[str, records.SplitInfo], mix: mixture.Mixture | None, names: list[str]
+         ) -> tuple[dict[str, records.SplitInfo], dict[str, dict[str, records.SourceInfo]]]:
+    """The splits (a mixed train split lists all its sources' shards) and, when mixed, the sources' weights."""
+    if not mix:
+        return parts, {}
+    train = {name: parts[_part(TRAIN, name, mix)] for name in names}
+    weights = mix.weights({name: info.tokens for name, info in train.items()})
+    splits = {TRAIN: functools.reduce(records.SplitInfo.__add__, train.values()),
+              **{split: info for split, info in parts.items() if split == VALIDATION}}
+    sources = {name: records.SourceInfo(**dataclasses.asdict(info), weight=weights[name])
+               for name, info in train.items()}
+    return splits, {TRAIN: sources}
+
+
+def _write_split(part: str, texts_path: str, num_docs: int, num_shards: int, model_path: str,
                  config: ml_collections.ConfigDict, num_workers: int) -> records.SplitInfo:
-    """Pass 2 for one split: tokenizes its texts and packs contiguous ranges into shards."""
+    """Pass 2 for one part (split, or split-source): tokenizes its texts, packs contiguous ranges into shards."""
     names, total = [], pack.PackStats()
     with open(texts_path, encoding="utf-8") as f:
-        texts = tqdm((json.loads(line) for line in f), desc=f"tokenize {split}", total=num_docs,
+        texts = tqdm((json.loads(line) for line in f), desc=f"tokenize {part}", total=num_docs,
                      unit=" docs", mininterval=1)
         docs = tokenizer.encode_documents(model_path, texts, num_workers)
         for index in range(num_shards):
             count = (index + 1) * num_docs // num_shards - index * num_docs // num_shards
-            names.append(pack.shard_name(split, index, num_shards))
+            names.append(pack.shard_name(part, index, num_shards))
             total += pack.write_shard(os.path.join(config.output_dir, names[-1]),
                                       itertools.islice(docs, count), config.seq_len)
         if next(docs, None) is not None:
-            raise RuntimeError(f"the {split} split has more documents than the {num_docs} counted")
+            raise RuntimeError(f"the {part} split has more documents than the {num_docs} counted")
     return records.SplitInfo(shards=names, documents=total.documents, sequences=total.sequences,
                              tokens=total.tokens)

@@ -7,6 +7,11 @@ A prepared dataset is a folder:
     train-00000-of-00008.array_record     one record per packed sequence
     validation-00000-of-00001.array_record
 
+With a source mixture, the train split is packed per source instead
+(`train-<source>-00000-of-00002.array_record`, ...) and `DatasetMetadata.mixture`
+gives each source's shards and sampling weight; `splits["train"]` still lists every
+shard, so a reader that ignores the mixture sees the sources laid end to end.
+
 Each record is exactly `seq_len` little-endian int32 token ids. Documents are laid
 end to end, each followed by the end-of-document separator `eos_id`; a document
 longer than the room left continues in the next record. Only the very last record
@@ -23,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -42,6 +48,17 @@ class SplitInfo:
     sequences: int
     tokens: int  # real tokens, separators included, padding excluded
 
+    def __add__(self, other: SplitInfo) -> SplitInfo:
+        return SplitInfo(self.shards + other.shards, self.documents + other.documents,
+                         self.sequences + other.sequences, self.tokens + other.tokens)
+
+
+@dataclasses.dataclass
+class SourceInfo(SplitInfo):
+    """One source of a mixed split: its own shards, and the share of rows a reader samples from it."""
+
+    weight: float  # the weights of a split's sources sum to 1
+
 
 @dataclasses.dataclass
 class DatasetMetadata:
@@ -52,12 +69,32 @@ class DatasetMetadata:
     tokenizer: str  # file name of the SentencePiece model, relative to the folder
     splits: dict[str, SplitInfo]
     sources: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # split -> source -> SourceInfo, for the splits packed per source (see the module docstring)
+    mixture: dict[str, dict[str, SourceInfo]] = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
-    def shard_paths(self, data_dir: str, split: str) -> list[str]:
+    def shard_paths(self, data_dir: str, split: str, source: str | None = None) -> list[str]:
+        """The shards of `split`, or of one `source` of a mixed split."""
         if split not in self.splits:
             raise KeyError(f"split {split!r} not in {data_dir} (have {sorted(self.splits)})")
-        return [os.path.join(data_dir, name) for name in self.splits[split].shards]
+        info = self.mixture[split][source] if source else self.splits[split]
+        return [os.path.join(data_dir, name) for name in info.shards]
+
+
+def normalized_weights(pairs: Iterable[tuple[str, float]], names: Iterable[str], what: str) -> dict[str, float]:
+    """{name: weight / total} from `(name, weight)` pairs that name each of `names` exactly once.
+
+    Mixture weights are written by hand in configs; a missing or misspelt source must
+    fail loudly rather than silently drop out of the mix. `what` names the pairs in errors.
+    """
+    pairs, names = [tuple(pair) for pair in pairs], list(names)
+    weights = dict(pairs)
+    if len(weights) != len(pairs) or set(weights) != set(names):
+        raise ValueError(f"{what} must name each of the sources {sorted(names)} once, got {pairs}")
+    if any(w < 0 for w in weights.values()) or not sum(weights.values()) > 0:
+        raise ValueError(f"{what} must be >= 0 with a positive sum, got {weights}")
+    total = sum(weights.values())
+    return {name: weights[name] / total for name in names}
 
 
 def encode_sequence(tokens: np.ndarray, seq_len: int) -> bytes:
@@ -94,4 +131,6 @@ def read_metadata(data_dir: str) -> DatasetMetadata:
     if version != FORMAT_VERSION:
         raise ValueError(f"{path} has format_version {version}; this code reads {FORMAT_VERSION}")
     raw["splits"] = {name: SplitInfo(**info) for name, info in raw["splits"].items()}
+    raw["mixture"] = {split: {name: SourceInfo(**info) for name, info in sources.items()}
+                      for split, sources in raw.get("mixture", {}).items()}
     return DatasetMetadata(**raw)

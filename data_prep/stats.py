@@ -123,6 +123,10 @@ def format_report(report: dict[str, Any]) -> str:
     for split, info in report["splits"].items():
         lines.append(f"{split:<24}{info['documents']:>12,}{info['sequences']:>12,}"
                      f"{info['tokens']:>14,}{len(info['shards']):>8}")
+    for split, sources in report.get("mixture", {}).items():
+        lines.append(f"\n{split + ' mixture':<24}{'tokens':>14}{'share':>8}{'weight':>8}  epochs per 1B training tokens")
+        lines += [f"{name:<24}{s['tokens']:>14,}{s['share_of_tokens']:>8.3f}{s['weight']:>8.3f}  "
+                  f"{s['epochs_per_1b_training_tokens']:.2f}" for name, s in sources.items()]
     docs = report["documents"]
     lines.append(f"\n{docs['input']:,} documents: {docs['kept']:,} kept, {docs['removed']:,} removed; "
                  f"{report['seconds']:.1f} s ({report['docs_per_second']:.0f} docs/s), "

@@ -7,11 +7,17 @@ batches of `global_batch / process_count` rows:
     segment_ids  [rows, seq_len] int32   1, 2, ... per document in the row; 0 is padding
     positions    [rows, seq_len] int32   restart at 0 at every document and every row
 
+A mixed dataset (data_prep/mixture.py) is read as one seeded shuffle per source,
+repeated, and interleaved by Grain in proportion to the sources' weights, so every
+window of rows holds each source at its share.
+
 The iterator's state (`get_state`/`set_state`) is saved in checkpoints, so a
 resumed run sees exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import grain
 import jax
@@ -59,9 +65,38 @@ def _local_batch_size(global_batch_size: int) -> int:
     return global_batch_size // jax.process_count()
 
 
-def _source(metadata: records.DatasetMetadata, data_dir: str, split: str) -> grain.MapDataset:
-    paths = metadata.shard_paths(data_dir, split)
+def _source(metadata: records.DatasetMetadata, data_dir: str, split: str, source: str | None = None
+            ) -> grain.MapDataset:
+    paths = metadata.shard_paths(data_dir, split, source)
     return grain.MapDataset.source(grain.sources.ArrayRecordDataSource(paths))
+
+
+def mixture_weights(config: ml_collections.ConfigDict, metadata: records.DatasetMetadata) -> dict[str, float]:
+    """The train split's sampling weight per source: config.data.mixture_weights, else the dataset's.
+
+    Empty for a split that is not mixed.
+    """
+    sources = metadata.mixture.get(config.data.train_split, {})
+    if not sources and config.data.mixture_weights:
+        raise ValueError(f"config.data.mixture_weights is set but split {config.data.train_split!r} of "
+                         f"{config.data.dir} is not a mixture (prepare it with config.mixture)")
+    if not config.data.mixture_weights:
+        return {name: info.weight for name, info in sources.items()}
+    return records.normalized_weights(config.data.mixture_weights, sources, "config.data.mixture_weights")
+
+
+def _train_rows(config: ml_collections.ConfigDict, metadata: records.DatasetMetadata) -> grain.MapDataset:
+    """Endless train rows: the split reshuffled every epoch, or each source so and mixed by weight."""
+    def shuffled(ds: grain.MapDataset, seed: int) -> grain.MapDataset:
+        return (ds.shuffle(seed=seed) if config.data.shuffle else ds).repeat()
+
+    weights = {name: w for name, w in mixture_weights(config, metadata).items() if w > 0}
+    if not weights:
+        return shuffled(_source(metadata, config.data.dir, config.data.train_split), config.seed)
+    # Each source its own order: a seed from the run's seed and the source's name.
+    sources = [shuffled(_source(metadata, config.data.dir, config.data.train_split, name),
+                        zlib.crc32(f"{config.seed}:{name}".encode())) for name in weights]
+    return grain.MapDataset.mix(sources, list(weights.values()))
 
 
 def _to_batch(eos_id: int):
@@ -72,11 +107,8 @@ def _to_batch(eos_id: int):
 
 
 def train_iterator(config: ml_collections.ConfigDict, metadata: records.DatasetMetadata) -> grain.DatasetIterator:
-    """Endless, reshuffled every epoch, sliced by process, batched."""
-    ds = _source(metadata, config.data.dir, config.data.train_split)
-    if config.data.shuffle:
-        ds = ds.shuffle(seed=config.seed)
-    ds = ds.repeat()[jax.process_index()::jax.process_count()]
+    """Endless, reshuffled every epoch (per source when mixed), sliced by process, batched."""
+    ds = _train_rows(config, metadata)[jax.process_index()::jax.process_count()]
     ds = ds.batch(_local_batch_size(config.global_batch_size), drop_remainder=True,
                   batch_fn=_to_batch(metadata.eos_id))
     read = grain.ReadOptions(num_threads=config.data.num_threads, prefetch_buffer_size=config.data.prefetch)

@@ -60,6 +60,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.num_workers = 0  # curation and tokenizer processes; 0 = every core this process may use
     c.tokenizer_sample_bytes = 200_000_000  # UTF-8 text of train documents the tokenizer learns from
     c.tokenizer_max_lines = 10_000_000  # cap on lines (SentencePiece sentences) in that sample
+    # A source mixture (data_prep/mixture.py), as in the Llama data table: either weights,
+    # the share of training rows drawn from each input source, as (name, weight) pairs,
+    # e.g. (("web", 0.67), ("c4", 0.15), ("code", 0.045), ("wiki", 0.045), ("books", 0.045),
+    # ("arxiv", 0.025), ("stackexchange", 0.02)); or epochs, (name, epochs) pairs: each source
+    # seen that often relative to the others. Each names every input. The train split is then
+    # packed per source; validation stays one split. Empty: no mixture, inputs laid end to end.
+    c.mixture = ml_collections.ConfigDict({"weights": (), "epochs": ()})
 
     # url: drop blocked domains (and their subdomains) and URLs with banned substrings;
     # one entry a line, e.g. the UT1 adult list. No file: nothing is blocked.

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastwarc import warc
 
-from data_prep import prepare, records, tokenizer
+from data_prep import mixture, prepare, records, stats, tokenizer
 from configs.data import base
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -204,3 +204,60 @@ def test_cli_names_an_unknown_stage_in_one_line(tmp_path):
                   "--config.stages=('gopher',)")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("FATAL config.stages has unknown stages ['gopher']")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, stdlib_folders):
+    """Two stdlib folders as two sources, weighted 1:3."""
+    root = os.path.dirname(stdlib_folders[0])
+    output_dir = tmp_path_factory.mktemp("mixed")
+    config = _config(output_dir, [f"json={root}/json", f"email={root}/email"], vocab_size=400,
+                     validation_fraction=0.1, num_train_shards=4)
+    config.mixture.weights = (("json", 1.0), ("email", 3.0))
+    return str(output_dir), prepare.prepare(config)
+
+
+def test_a_mixture_packs_each_source_into_its_own_shards(mixed, read_shard):
+    data_dir, _ = mixed
+    metadata = records.read_metadata(data_dir)
+    sources = metadata.mixture["train"]
+    assert {name: info.weight for name, info in sources.items()} == {"json": 0.25, "email": 0.75}
+    assert metadata.splits["train"].shards == sources["json"].shards + sources["email"].shards
+    for name, info in sources.items():
+        assert all(shard.startswith(f"train-{name}-") for shard in info.shards)
+        rows = [row for path in metadata.shard_paths(data_dir, "train", name) for row in read_shard(path)]
+        assert info.sequences == len(rows) and info.tokens == np.sum(np.concatenate(rows) != records.PAD)
+        assert info.documents == metadata.sources[name]["kept"]["train"]
+    assert metadata.splits["train"].tokens == sum(info.tokens for info in sources.values())
+    assert metadata.splits["validation"].shards == ["validation-00000-of-00001.array_record"]
+
+
+def test_the_report_gives_each_sources_share_weight_and_implied_epochs(mixed):
+    data_dir, report = mixed
+    sources = records.read_metadata(data_dir).mixture["train"]
+    shares = report["mixture"]["train"]
+    total = sum(info.tokens for info in sources.values())
+    for name, info in sources.items():
+        assert shares[name]["share_of_tokens"] == pytest.approx(info.tokens / total)
+        assert shares[name]["epochs_per_1b_training_tokens"] == pytest.approx(info.weight * 1e9 / info.tokens)
+    assert 0 < shares["json"]["share_of_tokens"] < shares["email"]["share_of_tokens"]
+    assert "epochs per 1B training tokens" in stats.format_report(report)
+
+
+def test_target_epochs_give_weights_in_proportion_to_epochs_times_tokens():
+    config = base.get_config().mixture
+    config.epochs = (("wiki", 2.0), ("web", 1.0))
+    mix = mixture.from_config(config, ["web", "wiki"])
+    assert mix.weights({"web": 900, "wiki": 50}) == pytest.approx({"web": 0.9, "wiki": 0.1})
+
+
+@pytest.mark.parametrize("weights, epochs, error", [
+    ((("web", 1.0),), (("web", 1.0),), "not both"),
+    ((("web", 1.0),), (), "each of the sources"),
+    ((("web", 1.0), ("wiki", -1.0)), (), ">= 0"),
+])
+def test_a_bad_mixture_is_a_config_error(weights, epochs, error):
+    config = base.get_config().mixture
+    config.update(weights=weights, epochs=epochs)
+    with pytest.raises(prepare.ConfigError, match=error):
+        mixture.from_config(config, ["web", "wiki"])

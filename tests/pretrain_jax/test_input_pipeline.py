@@ -1,6 +1,12 @@
 """Grain over packed shards: segment ids, positions, determinism and resumable iteration."""
 
+import dataclasses
+import json
+import os
+
+import grain
 import numpy as np
+import pytest
 
 from data_prep import records
 from pretrain_jax import input_pipeline
@@ -24,22 +30,59 @@ def take(iterator, n):
     return [next(iterator)["tokens"].copy() for _ in range(n)]
 
 
-def test_train_batches_are_seeded_and_resume_from_a_saved_state(tiny_config, tiny_dataset):
+def _rows(data_dir: str, shard: str) -> list[bytes]:
+    """A shard's records as the batches show them: padding as 0."""
+    source = grain.sources.ArrayRecordDataSource([os.path.join(data_dir, shard)])
+    return [np.maximum(records.decode_sequence(source[i]), 0).tobytes() for i in range(len(source))]
+
+
+@pytest.fixture
+def mixed_metadata(tiny_dataset):
+    """The tiny dataset with its two train shards as two sources, "a" and "b", weighted 1:3."""
     metadata = records.read_metadata(tiny_dataset)
-    first = input_pipeline.train_iterator(tiny_config, metadata)
+    sources = {name: records.SourceInfo([shard], 0, len(_rows(tiny_dataset, shard)), 0, weight)
+               for name, shard, weight in zip("ab", metadata.splits["train"].shards, (0.25, 0.75))}
+    return dataclasses.replace(metadata, mixture={"train": sources})
+
+
+@pytest.fixture(params=["single", "mixed"])
+def train_metadata(request, tiny_dataset):
+    return request.getfixturevalue("mixed_metadata") if request.param == "mixed" else records.read_metadata(tiny_dataset)
+
+
+def test_train_batches_are_seeded_and_resume_from_a_saved_state(tiny_config, train_metadata):
+    first = input_pipeline.train_iterator(tiny_config, train_metadata)
     head = take(first, 3)
     state = first.get_state()
     tail = take(first, 3)
 
-    again = input_pipeline.train_iterator(tiny_config, metadata)
+    again = input_pipeline.train_iterator(tiny_config, train_metadata)
     np.testing.assert_array_equal(np.stack(take(again, 3)), np.stack(head))
-    resumed = input_pipeline.train_iterator(tiny_config, metadata)
+    resumed = input_pipeline.train_iterator(tiny_config, train_metadata)
     resumed.set_state(state)
     np.testing.assert_array_equal(np.stack(take(resumed, 3)), np.stack(tail))
 
     tiny_config.seed = 1
-    other_seed = input_pipeline.train_iterator(tiny_config, metadata)
+    other_seed = input_pipeline.train_iterator(tiny_config, train_metadata)
     assert not np.array_equal(np.stack(take(other_seed, 3)), np.stack(head))
+
+
+@pytest.mark.parametrize("override, share_of_a", [((), 0.25), ((("a", 1), ("b", 1)), 0.5), ((("a", 0), ("b", 1)), 0.0)])
+def test_mixed_batches_draw_each_source_at_its_weight(tiny_config, tiny_dataset, mixed_metadata, override, share_of_a):
+    source_of = {row: name for name, info in mixed_metadata.mixture["train"].items()
+                 for row in _rows(tiny_dataset, info.shards[0])}
+    tiny_config.data.mixture_weights = override
+    rows = np.concatenate(take(input_pipeline.train_iterator(tiny_config, mixed_metadata), 100))
+    drawn = [source_of[row.tobytes()] for row in rows]
+    assert abs(drawn.count("a") / len(drawn) - share_of_a) < 0.02
+
+
+def test_a_dataset_written_before_mixtures_still_reads(tiny_dataset, tmp_path):
+    with open(os.path.join(tiny_dataset, records.METADATA_FILE)) as f:
+        raw = json.load(f)
+    del raw["mixture"]
+    (tmp_path / records.METADATA_FILE).write_text(json.dumps(raw))
+    assert records.read_metadata(str(tmp_path)) == records.read_metadata(tiny_dataset)
 
 
 def test_train_batches_have_the_configured_shape(tiny_config, tiny_dataset):
