@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any, Callable, Iterable
 
@@ -10,7 +9,7 @@ import jax
 import ml_collections
 from jax.sharding import Mesh
 
-from pretrain_jax import input_pipeline, model, objectives, sharding
+from pretrain_jax import input_pipeline, metrics, model, objectives, sharding
 
 
 def make_eval_step(config: ml_collections.ConfigDict, mesh: Mesh, param_shardings: Any) -> Callable:
@@ -37,5 +36,5 @@ def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict], mesh: Me
             loss_sum, n = eval_step(params, input_pipeline.global_batch(local, mesh))
         total, count = total + float(loss_sum), count + float(n)
     loss = total / max(count, 1.0)
-    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "tokens": count}
+    return {"loss": loss, "perplexity": metrics.perplexity(loss), "tokens": count}
 

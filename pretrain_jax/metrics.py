@@ -25,6 +25,11 @@ def training_flops_per_token(model_cfg: ml_collections.ConfigDict, seq_len: int)
     return 6 * (counts["non_embedding"] + head) + attention
 
 
+def perplexity(loss: float) -> float:
+    """exp(mean token loss in nats), capped so a diverged run reports a huge number, not an overflow."""
+    return math.exp(min(loss, 700.0))
+
+
 def measure_peak_flops(device: jax.Device, size: int = 2048, repeats: int = 10) -> float:
     """FLOP/s of a float32 square matmul on one device: the MFU denominator when none is configured."""
     x = jax.device_put(jnp.ones((size, size), jnp.float32), device)

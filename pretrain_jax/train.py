@@ -111,7 +111,7 @@ class _Progress:
         loss = self.loss_sum / max(self.token_sum, 1.0)
         flops = tokens_per_second * self.flops_per_token
         return {
-            "train/loss": loss, "train/perplexity": float(jnp.exp(jnp.minimum(loss, 700.0))),
+            "train/loss": loss, "train/perplexity": metrics.perplexity(loss),
             "train/target_tokens": float(m["target_tokens"]), "train/learning_rate": float(m["learning_rate"]),
             "train/grad_norm": float(m["grad_norm"]), "train/param_norm": float(m["param_norm"]),
             "train/nonfinite_skipped_total": float(m["nonfinite_total"]),
