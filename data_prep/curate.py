@@ -3,7 +3,8 @@
     read -> [per-document stages, in worker processes] -> spill -> corpus stage
          -> [its verdict, then the next per-document stages] -> ... -> kept documents
 
-Per-document stages run in a fork Pool on chunks of documents; results come back in
+Per-document stages run in a fork Pool on chunks of documents (in-process where JAX
+is loaded, since forking its threads is unsafe); results come back in
 submission order, so the output does not depend on scheduling. A corpus stage
 (dedup, quality) splits the run: the documents reaching it are written to a work
 file ("spilled"), read by the corpus stage, then read again through its verdict
@@ -20,6 +21,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -120,14 +122,21 @@ def _chunks(docs: Iterable[Document]) -> Iterator[list[Document]]:
         yield chunk
 
 
+def _fork_is_safe() -> bool:
+    """Forking a process whose JAX runtime has started threads can deadlock the child."""
+    return "jax" not in sys.modules
+
+
 @contextlib.contextmanager
 def _chunk_runner(named: Sequence[NamedStage], num_workers: int):
-    """A function from chunks to their results in order: in-process for one worker, else a fork Pool.
+    """A function from chunks to their results in order: a fork Pool, or in-process for one worker.
 
-    Fork hands the built stages (loaded models, dedup verdicts) to the workers without pickling.
+    Fork hands the built stages (loaded models, dedup verdicts) to the workers without
+    pickling. In a process that has imported JAX (a notebook, the test suite) the
+    stages run in-process instead.
     """
     _init_worker(named)
-    if num_workers <= 1:
+    if num_workers <= 1 or not _fork_is_safe():
         yield lambda chunks: map(_run_chunk, chunks)
         return
     with multiprocessing.get_context("fork").Pool(num_workers) as pool:
