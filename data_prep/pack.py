@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Iterable, Iterator
 
@@ -46,8 +47,12 @@ def pack(docs: Iterable[np.ndarray], seq_len: int) -> Iterator[np.ndarray]:
         yield np.concatenate(pending)
 
 
-def write_shard(path: str, docs: Iterable[np.ndarray], seq_len: int) -> PackStats:
-    """Packs `docs` into one shard at `path`, which appears only once complete."""
+def write_shard(path: str, docs: Iterable[np.ndarray], seq_len: int, stats_path: str | None = None) -> PackStats:
+    """Packs `docs` into one shard at `path`, which appears only once complete.
+
+    `stats_path` gets the stats as JSON before the shard appears: a shard that
+    exists has its stats, so a resumed run can skip it (see prepare.py).
+    """
     stats = PackStats()
 
     def counted(docs: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -67,8 +72,16 @@ def write_shard(path: str, docs: Iterable[np.ndarray], seq_len: int) -> PackStat
         os.remove(tmp)
         raise
     writer.close()
+    if stats_path:
+        with open(stats_path, "w", encoding="utf-8") as f:
+            json.dump(dataclasses.asdict(stats), f)
     os.replace(tmp, path)
     return stats
+
+
+def read_stats(stats_path: str) -> PackStats:
+    with open(stats_path, encoding="utf-8") as f:
+        return PackStats(**json.load(f))
 
 
 def shard_name(split: str, index: int, num_shards: int) -> str:

@@ -14,19 +14,31 @@ With a source mixture (config.mixture, see mixture.py) the train split is packed
 per source, into num_train_shards shared out by document count (at least one each),
 and metadata.json gives each source's shards and sampling weight; validation stays
 one split over all sources, so its loss is comparable across mixtures.
+
+A run is resumable. Its work files, tokenizer and shard stats go to a folder in
+output_dir named by the config's hash (PARTIAL_PREFIX), so a rerun with another
+config starts over. Pass 1 with the tokenizer is one step (CURATED_FILE marks it
+done), each shard another (its atomic rename marks it done); a rerun with the same
+config skips finished steps and writes the same bytes. metadata.json is written
+last: with it, output_dir holds a finished dataset, replaced only with overwrite.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
 import glob
+import hashlib
 import itertools
 import json
 import os
+import pickle
+import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import ml_collections
@@ -40,12 +52,18 @@ from data_prep.stats import Ledger, SourceCounts
 SPLITS = (TRAIN, VALIDATION)
 REPORT_FILE = "report.json"
 SAMPLES_FILE = "removed_samples.jsonl"
+PARTIAL_PREFIX = ".partial-"  # + the config hash: an unfinished run's work files, tokenizer and shard stats
+CURATED_FILE = "curated.pkl"  # the ledger and timings of pass 1, saved once it and the tokenizer are done
 
 __all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "prepare"]
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """Runs the pipeline (see the module docstring) and returns the report it wrote."""
+    """Runs the pipeline (see the module docstring) and returns the report it wrote.
+
+    Resumable: work goes to a folder in output_dir named by the config's hash; a rerun
+    with the same config reuses the curation pass, the tokenizer and finished shards.
+    """
     start = time.time()
     if not config.inputs:
         raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
@@ -54,37 +72,64 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     ledger = Ledger(_source_counts(sources), config.removed_samples_per_reason)
     mix = mixture.from_config(config.mixture, ledger.sources)
     num_workers = config.num_workers or len(os.sched_getaffinity(0))
-    _prepare_output_dir(config.output_dir, config.overwrite)
-    timings = {}
-    with tempfile.TemporaryDirectory(dir=config.output_dir, prefix=".work-") as work:
-        texts = {part: os.path.join(work, f"{part}.jsonl")
-                 for part in dict.fromkeys(_part(split, name, mix) for split in SPLITS for name in ledger.sources)}
-        sample = _read_and_split(sources, config, texts, ledger, work, num_workers, mix)
-        documents = ledger.check()
-        kept = _kept(ledger, mix)
-        num_shards = _num_shards(kept, config, mix)
-        _check_shardable(kept, num_shards)
-        timings["read_and_curate"] = time.time() - start
-        lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
-        model_path = tokenizer.train_tokenizer(
-            lines, config.output_dir, config.vocab_size, num_workers, config.tokenizer_max_lines)
-        timings["train_tokenizer"] = time.time() - start - timings["read_and_curate"]
-        parts = {part: _write_split(part, texts[part], kept[part], num_shards[part], model_path, config, num_workers)
-                 for part in texts if num_shards[part]}
+    partial = _prepare_output_dir(config)
+    ledger, timings = _curated(sources, config, ledger, mix, partial, num_workers)
+    documents = ledger.check()
+    kept = _kept(ledger, mix)
+    num_shards = _num_shards(kept, config, mix)
+    model_path = os.path.join(partial, tokenizer.TOKENIZER_FILE)
+    parts = {part: _write_split(part, partial, kept[part], num_shards[part], model_path, config, num_workers)
+             for part in kept if num_shards[part]}
     splits, mixed = _mix(parts, mix, list(ledger.sources))
     sp = tokenizer.load_tokenizer(model_path)
+    with open(model_path, "rb") as f:  # a copy: the work folder keeps its own until the run is complete
+        _write_atomically(os.path.join(config.output_dir, tokenizer.TOKENIZER_FILE), f.read())
     sources_json = {name: c.to_json() for name, c in ledger.sources.items()}
-    records.write_metadata(config.output_dir, records.DatasetMetadata(
-        seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
-        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed))
-    timings["total"] = time.time() - start
+    timings["total"] = time.time() - start  # of this run: a resumed one reports its own time
     report = {"output_dir": config.output_dir, "seconds": timings["total"], "timings": timings,
-              "docs_per_second": documents["input"] / timings["read_and_curate"], "documents": documents,
-              "stages": _stage_reports(config.stages, ledger), "sources": sources_json,
-              "splits": {s: dataclasses.asdict(i) for s, i in splits.items()},
+              "docs_per_second": documents["input"] / timings["read_and_curate"],
+              "documents": documents, "stages": _stage_reports(config.stages, ledger),
+              "sources": sources_json, "splits": {s: dataclasses.asdict(i) for s, i in splits.items()},
               "mixture": {split: mixture.report(infos) for split, infos in mixed.items()}}
     _write_report(config.output_dir, report, ledger)
+    shutil.rmtree(partial)
+    records.write_metadata(config.output_dir, records.DatasetMetadata(  # last: its presence means complete
+        seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
+        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed))
     return report
+
+
+def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDict, ledger: Ledger,
+             mix: mixture.Mixture | None, partial: str, num_workers: int) -> tuple[Ledger, dict[str, float]]:
+    """Pass 1 and the tokenizer, or what an earlier run of this config saved of them.
+
+    Saved (pickled) only once the work files and tokenizer.model are complete, so a
+    crash before that redoes the whole pass: the tokenizer sample is not kept on disk.
+    """
+    checkpoint = os.path.join(partial, CURATED_FILE)
+    if os.path.exists(checkpoint):
+        with open(checkpoint, "rb") as f:
+            return pickle.load(f)
+    start = time.time()
+    texts = {part: os.path.join(partial, f"{part}.jsonl")
+             for part in dict.fromkeys(_part(split, name, mix) for split in SPLITS for name in ledger.sources)}
+    with tempfile.TemporaryDirectory(dir=partial, prefix=".work-") as work:
+        sample = _read_and_split(sources, config, texts, ledger, work, num_workers, mix)
+    kept = _kept(ledger, mix)
+    _check_shardable(kept, _num_shards(kept, config, mix))
+    timings = {"read_and_curate": time.time() - start}
+    lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
+    tokenizer.train_tokenizer(lines, partial, config.vocab_size, num_workers, config.tokenizer_max_lines)
+    timings["train_tokenizer"] = time.time() - start - timings["read_and_curate"]
+    _write_atomically(checkpoint, pickle.dumps((ledger, timings)))
+    return ledger, timings
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Under a temporary name first: a crash never leaves half a file under `path`."""
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    os.replace(path + ".tmp", path)
 
 
 def _stage_reports(names: tuple[str, ...], ledger: Ledger) -> list[dict[str, Any]]:
@@ -101,10 +146,7 @@ def _stage_reports(names: tuple[str, ...], ledger: Ledger) -> list[dict[str, Any
 def _write_report(output_dir: str, report: dict[str, Any], ledger: Ledger) -> None:
     """report.json and removed_samples.jsonl, each written whole under a temporary name first."""
     for name, lines in ((REPORT_FILE, [json.dumps(report, indent=2)]), (SAMPLES_FILE, ledger.sample_lines())):
-        path = os.path.join(output_dir, name)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.writelines(lines)
-        os.replace(path + ".tmp", path)
+        _write_atomically(os.path.join(output_dir, name), "".join(lines).encode("utf-8"))
 
 
 def _source_counts(sources: list[corpora.InputSource]) -> dict[str, SourceCounts]:
@@ -116,15 +158,35 @@ def _source_counts(sources: list[corpora.InputSource]) -> dict[str, SourceCounts
     return counts
 
 
-def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
+    """The work folder of this config in output_dir: kept when resuming, else everything stale is removed.
+
+    A finished dataset (metadata.json) is replaced only with config.overwrite; an
+    unfinished one is resumed if its config matches, else started over.
+    """
+    output_dir = config.output_dir
     if not output_dir:
         raise ConfigError("config.output_dir is empty: say where to write the dataset")
-    if os.path.exists(os.path.join(output_dir, records.METADATA_FILE)):
-        if not overwrite:
-            raise ConfigError(f"{output_dir} already holds a dataset; set config.overwrite=True to replace it")
+    finished = os.path.exists(os.path.join(output_dir, records.METADATA_FILE))
+    if finished and not config.overwrite:
+        raise ConfigError(f"{output_dir} already holds a dataset; set config.overwrite=True to replace it")
+    partial = os.path.join(output_dir, PARTIAL_PREFIX + _config_hash(config))
+    if finished or config.overwrite or not os.path.isdir(partial):
+        for stale in glob.glob(os.path.join(output_dir, PARTIAL_PREFIX + "*")):
+            shutil.rmtree(stale)
         for stale in glob.glob(os.path.join(output_dir, "*.array_record")):
             os.remove(stale)
-    os.makedirs(output_dir, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(output_dir, records.METADATA_FILE))
+    os.makedirs(partial, exist_ok=True)
+    return partial
+
+
+def _config_hash(config: ml_collections.ConfigDict) -> str:
+    """Of every key that changes the output (not where it goes, nor how many cores make it)."""
+    keys = {key: value for key, value in config.to_dict().items()
+            if key not in ("output_dir", "overwrite", "num_workers")}
+    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
 def _part(split: str, source: str, mix: mixture.Mixture | None) -> str:
@@ -190,20 +252,38 @@ def _mix(parts: dict[str, records.SplitInfo], mix: mixture.Mixture | None, names
     return splits, {TRAIN: sources}
 
 
-def _write_split(part: str, texts_path: str, num_docs: int, num_shards: int, model_path: str,
+def _write_split(part: str, partial: str, num_docs: int, num_shards: int, model_path: str,
                  config: ml_collections.ConfigDict, num_workers: int) -> records.SplitInfo:
-    """Pass 2 for one part (split, or split-source): tokenizes its texts, packs contiguous ranges into shards."""
-    names, total = [], pack.PackStats()
-    with open(texts_path, encoding="utf-8") as f:
-        texts = tqdm((json.loads(line) for line in f), desc=f"tokenize {part}", total=num_docs,
-                     unit=" docs", mininterval=1)
+    """Pass 2 for one part (split, or split-source): tokenizes its texts, packs contiguous ranges into shards.
+
+    A shard is finished once it exists (an atomic rename, after its stats are saved);
+    a rerun skips finished shards' texts and packs only the others.
+    """
+    counts = [(i + 1) * num_docs // num_shards - i * num_docs // num_shards for i in range(num_shards)]
+    names = [pack.shard_name(part, index, num_shards) for index in range(num_shards)]
+    stats_paths = [os.path.join(partial, name + ".json") for name in names]
+    finished = {index: pack.read_stats(path) for index, path in enumerate(stats_paths)
+                if os.path.exists(os.path.join(config.output_dir, names[index]))}
+    total = sum(finished.values(), pack.PackStats())
+    with open(os.path.join(partial, f"{part}.jsonl"), encoding="utf-8") as f:
+        texts = tqdm(_unfinished_texts(f, counts, finished), desc=f"tokenize {part}",
+                     total=num_docs - total.documents, unit=" docs", mininterval=1)
         docs = tokenizer.encode_documents(model_path, texts, num_workers)
-        for index in range(num_shards):
-            count = (index + 1) * num_docs // num_shards - index * num_docs // num_shards
-            names.append(pack.shard_name(part, index, num_shards))
-            total += pack.write_shard(os.path.join(config.output_dir, names[-1]),
-                                      itertools.islice(docs, count), config.seq_len)
-        if next(docs, None) is not None:
+        for index in sorted(set(range(num_shards)) - set(finished)):
+            total += pack.write_shard(os.path.join(config.output_dir, names[index]),
+                                      itertools.islice(docs, counts[index]), config.seq_len, stats_paths[index])
+        if next(docs, None) is not None or f.readline():
             raise RuntimeError(f"the {part} split has more documents than the {num_docs} counted")
     return records.SplitInfo(shards=names, documents=total.documents, sequences=total.sequences,
                              tokens=total.tokens)
+
+
+def _unfinished_texts(lines: Iterable[str], counts: list[int], finished: dict[int, pack.PackStats]) -> Iterator[str]:
+    """The texts (one JSON string a line) of the shards not finished, in order."""
+    lines = iter(lines)
+    for index, count in enumerate(counts):
+        shard = itertools.islice(lines, count)
+        if index in finished:
+            collections.deque(shard, maxlen=0)
+        else:
+            yield from (json.loads(line) for line in shard)

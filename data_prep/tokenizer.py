@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
 
 TOKENIZER_FILE = "tokenizer.model"
 
@@ -62,7 +63,18 @@ def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_
             **LLAMA_RECIPE,
         )
     os.remove(prefix + ".vocab")  # a human-readable copy of the model's vocabulary; unused
+    _forget_prefix(prefix + ".model")
     return prefix + ".model"
+
+
+def _forget_prefix(path: str) -> None:
+    """Stores a relative model_prefix, so the model's bytes do not depend on the folder it was trained in."""
+    model = sentencepiece_model_pb2.ModelProto()
+    with open(path, "rb") as f:
+        model.ParseFromString(f.read())
+    model.trainer_spec.model_prefix = TOKENIZER_FILE.removesuffix(".model")
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
 
 
 def load_tokenizer(path: str) -> spm.SentencePieceProcessor:

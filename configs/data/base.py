@@ -43,7 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
     # ("python-stdlib"); `name=path` names the source, else it is the folder's name.
     c.inputs = ()
     c.output_dir = ""  # where the shards, tokenizer.model, metadata.json and report.json go
-    c.overwrite = False  # replace a dataset already in output_dir
+    # Replace a dataset already in output_dir. Without it a finished one is an error and an
+    # unfinished one (same config) is resumed.
+    c.overwrite = False
     # Documents larger than this (UTF-8 bytes) are removed as read:too_large before any
     # stage sees them: one 50 MB page would stall a worker for minutes in extraction.
     c.max_document_bytes = 10_000_000

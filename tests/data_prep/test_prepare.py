@@ -7,8 +7,10 @@ import json
 import json.decoder
 import json.encoder
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from configs.data import base
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _config(output_dir, inputs, **overrides):
+def _config(output_dir, inputs=(), **overrides):
     config = base.get_config()
     config.update(dict(inputs=tuple(inputs), output_dir=str(output_dir), vocab_size=1000, seq_len=128,
                        validation_fraction=0.05, num_train_shards=3, num_workers=2), **overrides)
@@ -175,7 +177,7 @@ def test_bad_input_is_counted_and_the_run_completes(tmp_path, bad_input):
 
 
 def _shards(folder) -> dict[str, bytes]:
-    """The shards (tokenizer.model differs: it records the paths it was trained at)."""
+    """The shards."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix == ".array_record"}
 
 
@@ -261,3 +263,34 @@ def test_a_bad_mixture_is_a_config_error(weights, epochs, error):
     config.update(weights=weights, epochs=epochs)
     with pytest.raises(prepare.ConfigError, match=error):
         mixture.from_config(config, ["web", "wiki"])
+
+
+def _outputs(folder) -> dict[str, bytes]:
+    """Every file of a finished dataset; report.json without what depends on when and where it ran."""
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    report = json.loads(files.pop(prepare.REPORT_FILE))
+    for key in ("output_dir", "seconds", "timings", "docs_per_second"):
+        report.pop(key)
+    for stage in report["stages"]:
+        stage.pop("seconds")
+    return {**files, prepare.REPORT_FILE: report}
+
+
+def test_a_run_killed_midway_and_run_again_writes_what_an_uninterrupted_run_writes(tmp_path, stdlib_folders):
+    settings = dict(inputs=tuple(stdlib_folders), vocab_size=400, num_train_shards=8, stages=("exact_dedup",))
+    flags = [f"--config.{key}={value!r}" for key, value in settings.items()]
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "data_prep", "run", "--config=configs/data/base.py", *flags,
+               f"--config.output_dir={killed}", "--config.seq_len=128", "--config.validation_fraction=0.05",
+               "--config.num_workers=2"]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True) as run:
+        while not list(killed.glob("train-00000-*.array_record")) and run.poll() is None:
+            time.sleep(0.01)
+        os.killpg(run.pid, signal.SIGKILL)
+    assert not (killed / records.METADATA_FILE).exists(), "the run finished before it could be killed"
+    first = next(killed.glob("train-00000-*.array_record")).stat()
+    assert subprocess.run(command, cwd=REPO, capture_output=True).returncode == 0
+    assert next(killed.glob("train-00000-*.array_record")).stat().st_mtime_ns == first.st_mtime_ns  # skipped
+    prepare.prepare(_config(tmp_path / "whole", **settings))
+    assert _outputs(killed) == _outputs(tmp_path / "whole")
