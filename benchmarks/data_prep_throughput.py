@@ -1,0 +1,260 @@
+"""Throughput of each data_prep stage, and of the FineWeb recipe end to end, on real HTML.
+
+Run (from the repository root):
+
+    python benchmarks/data_prep_throughput.py [--pages N] [--workers W]
+
+Input: ../shared/corpora/python-3.11-docs-html.tar.xz (530 pages) and
+debian-handbook-html.tar.xz (3,302 pages). The default sample is every Python docs
+page plus every 4th handbook page (1,356 pages); --pages N takes N of those, evenly
+spaced. Each stage runs alone, in this process, on the same input: extraction on the
+HTML, every other stage on the extracted text. CPU time (time.process_time) gives
+documents/s per core; wall time is printed beside it, so a wall time well above the
+CPU time shows a machine shared with other processes. The end-to-end row runs
+data_prep.prepare.prepare with configs/data/fineweb.py on the sampled pages written to
+a temp folder, with num_workers = --workers (default: every core); its per-core rate
+is docs/s divided by the workers. The table is printed and replaces the section
+"## data_prep throughput" in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import importlib.metadata
+import os
+import platform
+import re
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # configs/ is not an installed package
+
+from configs.data import fineweb  # noqa: E402
+from data_prep import extract, langid, pii, prepare  # noqa: E402
+from data_prep.dedup import DedupConfig, deduplicate  # noqa: E402
+from data_prep.document import Document  # noqa: E402
+from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition  # noqa: E402
+from data_prep.filters.text_stats import text_stats  # noqa: E402
+
+CORPORA_DIR = os.path.normpath(os.path.join(REPO, "..", "shared", "corpora"))
+# (archive, keep every n-th page) of the default sample
+CORPORA = (("python-3.11-docs-html.tar.xz", 1), ("debian-handbook-html.tar.xz", 4))
+SHARED_FRACTION = 0.05  # other processes' CPU s over the run's wall s above which the machine was shared
+BENCHMARKS_FILE = os.path.join(REPO, "BENCHMARKS.md")
+SECTION = "## data_prep throughput"
+PACKAGES = ("trafilatura", "datasketch", "fasttext-predict", "sentencepiece", "numpy")
+# Settings the small sample needs to pass prepare's checks; curation is FineWeb's.
+E2E_OVERRIDES = dict(vocab_size=1000, seq_len=128, validation_fraction=0.0, num_validation_shards=0,
+                     num_train_shards=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    corpus: str  # archive name without .tar.xz
+    path: str  # path inside the archive
+    html: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    stage: str
+    docs: int
+    cpu_s: float
+    wall_s: float
+    megabytes: float  # UTF-8 input of the stage
+
+    @property
+    def docs_per_core_s(self) -> float:
+        return self.docs / self.cpu_s if self.cpu_s else float("nan")
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.megabytes / self.cpu_s if self.cpu_s else float("nan")
+
+
+def read_pages(archive: str, every: int) -> list[Page]:
+    """Every `every`-th .html page of `archive`, by path order."""
+    corpus = archive.removesuffix(".tar.xz")
+    with tarfile.open(os.path.join(CORPORA_DIR, archive)) as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".html")),
+                         key=lambda m: m.name)
+        return [Page(corpus, m.name, tar.extractfile(m).read().decode("utf-8", "replace"))
+                for m in members[::every]]
+
+
+def sample_pages(limit: int | None) -> list[Page]:
+    """The default sample, or `limit` of its pages evenly spaced (deterministic)."""
+    if not os.path.isdir(CORPORA_DIR):
+        sys.exit(f"error: corpus folder {CORPORA_DIR} not found; it should hold {', '.join(a for a, _ in CORPORA)}")
+    pages = [page for archive, every in CORPORA for page in read_pages(archive, every)]
+    if limit is None or limit >= len(pages):
+        return pages
+    return [pages[i * len(pages) // limit] for i in range(limit)]
+
+
+def megabytes(texts: Sequence[str]) -> float:
+    return sum(len(t.encode("utf-8")) for t in texts) / 1e6
+
+
+def timed(run: Callable[[], object]) -> tuple[float, float]:
+    """(CPU s, wall s) of `run()`."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    run()
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def per_document(stage: str, function: Callable[[str], object], texts: Sequence[str]) -> tuple[Row, list]:
+    """`function` over every text, after one warm-up call (model loads, imports), and its outputs."""
+    function(texts[0])
+    text_stats.cache_clear()  # the filters share a per-string tokenization cache: time each cold
+    outputs = []
+    cpu_s, wall_s = timed(lambda: outputs.extend(function(t) for t in texts))
+    return Row(stage, len(texts), cpu_s, wall_s, megabytes(texts)), outputs
+
+
+def dedup_row(texts: Sequence[str], pages: Sequence[Page]) -> Row:
+    """Exact + MinHash dedup (FineWeb settings, per source) of the extracted texts, in this process."""
+    docs = [Document(p.path, p.corpus, p.path, t) for p, t in zip(pages, texts)]
+    config = DedupConfig(scope="source", num_workers=1)
+    with tempfile.TemporaryDirectory() as workdir:
+        cpu_s, wall_s = timed(lambda: deduplicate(docs, workdir, config))
+    return Row("exact + minhash dedup", len(docs), cpu_s, wall_s, megabytes(texts))
+
+
+def end_to_end_row(pages: Sequence[Page], workers: int) -> tuple[Row, dict]:
+    """prepare() with the FineWeb recipe on the pages written to a temp folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for page in pages:
+            path = os.path.join(tmp, "in", page.corpus, page.path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(page.html)
+        config = fineweb.get_config()
+        config.update(E2E_OVERRIDES)
+        config.num_workers, config.output_dir = workers, os.path.join(tmp, "out")
+        config.inputs = tuple(os.path.join(tmp, "in", c) for c in sorted({p.corpus for p in pages}))
+        start = time.perf_counter()
+        report = prepare.prepare(config)
+        wall_s = time.perf_counter() - start
+    # CPU time of worker processes is not this process's: count the wall time on `workers` cores.
+    row = Row(f"end to end, FineWeb recipe ({workers} workers)", len(pages), wall_s * workers, wall_s,
+              megabytes([p.html for p in pages]))
+    return row, report
+
+
+def stage_rows(pages: Sequence[Page]) -> list[Row]:
+    """One row per stage, each on the same input."""
+    htmls = [p.html for p in pages]
+    extraction, extracted = per_document("extract (trafilatura)", extract.html_to_text, htmls)
+    pairs = [(p, t) for p, t in zip(pages, extracted) if t and t.strip()]
+    kept_pages, texts = [p for p, _ in pairs], [t for _, t in pairs]
+    text_stages = {"langid (fastText lid.176)": langid.identify, "gopher_repetition": gopher_repetition,
+                   "gopher_quality": gopher_quality, "c4_quality": c4_quality, "fineweb_quality": fineweb_quality,
+                   "pii (scrub_pii)": pii.scrub_pii}
+    rows = [extraction] + [per_document(name, fn, texts)[0] for name, fn in text_stages.items()]
+    return rows + [dedup_row(texts, kept_pages)]
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    lines = ["| stage | docs | CPU s | wall s | docs/s per core | MB/s per core |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r.stage} | {r.docs} | {r.cpu_s:.2f} | {r.wall_s:.2f} | {r.docs_per_core_s:.1f} | {r.mb_per_s:.2f} |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    with open("/proc/cpuinfo") as f:
+        match = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.MULTILINE)
+    return match.group(1).strip() if match else platform.processor() or "unknown"
+
+
+def versions() -> str:
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+    return ", ".join([f"Python {platform.python_version()}"] + [f"{p} {version(p)}" for p in PACKAGES])
+
+
+def section(command: str, table: str, notes: Sequence[str]) -> str:
+    cores = len(os.sched_getaffinity(0))
+    header = [SECTION, "", f"Command: `{command}`", "",
+              f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, {cores} cores "
+              f"(os.sched_getaffinity). {versions()}.", "", table, ""]
+    return "\n".join(header + [f"- {n}" for n in notes]) + "\n"
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) the section in BENCHMARKS.md, creating the file if needed."""
+    old = open(BENCHMARKS_FILE).read() if os.path.exists(BENCHMARKS_FILE) else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    with open(BENCHMARKS_FILE, "w") as f:
+        f.write(new.rstrip("\n") + "\n")
+
+
+def busy_cpu_s() -> tuple[float, float]:
+    """(CPU s the whole machine has been busy, CPU s of this process and its reaped children)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    ours = os.times()
+    return ((user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"),
+            ours.user + ours.system + ours.children_user + ours.children_system)
+
+
+def load_note(before: tuple[float, float], wall_s: float) -> str:
+    """Whether other processes used the machine during the run: its busy time beyond ours."""
+    machine, ours = (after - start for after, start in zip(busy_cpu_s(), before))
+    others = max(0.0, machine - ours)
+    verdict = ("the machine was shared; wall s above CPU s shows where it slowed a stage"
+               if others > SHARED_FRACTION * wall_s else "the machine was not noticeably shared")
+    return (f"Other processes used {others:.0f} CPU s during the {wall_s:.0f} s run "
+            f"(/proc/stat minus this run's own), load average now {os.getloadavg()[0]:.2f}: {verdict}.")
+
+
+def notes(pages: Sequence[Page], report: dict, busy_before: tuple[float, float], total_s: float) -> list[str]:
+    kept = report["documents"]["kept"]
+    per_corpus = ", ".join(f"{c}: {sum(p.corpus == c for p in pages)}" for c in sorted({p.corpus for p in pages}))
+    return [
+        f"Sample: {len(pages)} pages ({per_corpus}). Per-stage rows run in one process on the same input "
+        "(extraction on HTML, the rest on the extracted text of pages that have one); MB/s is of that input.",
+        f"End to end: prepare() with configs/data/fineweb.py ({', '.join(f'{k}={v}' for k, v in E2E_OVERRIDES.items())}"
+        f" for the small sample), read + curate + tokenizer + shards; its CPU s is wall s x workers. "
+        f"Overall {len(pages) / report['seconds']:.1f} docs/s (wall); prepare's own read_and_curate rate "
+        f"{report['docs_per_second']:.1f} docs/s; documents kept: {kept} of {len(pages)}.",
+        load_note(busy_before, total_s),
+        "datatrove was not run side by side here (it is not installed); the P5 comparison is still to do.",
+        f"Benchmark runtime: {total_s:.0f} s.",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=None, help="pages to sample (default: the full sample)")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="num_workers of the end-to-end run (default: every core)")
+    args = parser.parse_args()
+    start, busy_before = time.perf_counter(), busy_cpu_s()
+    pages = sample_pages(args.pages)
+    print(f"{len(pages)} pages, {megabytes([p.html for p in pages]):.1f} MB of HTML", flush=True)
+    rows = stage_rows(pages)
+    e2e, report = end_to_end_row(pages, args.workers)
+    table = format_table(rows + [e2e])
+    print(table)
+    command = "python benchmarks/data_prep_throughput.py" + "".join(
+        f" --{k} {v}" for k, v in vars(args).items() if k == "pages" and v is not None) + f" --workers {args.workers}"
+    write_section(section(command, table, notes(pages, report, busy_before,
+                                                time.perf_counter() - start)))
+    print(f"wrote {BENCHMARKS_FILE}")
+
+
+if __name__ == "__main__":
+    main()
