@@ -2,11 +2,13 @@
 
 import os
 
+import jax
 import pytest
 
 from configs import tiny
 from configs.data import base as data_base
-from data_prep import corpora, prepare
+from data_prep import corpora, prepare, records
+from pretrain_jax import checkpointing, input_pipeline, optimizer, sharding, train_state
 
 STDLIB_FOLDERS = ("json", "email", "importlib", "asyncio")
 
@@ -33,3 +35,25 @@ def tiny_config(tiny_dataset):
     config = tiny.get_config()
     config.data.dir = tiny_dataset
     return config
+
+
+@pytest.fixture
+def restore():
+    """(config, workdir, with_data=True) -> (latest state, the batch tokens its data iterator yields next).
+
+    Reads on one device. Without data, only the state is read (any process count wrote it)
+    and the second item is None.
+    """
+
+    def read(config, workdir, with_data=True):
+        mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+        tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+        shardings = train_state.state_shardings(config.model, tx, mesh)
+        iterator = (input_pipeline.train_iterator(config, records.read_metadata(config.data.dir))
+                    if with_data else None)
+        ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), 1, 3)
+        state = ckpt.restore_latest(train_state.abstract_state(config.model, tx, shardings), iterator)
+        ckpt.close()
+        return state, next(iterator)["tokens"] if with_data else None
+
+    return read

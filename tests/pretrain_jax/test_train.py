@@ -12,7 +12,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from data_prep import prepare, records
-from pretrain_jax import checkpointing, input_pipeline, optimizer, sharding, train, train_state
+from pretrain_jax import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ONE_DEVICE = jax.devices()[:1]
@@ -25,18 +25,6 @@ def scalars(workdir):
                                                    else np.frombuffer(e.tensor_proto.tensor_content, np.float32)[0]))
                   for e in events.Tensors(tag)}
             for tag in events.Tags()["tensors"]}
-
-
-def restore(config, workdir):
-    """The latest checkpoint of `workdir` and the batch its data iterator yields next."""
-    mesh = sharding.make_mesh(config.mesh, ONE_DEVICE)
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    abstract = train_state.abstract_state(config.model, tx, train_state.state_shardings(config.model, tx, mesh))
-    iterator = input_pipeline.train_iterator(config, records.read_metadata(config.data.dir))
-    ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), 1, 3)
-    state = ckpt.restore_latest(abstract, iterator)
-    ckpt.close()
-    return state, next(iterator)["tokens"]
 
 
 CLI_ENV = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}  # one CPU device, as a user runs it
@@ -52,7 +40,7 @@ def run_in_new_process(config, workdir, steps, *overrides):
                    capture_output=True)
 
 
-def test_resuming_in_a_new_process_is_bitwise_identical_to_an_uninterrupted_run(tiny_config, tmp_path):
+def test_resuming_in_a_new_process_is_bitwise_identical_to_an_uninterrupted_run(tiny_config, tmp_path, restore):
     n = 3
     tiny_config.optimizer.decay_steps = 2 * n - tiny_config.optimizer.warmup_steps  # schedule fixed at 2n steps
     straight = str(tmp_path / "straight")
@@ -90,7 +78,7 @@ def test_tensorboard_receives_the_training_and_validation_scalars(tiny_config, t
     assert written["train/perplexity"][4] == pytest.approx(np.exp(written["train/loss"][4]), rel=1e-5)
 
 
-def test_non_finite_updates_are_skipped_and_stop_the_run_with_a_checkpoint(tiny_config, tmp_path):
+def test_non_finite_updates_are_skipped_and_stop_the_run_with_a_checkpoint(tiny_config, tmp_path, restore):
     tiny_config.optimizer.update(peak_learning_rate=1e30, warmup_steps=0)  # the first update blows up
     tiny_config.max_consecutive_nonfinite = 3
     tiny_config.num_train_steps = 20
@@ -131,7 +119,7 @@ def test_a_short_demo_run_learns_far_more_than_unigram_statistics(tmp_path):
     assert result["eval/loss"] < entropy - 1.0, (result["eval/loss"], entropy)
 
 
-def test_sigterm_saves_exits_zero_and_the_relaunch_matches_an_uninterrupted_run(tiny_config, tmp_path):
+def test_sigterm_saves_exits_zero_and_the_relaunch_matches_an_uninterrupted_run(tiny_config, tmp_path, restore):
     steps = 120
     interrupted, straight = str(tmp_path / "interrupted"), str(tmp_path / "straight")
     process = subprocess.Popen(train_command(tiny_config, interrupted, steps), cwd=REPO, env=CLI_ENV,
