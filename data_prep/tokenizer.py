@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import io
 import itertools
 import multiprocessing
 import os
@@ -10,7 +11,6 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import sentencepiece as spm
-from sentencepiece import sentencepiece_model_pb2
 
 TOKENIZER_FILE = "tokenizer.model"
 
@@ -49,32 +49,26 @@ def training_lines(texts: Iterable[str], max_lines: int) -> Iterator[str]:
 
 def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_threads: int,
                     max_lines: int) -> str:
-    """Trains on `lines` and writes `tokenizer.model` into `output_dir`; returns its path."""
-    prefix = os.path.join(output_dir, TOKENIZER_FILE.removesuffix(".model"))
+    """Trains on `lines` and writes `tokenizer.model` into `output_dir`; returns its path.
+
+    The model is written to memory, not to a model_prefix, so its bytes do not depend
+    on the folder it was trained in (a trained model records its prefix).
+    """
+    model = io.BytesIO()
     with open(os.devnull, "w") as quiet:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(lines),
-            model_prefix=prefix,
+            model_writer=model,
             vocab_size=vocab_size,
-            input_sentence_size=max_lines,
             max_sentence_length=MAX_LINE_BYTES,
             num_threads=num_threads,
             logstream=quiet,
             **LLAMA_RECIPE,
         )
-    os.remove(prefix + ".vocab")  # a human-readable copy of the model's vocabulary; unused
-    _forget_prefix(prefix + ".model")
-    return prefix + ".model"
-
-
-def _forget_prefix(path: str) -> None:
-    """Stores a relative model_prefix, so the model's bytes do not depend on the folder it was trained in."""
-    model = sentencepiece_model_pb2.ModelProto()
-    with open(path, "rb") as f:
-        model.ParseFromString(f.read())
-    model.trainer_spec.model_prefix = TOKENIZER_FILE.removesuffix(".model")
+    path = os.path.join(output_dir, TOKENIZER_FILE)
     with open(path, "wb") as f:
-        f.write(model.SerializeToString())
+        f.write(model.getvalue())
+    return path
 
 
 def load_tokenizer(path: str) -> spm.SentencePieceProcessor:
