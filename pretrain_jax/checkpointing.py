@@ -18,7 +18,8 @@ from pretrain_jax.train_state import TrainState
 
 
 class Checkpointer:
-    def __init__(self, directory: str, every: int, keep: int, async_writes: bool = True):
+    def __init__(self, directory: str, every: int, keep: int | None, async_writes: bool = True):
+        """Saves every `every` steps (0: only when forced), keeping the newest `keep` (None: all)."""
         self._every = every
         if "://" not in directory:  # orbax wants absolute local paths; gs:// and the like stay as given
             directory = os.path.abspath(directory)

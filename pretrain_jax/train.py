@@ -26,7 +26,8 @@ from configs import cli
 from data_prep import records
 from pretrain_jax import config as config_lib
 from pretrain_jax import distributed
-from pretrain_jax import evaluate, input_pipeline, metrics, model, objectives, optimizer, sharding, train_state
+from pretrain_jax import (evaluate, input_pipeline, metrics, model, objectives, optimizer, sharding, train_state,
+                          trained)
 from pretrain_jax.checkpointing import Checkpointer
 from pretrain_jax.preemption import PreemptionWatcher
 from pretrain_jax.train_state import TrainState
@@ -132,7 +133,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     state_sh = train_state.state_shardings(config.model, tx, mesh)
 
     train_iter = input_pipeline.train_iterator(config, metadata)
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint_every, config.keep_checkpoints,
+    trained.save_run_files(config, workdir)
+    ckpt = Checkpointer(os.path.join(workdir, trained.CHECKPOINTS), config.checkpoint_every, config.keep_checkpoints,
                         config.async_checkpointing)
     state = ckpt.restore_latest(train_state.abstract_state(config.model, tx, state_sh), train_iter)
     if state is None:

@@ -8,7 +8,7 @@ import pytest
 from configs import tiny
 from configs.data import base as data_base
 from data_prep import corpora, prepare, records
-from pretrain_jax import checkpointing, input_pipeline, optimizer, sharding, train_state
+from pretrain_jax import input_pipeline, sharding, trained
 
 STDLIB_FOLDERS = ("json", "email", "importlib", "asyncio")
 
@@ -47,13 +47,21 @@ def restore():
 
     def read(config, workdir, with_data=True):
         mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-        tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-        shardings = train_state.state_shardings(config.model, tx, mesh)
         iterator = (input_pipeline.train_iterator(config, records.read_metadata(config.data.dir))
                     if with_data else None)
-        ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), 1, 3)
-        state = ckpt.restore_latest(train_state.abstract_state(config.model, tx, shardings), iterator)
-        ckpt.close()
+        state = trained.restore_state(config, workdir, mesh, iterator)
         return state, next(iterator)["tokens"] if with_data else None
 
     return read
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_dataset, tmp_path_factory) -> str:
+    """The workdir of a finished 10-step tiny run: checkpoints, config.json, tokenizer.model."""
+    from pretrain_jax import train
+
+    config = tiny.get_config()
+    config.data.dir = tiny_dataset
+    workdir = str(tmp_path_factory.mktemp("tiny_run"))
+    train.train(config, workdir, jax.devices()[:1])
+    return workdir
