@@ -34,7 +34,9 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     "tpu": ["jax[tpu]>=0.10.2,<0.11"],
     "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
-    "dev": ["pytest>=8", "pytest-xdist>=3"],
+    # Hugging Face interop: export/import of Llama checkpoints, and lm-evaluation-harness.
+    "hf": ["transformers>=5.0,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],
+    "dev": ["pytest>=8", "pytest-xdist>=3", "pretrain-jax[hf]"],
 }
 
 setup(
