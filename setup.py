@@ -36,7 +36,9 @@ EXTRAS_REQUIRE = {
     "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
     # Hugging Face interop: export/import of Llama checkpoints, and lm-evaluation-harness.
     "hf": ["transformers>=5.0,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],
-    "dev": ["pytest>=8", "pytest-xdist>=3", "pretrain-jax[hf]"],
+    # data_prep on Apache Beam runners (Dataflow, Flink, Spark): `python -m data_prep run --runner=beam`.
+    "beam": ["apache-beam>=2.77,<2.78"],
+    "dev": ["pytest>=8", "pytest-xdist>=3", "pretrain-jax[hf]", "pretrain-jax[beam]"],
 }
 
 setup(

@@ -5,7 +5,9 @@
     python -m data_prep eval-classifier --config=FILE --config.classifier.model=quality.npz ...
 
 `run` runs the pipeline that the config describes; `prepare` is the same command
-under its earlier name. Every config key can be overridden (`--config.seq_len=512`,
+under its earlier name. `--runner=beam` runs it as an Apache Beam pipeline
+(data_prep/beam_runner.py, `pip install -e ".[beam]"`) with the Beam options in
+`--beam_options`, e.g. `--beam_options="--runner=DirectRunner --direct_num_workers=2"`. Every config key can be overridden (`--config.seq_len=512`,
 `--config.inputs='("web=/data/crawl",)'`); keys are listed, with their meaning, in
 configs/data/base.py. An unknown key is an error, not a no-op; so is a config the
 command cannot run (one line, starting FATAL).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app
+from absl import app, flags
 from ml_collections import config_flags
 
 from configs import cli
@@ -23,10 +25,18 @@ from data_prep import classifier_cli, prepare, stats
 from data_prep.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "data config file, e.g. configs/data/demo.py")
+_RUNNER = flags.DEFINE_enum("runner", "local", ["local", "beam"], "run on this machine's cores, or as a Beam pipeline")
+_BEAM_OPTIONS = flags.DEFINE_string("beam_options", "", "Beam pipeline options for --runner=beam, as one string")
 
 
 def _run(config) -> None:
-    print(stats.format_report(prepare.prepare(config)))
+    if _RUNNER.value == "local":
+        report = prepare.prepare(config)
+    else:
+        from data_prep import beam_runner  # only with the beam extra installed
+
+        report = beam_runner.run(config, beam_runner.parse_beam_options(_BEAM_OPTIONS.value))
+    print(stats.format_report(report))
 
 
 COMMANDS = {

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import ml_collections
+import sentencepiece as spm
 from tqdm import tqdm
 
 from data_prep import corpora, curate, mixture, pack, records, stages, tokenizer
@@ -55,7 +56,9 @@ SAMPLES_FILE = "removed_samples.jsonl"
 PARTIAL_PREFIX = ".partial-"  # + the config hash: an unfinished run's work files, tokenizer and shard stats
 CURATED_FILE = "curated.pkl"  # the ledger and timings of pass 1, saved once it and the tokenizer are done
 
-__all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "prepare"]
+__all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "check_shardable", "num_shards", "part_name", "prepare",
+           "report_and_metadata", "report_files", "shard_sizes",
+           "source_counts"]
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -69,34 +72,55 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
         raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
     stages.check_names(config.stages)
     sources = [corpora.resolve_input(spec) for spec in config.inputs]
-    ledger = Ledger(_source_counts(sources), config.removed_samples_per_reason)
+    ledger = Ledger(source_counts(sources), config.removed_samples_per_reason)
     mix = mixture.from_config(config.mixture, ledger.sources)
     num_workers = config.num_workers or len(os.sched_getaffinity(0))
     partial = _prepare_output_dir(config)
     ledger, timings = _curated(sources, config, ledger, mix, partial, num_workers)
-    documents = ledger.check()
+    ledger.check()
     kept = _kept(ledger, mix)
-    num_shards = _num_shards(kept, config, mix)
+    shards = num_shards(kept, config, mix)
     model_path = os.path.join(partial, tokenizer.TOKENIZER_FILE)
-    parts = {part: _write_split(part, partial, kept[part], num_shards[part], model_path, config, num_workers)
-             for part in kept if num_shards[part]}
-    splits, mixed = _mix(parts, mix, list(ledger.sources))
+    parts = {part: _write_split(part, partial, kept[part], shards[part], model_path, config, num_workers)
+             for part in kept if shards[part]}
     sp = tokenizer.load_tokenizer(model_path)
     with open(model_path, "rb") as f:  # a copy: the work folder keeps its own until the run is complete
         _write_atomically(os.path.join(config.output_dir, tokenizer.TOKENIZER_FILE), f.read())
-    sources_json = {name: c.to_json() for name, c in ledger.sources.items()}
     timings["total"] = time.time() - start  # of this run: a resumed one reports its own time
+    report, metadata = report_and_metadata(config, ledger, parts, mix, timings, sp)
+    for name, data in report_files(report, ledger).items():
+        _write_atomically(os.path.join(config.output_dir, name), data)
+    shutil.rmtree(partial)
+    records.write_metadata(config.output_dir, metadata)  # last: its presence means complete
+    return report
+
+
+def report_and_metadata(config: ml_collections.ConfigDict, ledger: Ledger, parts: dict[str, records.SplitInfo],
+                        mix: mixture.Mixture | None, timings: dict[str, float], sp: spm.SentencePieceProcessor
+                        ) -> tuple[dict[str, Any], records.DatasetMetadata]:
+    """A finished run's report and metadata, from its ledger and packed parts (both runners call this).
+
+    `timings` has the run's "total" seconds; documents per second are over
+    "read_and_curate" where the runner times that apart.
+    """
+    documents = ledger.check()
+    splits, mixed = _mix(parts, mix, list(ledger.sources))
+    sources_json = {name: c.to_json() for name, c in ledger.sources.items()}
     report = {"output_dir": config.output_dir, "seconds": timings["total"], "timings": timings,
-              "docs_per_second": documents["input"] / timings["read_and_curate"],
+              "docs_per_second": documents["input"] / timings.get("read_and_curate", timings["total"]),
               "documents": documents, "stages": _stage_reports(config.stages, ledger),
               "sources": sources_json, "splits": {s: dataclasses.asdict(i) for s, i in splits.items()},
               "mixture": {split: mixture.report(infos) for split, infos in mixed.items()}}
-    _write_report(config.output_dir, report, ledger)
-    shutil.rmtree(partial)
-    records.write_metadata(config.output_dir, records.DatasetMetadata(  # last: its presence means complete
+    metadata = records.DatasetMetadata(
         seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
-        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed))
-    return report
+        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed)
+    return report, metadata
+
+
+def report_files(report: dict[str, Any], ledger: Ledger) -> dict[str, bytes]:
+    """report.json and removed_samples.jsonl, by file name."""
+    return {REPORT_FILE: json.dumps(report, indent=2).encode("utf-8"),
+            SAMPLES_FILE: "".join(ledger.sample_lines()).encode("utf-8")}
 
 
 def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDict, ledger: Ledger,
@@ -112,11 +136,11 @@ def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDi
             return pickle.load(f)
     start = time.time()
     texts = {part: os.path.join(partial, f"{part}.jsonl")
-             for part in dict.fromkeys(_part(split, name, mix) for split in SPLITS for name in ledger.sources)}
+             for part in dict.fromkeys(part_name(split, name, mix) for split in SPLITS for name in ledger.sources)}
     with tempfile.TemporaryDirectory(dir=partial, prefix=".work-") as work:
         sample = _read_and_split(sources, config, texts, ledger, work, num_workers, mix)
     kept = _kept(ledger, mix)
-    _check_shardable(kept, _num_shards(kept, config, mix))
+    check_shardable(kept, num_shards(kept, config, mix))
     timings = {"read_and_curate": time.time() - start}
     lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
     tokenizer.train_tokenizer(lines, partial, config.vocab_size, num_workers, config.tokenizer_max_lines)
@@ -143,13 +167,7 @@ def _stage_reports(names: tuple[str, ...], ledger: Ledger) -> list[dict[str, Any
     return reports
 
 
-def _write_report(output_dir: str, report: dict[str, Any], ledger: Ledger) -> None:
-    """report.json and removed_samples.jsonl, each written whole under a temporary name first."""
-    for name, lines in ((REPORT_FILE, [json.dumps(report, indent=2)]), (SAMPLES_FILE, ledger.sample_lines())):
-        _write_atomically(os.path.join(output_dir, name), "".join(lines).encode("utf-8"))
-
-
-def _source_counts(sources: list[corpora.InputSource]) -> dict[str, SourceCounts]:
+def source_counts(sources: list[corpora.InputSource]) -> dict[str, SourceCounts]:
     counts = {}
     for source in sources:
         if source.name in counts:
@@ -189,7 +207,7 @@ def _config_hash(config: ml_collections.ConfigDict) -> str:
     return hashlib.sha256(json.dumps(keys, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
-def _part(split: str, source: str, mix: mixture.Mixture | None) -> str:
+def part_name(split: str, source: str, mix: mixture.Mixture | None) -> str:
     """Where a kept document goes (work file, shard names): its split, or split-source when mixed."""
     return f"{split}-{source}" if mix and split == TRAIN else split
 
@@ -203,22 +221,22 @@ def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.C
         for doc in curate.curate(sources, config, work, ledger, num_workers):
             split = split_of(doc.id, config.validation_fraction, config.seed)
             ledger.keep(doc.source, split)
-            outputs[_part(split, doc.source, mix)].write(json.dumps(doc.text, ensure_ascii=False) + "\n")
+            outputs[part_name(split, doc.source, mix)].write(json.dumps(doc.text, ensure_ascii=False) + "\n")
             if split == TRAIN:
                 sample.add(doc.id, doc.text)
     return sample
 
 
 def _kept(ledger: Ledger, mix: mixture.Mixture | None) -> dict[str, int]:
-    """Documents kept per part (see `_part`)."""
-    kept = dict.fromkeys((_part(split, name, mix) for split in SPLITS for name in ledger.sources), 0)
+    """Documents kept per part (see `part_name`)."""
+    kept = dict.fromkeys((part_name(split, name, mix) for split in SPLITS for name in ledger.sources), 0)
     for name, counts in ledger.sources.items():
         for split in SPLITS:
-            kept[_part(split, name, mix)] += counts.kept[split]
+            kept[part_name(split, name, mix)] += counts.kept[split]
     return kept
 
 
-def _num_shards(kept: dict[str, int], config: ml_collections.ConfigDict,
+def num_shards(kept: dict[str, int], config: ml_collections.ConfigDict,
                 mix: mixture.Mixture | None) -> dict[str, int]:
     """num_train_shards, shared out among a mixture's sources by document count, at least one each."""
     if not mix:
@@ -228,7 +246,7 @@ def _num_shards(kept: dict[str, int], config: ml_collections.ConfigDict,
             else max(1, min(count, round(config.num_train_shards * count / total))) for part, count in kept.items()}
 
 
-def _check_shardable(kept: dict[str, int], num_shards: dict[str, int]) -> None:
+def check_shardable(kept: dict[str, int], num_shards: dict[str, int]) -> None:
     for part, count in kept.items():
         split = part.partition("-")[0]
         if count < num_shards[part] or (count and not num_shards[part]):
@@ -243,13 +261,18 @@ def _mix(parts: dict[str, records.SplitInfo], mix: mixture.Mixture | None, names
     """The splits (a mixed train split lists all its sources' shards) and, when mixed, the sources' weights."""
     if not mix:
         return parts, {}
-    train = {name: parts[_part(TRAIN, name, mix)] for name in names}
+    train = {name: parts[part_name(TRAIN, name, mix)] for name in names}
     weights = mix.weights({name: info.tokens for name, info in train.items()})
     splits = {TRAIN: functools.reduce(records.SplitInfo.__add__, train.values()),
               **{split: info for split, info in parts.items() if split == VALIDATION}}
     sources = {name: records.SourceInfo(**dataclasses.asdict(info), weight=weights[name])
                for name, info in train.items()}
     return splits, {TRAIN: sources}
+
+
+def shard_sizes(num_docs: int, num_shards: int) -> list[int]:
+    """Documents per shard: contiguous ranges of the kept order, sizes differing by at most one."""
+    return [(i + 1) * num_docs // num_shards - i * num_docs // num_shards for i in range(num_shards)]
 
 
 def _write_split(part: str, partial: str, num_docs: int, num_shards: int, model_path: str,
@@ -259,7 +282,7 @@ def _write_split(part: str, partial: str, num_docs: int, num_shards: int, model_
     A shard is finished once it exists (an atomic rename, after its stats are saved);
     a rerun skips finished shards' texts and packs only the others.
     """
-    counts = [(i + 1) * num_docs // num_shards - i * num_docs // num_shards for i in range(num_shards)]
+    counts = shard_sizes(num_docs, num_shards)
     names = [pack.shard_name(part, index, num_shards) for index in range(num_shards)]
     stats_paths = [os.path.join(partial, name + ".json") for name in names]
     finished = {index: pack.read_stats(path) for index, path in enumerate(stats_paths)

@@ -50,6 +50,22 @@ class HashSample:
             self._cutoff = -negative_key
             self.num_bytes -= len(dropped.encode("utf-8"))
 
+    def merge(self, other: HashSample) -> None:
+        """Adds `other`'s sample (of other documents, same budget and seed) to this one.
+
+        The result is the sample of both inputs together: every hash at or above either
+        cutoff is out of the joint sample, and what is left is cut to the budget. This
+        lets partial samples be built in parallel (the Beam runner's combine).
+        """
+        if (other.max_bytes, other.seed) != (self.max_bytes, self.seed):
+            raise ValueError("only samples with the same budget and seed can be merged")
+        self._cutoff = min(self._cutoff, other._cutoff)
+        while self._heap and -self._heap[0][0] >= self._cutoff:
+            _, _, dropped = heapq.heappop(self._heap)
+            self.num_bytes -= len(dropped.encode("utf-8"))
+        for _, doc_id, text in other._heap:
+            self.add(doc_id, text)
+
     def texts(self) -> list[str]:
         """The sampled texts, in hash order (independent of the order they were added)."""
         return [text for _, _, text in sorted(self._heap, reverse=True)]

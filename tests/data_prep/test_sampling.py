@@ -48,3 +48,40 @@ def test_hash_sample_stays_within_budget_and_ignores_order():
         samples.append(sample.texts())
         assert 9_000 < sum(len(t) for t in sample.texts()) <= 10_000
     assert samples[0] == samples[1]
+
+
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_merged_partial_samples_equal_the_sample_of_everything(seed):
+    """The Beam runner combines partial samples: merging, in any order, must give exactly the one-pass sample.
+
+    Texts of very different sizes make a part keep a small text that the whole
+    sample has no room for, once a larger text before it in hash order filled it.
+    """
+    rng = random.Random(seed)
+    texts = {i: "x" * rng.choice((1, 5, 300)) for i in IDS[:400]}
+    whole = sampling.HashSample(3_000, seed)
+    owners = [rng.randrange(8) for _ in texts]
+    for i, text in texts.items():
+        whole.add(i, text)
+    for order in (range(8), reversed(range(8))):
+        parts = [sampling.HashSample(3_000, seed) for _ in range(8)]
+        for owner, (i, text) in zip(owners, texts.items()):
+            parts[owner].add(i, text)
+        merged, *others = [parts[k] for k in order]
+        for part in others:
+            merged.merge(part)
+        assert merged.texts() == whole.texts() and 0 < len(whole.texts()) < len(texts)
+        assert merged.num_bytes == whole.num_bytes
+
+
+def test_merge_keeps_out_what_another_part_had_no_room_for():
+    """In hash order: 5 bytes, 6 bytes, 1 byte, budget 10: the sample is the first alone, however it is split."""
+    first, second, third = sorted(IDS[:3], key=lambda i: sampling.unit_hash(i, 0))
+    holds_two, holds_one = sampling.HashSample(10, 0), sampling.HashSample(10, 0)
+    holds_two.add(first, "a" * 5)
+    holds_two.add(second, "b" * 6)
+    holds_one.add(third, "c")
+    holds_one.merge(holds_two)
+    assert holds_one.texts() == ["a" * 5]

@@ -1,0 +1,435 @@
+"""The pipeline of prepare.py as an Apache Beam pipeline: the same stages, counts and bytes, on many workers.
+
+    input files (one element each) -> read (documents keyed by their order in the input)
+      -> per segment of config.stages: [corpus stage verdict] -> per-document stages
+         (removed documents go aside with stage and reason, counted)
+      -> split -> tokenizer (a combine of the train sample, trained once, a side input)
+      -> shard by contiguous ranges of the kept order -> per shard: sort, tokenize, pack, write
+      -> report.json, removed_samples.jsonl, then metadata.json
+
+Every stage is the local runner's own function (stages.py, dedup/, tokenizer.py,
+pack.py); dedup runs as shuffles (dedup/beam.py). Each document carries its order
+key (source index, file index, position in the file), which stands in for the
+local runner's sequential order wherever order matters: the first document of a
+band group, removed samples, and which shard a document lands in, so the output
+is byte for byte that of `prepare.prepare` on the same config.
+
+Unlike the local runner, a Beam run is not resumable from a partial output (Beam
+retries failed work itself). Inputs are read by the workers at the paths the
+launching machine listed, so on several machines they must be on a shared
+mount; output_dir may be any Beam filesystem path (gs://, hdfs://).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import contextlib
+import dataclasses
+import functools
+import itertools
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+import ml_collections
+import numpy as np
+import sentencepiece as spm
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from data_prep import classifier, corpora, mixture, pack, prepare, readers, records, stages, tokenizer
+from data_prep.curate import READ
+from data_prep.dedup import DedupConfig
+from data_prep.dedup.beam import Accumulate, ExactDuplicates, NearDuplicates, Order, cluster_report
+from data_prep.document import Document, Removed
+from data_prep.errors import ConfigError
+from data_prep.readers import Dropped, Result
+from data_prep.sampling import TRAIN, HashSample, split_of
+from data_prep.stats import SAMPLE_CHARS, Ledger, Removal, StageStats
+
+REMOVED, STATS, COUNTS = "removed", "stats", "counts"  # tagged outputs beside the kept documents
+ENCODE_BATCH = 256  # documents per SentencePiece call
+_DEDUP = {"exact_dedup": ExactDuplicates, "minhash_dedup": NearDuplicates}
+
+
+def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ()) -> dict[str, Any]:
+    """Runs the pipeline on the runner `beam_args` choose (default: DirectRunner); returns the report."""
+    start = time.time()
+    if not config.inputs:
+        raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
+    stages.check_names(config.stages)
+    if "quality" in config.stages and not config.classifier.model:
+        raise ConfigError("the quality stage needs config.classifier.model (train one with train-classifier)")
+    sources = [corpora.resolve_input(spec) for spec in config.inputs]
+    counts = prepare.source_counts(sources)
+    mix = mixture.from_config(config.mixture, counts)
+    _prepare_output_dir(config)
+    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
+        _build(pipeline, config, sources, mix, start)
+    with FileSystems.open(_join(config.output_dir, prepare.REPORT_FILE)) as f:
+        return json.load(f)
+
+
+def parse_beam_options(text: str) -> list[str]:
+    """`--beam_options="--runner=DirectRunner --direct_num_workers=2"` to Beam's argument list."""
+    return shlex.split(text)
+
+
+def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: list[corpora.InputSource],
+           mix: mixture.Mixture | None, start: float) -> None:
+    inputs = [(s, f) for s, source in enumerate(sources) for f in range(1 if source.tfds else len(source.files))]
+    read = (pipeline | "Inputs" >> beam.Create(inputs)
+            | "Read" >> beam.ParDo(_Read(sources, config.max_document_bytes)).with_outputs(REMOVED, STATS, COUNTS,
+                                                                                         main="kept"))
+    removed, stats, counts, reports = [read[REMOVED]], [read[STATS]], [read[COUNTS]], []
+    docs = read.kept
+    for index, (corpus_stage, names) in enumerate(_segments(config.stages)):
+        if corpus_stage:
+            verdicts, report = _corpus_stage(docs, corpus_stage, config)
+            reports.append(report)
+        else:
+            verdicts = docs | "NoVerdict" >> beam.Map(lambda od: (*od, od[1]))
+        out = verdicts | f"Stages{index} {'+'.join(names)}" >> beam.ParDo(
+            _DocumentStages(config, corpus_stage, names)).with_outputs(REMOVED, STATS, main="kept")
+        docs = out.kept
+        removed.append(out[REMOVED])
+        stats.append(out[STATS])
+    placed = docs | "Split" >> beam.Map(lambda od: (*od, split_of(od[1].id, config.validation_fraction, config.seed)))
+    counts.append(placed | "KeptCounts" >> beam.Map(lambda p: (("kept", p[1].source, p[2]), 1)))
+    model = beam.pvalue.AsSingleton(placed | "Tokenizer" >> _TrainTokenizer(config))
+    shards = placed | "Pack" >> _PackShards(config, mix, [source.name for source in sources], model)
+    removed = removed | "AllRemoved" >> beam.Flatten()
+    counts.append(removed | "RemovedCounts" >> beam.Map(lambda r: (("removed", r[1].source, r[1].reason), 1)))
+    side = dict(
+        counts=beam.pvalue.AsList(counts | "AllCounts" >> beam.Flatten() | "Count" >> beam.CombinePerKey(sum)),
+        stats=beam.pvalue.AsDict(stats | "AllStats" >> beam.Flatten() | "SumStats" >> beam.CombinePerKey(Accumulate(StageStats, StageStats.__iadd__, StageStats.__iadd__))),
+        reports=beam.pvalue.AsDict(tuple(reports) | "AllReports" >> beam.Flatten(pipeline=pipeline)),
+        samples=beam.pvalue.AsDict(removed | "Samples" >> _Samples(config.removed_samples_per_reason)),
+        shards=beam.pvalue.AsList(shards), model=model)
+    _ = (pipeline | "Finish" >> beam.Create([None])
+         | "WriteReport" >> beam.Map(_write_dataset_files, config, sources, mix, start, **side))
+
+
+def _segments(names: Sequence[str]) -> list[tuple[str | None, list[str]]]:
+    """config.stages cut at each corpus stage: (corpus stage or None, the per-document stages after it)."""
+    segments: list[tuple[str | None, list[str]]] = [(None, [])]
+    for name in names:
+        if name in stages.CORPUS_STAGES:
+            segments.append((name, []))
+        else:
+            segments[-1][1].append(name)
+    return segments
+
+
+class _Read(beam.DoFn):
+    """One input file (or TFDS split) to its documents, keyed by order; unreadable and oversized ones removed."""
+
+    def __init__(self, sources: list[corpora.InputSource], max_bytes: int):
+        self.sources, self.max_bytes = sources, max_bytes
+        self.read = beam.metrics.Metrics.counter("data_prep", "documents_read")  # progress in the runner's UI
+
+    def process(self, element: tuple[int, int]) -> Iterator[Any]:
+        source_index, file_index = element
+        source = self.sources[source_index]
+        results = (source.read() if source.tfds is not None else
+                   readers.read_files(source.name, source.root, [source.files[file_index]], source.text_field))
+        for position, result in enumerate(results):
+            order = (source_index, file_index, position)
+            self.read.inc()
+            stats = StageStats(docs_in=1)
+            yield beam.pvalue.TaggedOutput(COUNTS, (("read", source.name, ""), 1))
+            if not isinstance(result, Dropped) and len(result.text.encode("utf-8")) > self.max_bytes:
+                result = Dropped(result.id, Removed(READ, "too_large"))
+            if isinstance(result, Dropped):
+                stats.removed[str(result.removed)] += 1
+                yield beam.pvalue.TaggedOutput(REMOVED, (order, Removal(result.id, source.name, "",
+                                                                        str(result.removed), "")))
+            else:
+                stats.docs_out, stats.chars_out = 1, len(result.text)
+                yield order, result
+            yield beam.pvalue.TaggedOutput(STATS, (READ, stats))
+
+
+class _DocumentStages(beam.DoFn):
+    """A corpus stage's verdict (when given), then per-document stages, each built once per worker."""
+
+    def __init__(self, config: ml_collections.ConfigDict, corpus_stage: str | None, names: Sequence[str]):
+        self.config, self.corpus_stage, self.names = config, corpus_stage, list(names)
+
+    def setup(self) -> None:
+        self.stages = [(name, stages.DOCUMENT_STAGES[name](self.config)) for name in self.names]
+
+    def process(self, element: tuple[Order, Document, Result]) -> Iterator[Any]:
+        order, doc, verdict = element
+        named = [(self.corpus_stage, lambda _: verdict)] if self.corpus_stage else []
+        for name, stage in [*named, *self.stages]:
+            stats = StageStats(docs_in=1, chars_in=len(doc.text))
+            start = time.perf_counter()
+            result = stage(doc)
+            stats.seconds = time.perf_counter() - start
+            if name in stages.TALLIES:
+                stats.count(stages.TALLIES[name](result))
+            if isinstance(result, Dropped):
+                stats.removed[str(result.removed)] += 1
+                yield beam.pvalue.TaggedOutput(STATS, (name, stats))
+                yield beam.pvalue.TaggedOutput(REMOVED, (order, Removal(
+                    doc.id, doc.source, doc.url, str(result.removed), doc.text[:SAMPLE_CHARS])))
+                return
+            stats.docs_out, stats.chars_out = 1, len(result.text)
+            yield beam.pvalue.TaggedOutput(STATS, (name, stats))
+            doc = result
+        yield order, doc
+
+
+def _corpus_stage(docs, name: str, config: ml_collections.ConfigDict):
+    """(order, doc) -> ((order, doc, the stage's result), (name, its corpus report))."""
+    if name == "quality":
+        return _quality(docs, config)
+    settings = DedupConfig(exact=name == "exact_dedup", near=name == "minhash_dedup", num_workers=1,
+                           **config.dedup.to_dict())
+    verdicts, clusters = docs | name >> _DEDUP[name](settings)
+    joined = ({"doc": docs | f"{name} ById" >> beam.Map(lambda od: (od[1].id, od)), "verdict": verdicts}
+              | f"{name} Join" >> beam.CoGroupByKey()
+              | f"{name} Verdict" >> beam.MapTuple(_with_verdict))
+    report = (clusters | f"{name} Clusters" >> beam.combiners.ToList()
+              | f"{name} Report" >> beam.Map(lambda c: (name, cluster_report(c))))
+    return joined, report
+
+
+def _with_verdict(doc_id: str, joined: dict[str, list]) -> tuple[Order, Document, Result]:
+    [(order, doc)], duplicate = joined["doc"], list(joined["verdict"])
+    return order, doc, Dropped(doc_id, duplicate[0].removed) if duplicate else doc
+
+
+def _quality(docs, config: ml_collections.ConfigDict):
+    """The classifier stage; with top_fraction, its threshold comes from a hash sample of the documents."""
+    c = config.classifier
+    if c.top_fraction is None:
+        threshold = docs.pipeline | "quality Threshold" >> beam.Create([{"threshold": c.threshold, "sampled": 0}])
+    else:
+        threshold = (docs | "quality Texts" >> beam.Map(lambda od: (od[1].id, od[1].text))
+                     | "quality Sample" >> _sample_texts(c.sample_bytes, config.seed)
+                     | "quality Cut" >> beam.Map(_top_fraction_threshold, c.model, c.top_fraction))
+    verdicts = docs | "quality Score" >> beam.ParDo(_Score(c.model), beam.pvalue.AsSingleton(threshold))
+    return verdicts, threshold | "quality Report" >> beam.Map(lambda t: ("quality", t))
+
+
+def _top_fraction_threshold(texts: list[str], model_path: str, top_fraction: float) -> dict[str, Any]:
+    if not texts:
+        return {"threshold": None, "sampled": 0}
+    scores = classifier.QualityModel.load(model_path).scores(texts)
+    return {"threshold": classifier.threshold_for_top_fraction(scores, top_fraction), "sampled": len(texts)}
+
+
+class _Score(beam.DoFn):
+    """The quality stage's result per document; the model is loaded once per worker."""
+
+    def __init__(self, model_path: str):
+        self.model_path = model_path
+
+    def setup(self) -> None:
+        self.model = classifier.QualityModel.load(self.model_path)
+        self.filters: dict[float, stages.Stage] = {}
+
+    def process(self, element: tuple[Order, Document], threshold: dict[str, Any]) -> Iterator[Any]:
+        order, doc = element
+        if threshold["threshold"] is None:  # nothing reached the stage to sample: it keeps everything
+            yield order, doc, doc
+            return
+        cut = threshold["threshold"]
+        stage = self.filters.setdefault(cut, classifier.quality_filter(self.model, threshold=cut))
+        yield order, doc, stage(doc)
+
+
+def _sample_texts(max_bytes: int, seed: int) -> beam.PTransform:
+    """(id, text) pairs -> their HashSample's texts: partial samples per bundle, merged."""
+    combine = Accumulate(functools.partial(HashSample, max_bytes, seed), _add_to_sample, HashSample.merge)
+    return beam.CombineGlobally(combine) | beam.Map(HashSample.texts)
+
+
+def _add_to_sample(sample: HashSample, element: tuple[str, str]) -> None:
+    sample.add(*element)
+
+
+class _Samples(beam.PTransform):
+    """(order, Removal) -> (reason, the first `n` removals of that reason in input order)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def expand(self, removed):
+        by_reason = removed | beam.Map(lambda r: (r[1].reason, r))
+        if not self.n:
+            return by_reason | beam.Filter(lambda _: False)
+        return by_reason | beam.combiners.Top.SmallestPerKey(self.n, key=lambda r: r[0])
+
+
+class _TrainTokenizer(beam.PTransform):
+    """(order, doc, split) -> the bytes of tokenizer.model, trained once on the train split's hash sample."""
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        super().__init__()
+        self.config = config
+
+    def expand(self, placed):
+        c = self.config
+        return (placed | beam.Filter(lambda p: p[2] == TRAIN) | beam.Map(lambda p: (p[1].id, p[1].text))
+                | _sample_texts(c.tokenizer_sample_bytes, c.seed)
+                | beam.Map(_train_tokenizer, c))
+
+
+def _train_tokenizer(texts: list[str], config: ml_collections.ConfigDict) -> bytes:
+    """Trains as prepare.py does and writes tokenizer.model to output_dir; returns its bytes."""
+    num_threads = config.num_workers or len(os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory() as work:
+        lines = tokenizer.training_lines(texts, config.tokenizer_max_lines)
+        path = tokenizer.train_tokenizer(lines, work, config.vocab_size, num_threads, config.tokenizer_max_lines)
+        with open(path, "rb") as f:
+            model = f.read()
+    _write(_join(config.output_dir, tokenizer.TOKENIZER_FILE), model)
+    return model
+
+
+class _PackShards(beam.PTransform):
+    """(order, doc, split) -> ((part, shard index), PackStats), each shard written to output_dir.
+
+    A document's shard follows from its rank in its part's kept order: per (part,
+    file) counts give each file's first rank, and the documents of one file are
+    ranked by position; shard i takes ranks [i n / k, (i + 1) n / k) as in prepare.py.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, mix: mixture.Mixture | None, names: list[str], model):
+        super().__init__()
+        self.config, self.mix, self.names, self.model = config, mix, names, model
+
+    def expand(self, placed):
+        by_file = placed | beam.Map(lambda p: ((prepare.part_name(p[2], p[1].source, self.mix), *p[0][:2]),
+                                               (p[0], p[1].text)))
+        layout = (by_file | beam.combiners.Count.PerKey() | beam.combiners.ToList()
+                  | beam.Map(_layout, self.config, self.mix, self.names))
+        return (by_file | "ByFile" >> beam.GroupByKey()
+                | beam.FlatMap(_assign_shards, beam.pvalue.AsSingleton(layout))
+                | "ByShard" >> beam.GroupByKey()
+                | beam.ParDo(_WriteShard(self.config), beam.pvalue.AsSingleton(layout), self.model))
+
+
+def _layout(file_counts: list[tuple[tuple[str, int, int], int]], config: ml_collections.ConfigDict,
+            mix: mixture.Mixture | None, names: list[str]) -> dict[str, Any]:
+    """Each part's documents and shards, and each (part, file)'s first rank in its part."""
+    kept = dict.fromkeys((prepare.part_name(split, name, mix) for split in prepare.SPLITS for name in names), 0)
+    offsets = {}
+    for key, count in sorted(file_counts):
+        offsets[key] = kept[key[0]]
+        kept[key[0]] += count
+    shards = prepare.num_shards(kept, config, mix)
+    prepare.check_shardable(kept, shards)
+    sizes = {part: prepare.shard_sizes(kept[part], shards[part]) for part in kept}
+    return {"kept": kept, "shards": shards, "offsets": offsets,
+            "starts": {part: list(itertools.accumulate(s, initial=0)) for part, s in sizes.items()}}
+
+
+def _assign_shards(group: tuple[tuple[str, int, int], Iterable[tuple[Order, str]]], layout: dict[str, Any]
+                   ) -> Iterator[tuple[tuple[str, int], tuple[Order, str]]]:
+    key, docs = group
+    part, starts = key[0], layout["starts"][key[0]]
+    for rank, doc in enumerate(sorted(docs, key=lambda d: d[0]), start=layout["offsets"][key]):
+        yield (part, bisect.bisect_right(starts, rank) - 1), doc
+
+
+class _WriteShard(beam.DoFn):
+    """One shard: its documents in order, tokenized with the side-input model, packed, written."""
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        self.config = config
+        self._sp: tuple[bytes, spm.SentencePieceProcessor] | None = None
+
+    def process(self, element: tuple[tuple[str, int], Iterable[tuple[Order, str]]], layout: dict[str, Any],
+                model: bytes) -> Iterator[tuple[tuple[str, int], pack.PackStats]]:
+        (part, index), docs = element
+        if self._sp is None or self._sp[0] != model:
+            self._sp = model, spm.SentencePieceProcessor(model_proto=model)
+        texts = [text for _, text in sorted(docs, key=lambda d: d[0])]
+        name = pack.shard_name(part, index, layout["shards"][part])
+        with tempfile.TemporaryDirectory() as work:
+            local = os.path.join(work, name)
+            stats = pack.write_shard(local, self._encode(texts), self.config.seq_len)
+            with open(local, "rb") as f, _created(_join(self.config.output_dir, name)) as out:
+                shutil.copyfileobj(f, out)
+        yield (part, index), stats
+
+    def _encode(self, texts: list[str]) -> Iterator[np.ndarray]:
+        for start in range(0, len(texts), ENCODE_BATCH):
+            for ids in self._sp[1].encode(texts[start:start + ENCODE_BATCH], add_eos=True):
+                yield np.asarray(ids, dtype=np.int32)
+
+
+def _write_dataset_files(_, config: ml_collections.ConfigDict, sources: list[corpora.InputSource],
+                         mix: mixture.Mixture | None, start: float, counts: list, stats: dict[str, StageStats],
+                         reports: dict[str, Any], samples: dict[str, list], shards: list, model: bytes) -> None:
+    """The last step: the ledger from the counted side outputs, then the report files and metadata.json last."""
+    ledger = Ledger(prepare.source_counts(sources), config.removed_samples_per_reason)
+    for (kind, source, key), n in counts:
+        counted = ledger.sources[source]
+        if kind == "read":
+            counted.read = n
+        else:
+            getattr(counted, kind)[key] = n
+    ledger.stages.update(stats)
+    ledger.corpus_reports.update(reports)
+    ledger.samples.update({reason: [removal for _, removal in sorted(s, key=lambda r: r[0])]
+                           for reason, s in samples.items()})
+    packed = collections.defaultdict(dict)
+    for (part, index), shard in shards:
+        packed[part][index] = shard
+    parts = {}
+    for part in dict.fromkeys(prepare.part_name(split, s.name, mix) for split in prepare.SPLITS for s in sources):
+        if part in packed:  # as prepare.py: parts in split then source order, those with shards
+            total = sum(packed[part].values(), pack.PackStats())
+            names = [pack.shard_name(part, index, len(packed[part])) for index in sorted(packed[part])]
+            parts[part] = records.SplitInfo(names, total.documents, total.sequences, total.tokens)
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    report, metadata = prepare.report_and_metadata(config, ledger, parts, mix, {"total": time.time() - start}, sp)
+    for name, data in prepare.report_files(report, ledger).items():
+        _write(_join(config.output_dir, name), data)
+    metadata_json = json.dumps(dataclasses.asdict(metadata), indent=2, sort_keys=True)  # as records.write_metadata
+    _write(_join(config.output_dir, records.METADATA_FILE), metadata_json.encode("utf-8"))
+
+
+def _prepare_output_dir(config: ml_collections.ConfigDict) -> None:
+    """As prepare.py: a finished dataset is replaced only with config.overwrite; stale shards go."""
+    output_dir = config.output_dir
+    if not output_dir:
+        raise ConfigError("config.output_dir is empty: say where to write the dataset")
+    metadata = _join(output_dir, records.METADATA_FILE)
+    if FileSystems.exists(metadata) and not config.overwrite:
+        raise ConfigError(f"{output_dir} already holds a dataset; set config.overwrite=True to replace it")
+    stale = [m.path for result in FileSystems.match([_join(output_dir, "*.array_record")]) for m in result.metadata_list]
+    FileSystems.delete(stale + [metadata] if FileSystems.exists(metadata) else stale)
+    if not FileSystems.exists(output_dir):
+        FileSystems.mkdirs(output_dir)
+
+
+def _join(folder: str, name: str) -> str:
+    return FileSystems.join(folder, name)
+
+
+@contextlib.contextmanager
+def _created(path: str):
+    """A file on any Beam filesystem, written under a temporary name and renamed once complete."""
+    with FileSystems.create(path + ".tmp", compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        yield f
+    FileSystems.rename([path + ".tmp"], [path])
+
+
+def _write(path: str, data: bytes) -> None:
+    with _created(path) as f:
+        f.write(data)

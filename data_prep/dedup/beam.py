@@ -1,0 +1,170 @@
+"""Deduplication as Beam shuffles: the same keys, keepers and clusters as `deduplicate`, spread over workers.
+
+    exact:   (order, doc) -> content key -> GroupByKey -> all but the smallest id removed
+    MinHash: (order, doc) -> signature -> one record per band -> GroupByKey on (band, band hash)
+             -> star edges from the first document of each group, verified by Jaccard
+             -> connected components (a union-find combiner) -> all but the smallest id removed
+
+Both yield verdicts, (removed id, Duplicate), and one record per cluster for the
+report. Keys, signatures, the edge rule (the earliest document of a run of equal
+keys to each other one), verification and the keeper are those of the local
+driver (corpus.py), so both runners remove the same documents.
+
+Connected components: each bundle of edges builds a partial union-find, and the
+partial ones are merged into one on a single worker. That final union-find holds
+one entry per document with a verified near-duplicate edge (about 200 bytes each:
+a few GB for ten million near-duplicates), the same bound as the local driver;
+documents without a near-duplicate never reach it. An iterative, fully sharded
+algorithm (large-star/small-star) needs a data-dependent number of rounds, which
+a Beam graph fixed before it runs cannot express.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+
+from data_prep.document import Document, Removed
+from data_prep.dedup import exact, minhash
+from data_prep.dedup.clusters import UnionFind
+from data_prep.dedup.corpus import DedupConfig, Duplicate, _fingerprint, _scope_of
+from data_prep.dedup.hashing import hash64
+
+Order = tuple[int, ...]  # a document's place in the input: (source index, file index, position)
+Node = tuple[str, Order]  # a document in the union-find: its id first, so the smallest node is the keeper
+LARGEST_CLUSTERS = 5  # listed in the report
+FINGERPRINT_BATCH = 256  # documents per signature batch (MinHash.bulk hashes a batch at once)
+
+
+class ExactDuplicates(beam.PTransform):
+    """(order, doc) -> (verdicts, clusters): documents whose normalized text equals a smaller id's."""
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, docs):
+        groups = (docs | "ContentKey" >> beam.FlatMap(_content_keys, self.config)
+                  | "SameContent" >> beam.GroupByKey())
+        return _verdicts(groups | "Members" >> beam.MapTuple(lambda key, members: list(members)), exact.REMOVED)
+
+
+class NearDuplicates(beam.PTransform):
+    """(order, doc) -> (verdicts, clusters): MinHash near-duplicate clusters, all but the smallest id removed."""
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, docs):
+        edges = (docs
+                 | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=FINGERPRINT_BATCH)
+                 | "BandKeys" >> beam.FlatMap(_band_records, self.config)
+                 | "SameBand" >> beam.GroupByKey()
+                 | "VerifiedEdges" >> beam.FlatMap(_star_edges, self.config.verify_threshold))
+        components = Accumulate(UnionFind, _union_edge, _union_sets)  # see the module docstring
+        clusters = (edges | "Components" >> beam.CombineGlobally(components)
+                    | "Clusters" >> beam.FlatMap(lambda sets: sets.clusters()))
+        return _verdicts(clusters, minhash.REMOVED)
+
+
+def _content_keys(element: tuple[Order, Document], config: DedupConfig) -> Iterator[tuple[tuple[int, int], Node]]:
+    order, doc = element
+    content, _ = _fingerprint([doc.text], config)
+    scope = hash64(_scope_of(doc, config.scope))
+    yield (int(content[0, 0]) ^ scope, int(content[0, 1])), (doc.id, order)
+
+
+def _band_records(batch: list[tuple[Order, Document]], config: DedupConfig
+                  ) -> Iterator[tuple[tuple[int, int], tuple[Order, str, np.ndarray]]]:
+    """One record per document and band, keyed as in corpus.py: (scope hash + band index, band hash)."""
+    _, sigs = _fingerprint([doc.text for _, doc in batch], config)
+    keys = minhash.band_keys(sigs, config.bands, config.rows)
+    for (order, doc), sig, bands in zip(batch, sigs, keys.tolist()):
+        scope = hash64(_scope_of(doc, config.scope))
+        for band, key in enumerate(bands):
+            yield ((scope + band) % 2**64, key), (order, doc.id, sig)
+
+
+def _star_edges(group: tuple[Any, Iterable[tuple[Order, str, np.ndarray]]],
+                threshold: float | None) -> Iterator[tuple[Node, Node]]:
+    """Edges from the earliest document sharing this band to each other one, those verified by Jaccard."""
+    members = sorted(group[1], key=lambda m: m[0])
+    if len(members) < 2:
+        return
+    sigs = np.stack([sig for _, _, sig in members])
+    edges = np.stack([np.zeros(len(members) - 1, np.int64), np.arange(1, len(members))], axis=1)
+    if threshold is not None:
+        edges = edges[minhash.estimated_jaccard(sigs, edges) >= threshold]
+    for a, b in edges.tolist():
+        yield (members[a][1], members[a][0]), (members[b][1], members[b][0])
+
+
+class Accumulate(beam.CombineFn):
+    """A combine from a mutable accumulator: `make()` starts one, `add(acc, x)` and `merge(acc, other)` update it.
+
+    Beam builds partial accumulators per bundle on the workers and merges them, so
+    only the merged one, not the inputs, ever meets on a single worker.
+    """
+
+    def __init__(self, make: Callable[[], Any], add: Callable[[Any, Any], Any], merge: Callable[[Any, Any], Any]):
+        self.make, self.add, self.merge = make, add, merge
+
+    def create_accumulator(self) -> Any:
+        return self.make()
+
+    def add_input(self, accumulator: Any, element: Any) -> Any:
+        self.add(accumulator, element)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for accumulator in accumulators:
+            self.merge(merged, accumulator)
+        return merged
+
+    def extract_output(self, accumulator: Any) -> Any:
+        return accumulator
+
+
+def _union_edge(sets: UnionFind, edge: tuple[Node, Node]) -> None:
+    sets.union(*edge)
+
+
+def _union_sets(sets: UnionFind, other: UnionFind) -> None:
+    for cluster in other.clusters():
+        for node in cluster[1:]:
+            sets.union(cluster[0], node)
+
+
+def _verdicts(clusters, reason: Removed):
+    """Clusters (lists of nodes) -> (verdicts, cluster records) keeping the smallest id of each."""
+    records = clusters | "Verdicts" >> beam.FlatMap(_cluster_verdicts, reason).with_outputs("cluster", main="verdict")
+    return records.verdict, records.cluster
+
+
+def _cluster_verdicts(members: list[Node], reason: Removed) -> Iterator[Any]:
+    """(id, Duplicate) for all but the keeper; tagged "cluster": (keeper id, size, earliest removed order)."""
+    if len(members) < 2:
+        return
+    kept, *removed = sorted(members)  # by id: clusters.keeper's rule
+    for doc_id, _ in removed:
+        yield doc_id, Duplicate(reason, kept[0])
+    yield beam.pvalue.TaggedOutput("cluster", (kept[0], len(members), min(order for _, order in removed)))
+
+
+def cluster_report(clusters: Iterable[tuple[str, int, Order]]) -> dict[str, Any]:
+    """The corpus report of a dedup stage, as stages.py's local one: clusters, their sizes, the largest.
+
+    Ties among the largest are broken by the earliest removed member, the order
+    in which the local driver lists its verdicts.
+    """
+    clusters = sorted(clusters, key=lambda c: (-c[1], c[2]))
+    sizes = collections.Counter(size for _, size, _ in clusters)
+    return {"clusters": len(clusters), "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+            "largest_clusters": [[kept, size] for kept, size, _ in clusters[:LARGEST_CLUSTERS]]}
