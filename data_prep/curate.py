@@ -3,25 +3,27 @@
     read -> [per-document stages, in worker processes] -> spill -> corpus stage
          -> [its verdict, then the next per-document stages] -> ... -> kept documents
 
-Per-document stages run in a fork Pool on chunks of documents (in-process where JAX
-is loaded, since forking its threads is unsafe); results come back in
-submission order, so the output does not depend on scheduling. A corpus stage
-(dedup, quality) splits the run: the documents reaching it are written to a work
-file ("spilled"), read by the corpus stage, then read again through its verdict
-and the stages after it. Memory holds a few chunks per worker, not the corpus.
+Per-document stages run in a spawn Pool on chunks of documents; results come back
+in submission order, so the output does not depend on scheduling or the number of
+workers. Spawned workers start clean (forking a process whose JAX or BLAS threads
+are running can deadlock the child), so the pool is safe in a notebook or under
+pytest; each worker receives the stages pickled once, as small recipes, and loads
+models on first use (see stages.py). A corpus stage (dedup, quality) splits the
+run: the documents reaching it are written to a work file ("spilled"), read by the
+corpus stage, then read again through its verdict and the stages after it. Memory holds a few chunks per worker, not the corpus.
 Every removed document is handed to the Ledger with its stage and reason.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import itertools
 import json
 import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -122,36 +124,32 @@ def _chunks(docs: Iterable[Document]) -> Iterator[list[Document]]:
         yield chunk
 
 
-def _fork_is_safe() -> bool:
-    """Forking a process whose JAX runtime has started threads can deadlock the child."""
-    return "jax" not in sys.modules
-
-
 @contextlib.contextmanager
 def _chunk_runner(named: Sequence[NamedStage], num_workers: int):
-    """A function from chunks to their results in order: a fork Pool, or in-process for one worker.
+    """A function from chunks to their results in order: spawned worker processes, or in-process for one.
 
-    Fork hands the built stages (loaded models, dedup verdicts) to the workers without
-    pickling. In a process that has imported JAX (a notebook, the test suite) the
-    stages run in-process instead.
+    Spawn start-up (a fresh interpreter importing data_prep, about 0.5 s per worker,
+    in parallel) is paid once per pass, not per chunk. A worker that dies (out of
+    memory, say) raises BrokenProcessPool here rather than hanging the run.
     """
-    _init_worker(named)
-    if num_workers <= 1 or not _fork_is_safe():
+    if num_workers <= 1:
+        _init_worker(named)
         yield lambda chunks: map(_run_chunk, chunks)
         return
-    with multiprocessing.get_context("fork").Pool(num_workers) as pool:
+    with concurrent.futures.ProcessPoolExecutor(num_workers, multiprocessing.get_context("spawn"),
+                                                initializer=_init_worker, initargs=(named,)) as pool:
         yield lambda chunks: _ordered(pool, chunks, num_workers * CHUNKS_IN_FLIGHT)
 
 
-def _ordered(pool, chunks: Iterator[list[Document]], max_in_flight: int):
-    """pool.imap with a bound on submitted chunks (imap reads its whole input ahead)."""
+def _ordered(pool: concurrent.futures.Executor, chunks: Iterator[list[Document]], max_in_flight: int):
+    """Each chunk's results, in order, with at most `max_in_flight` chunks submitted (Executor.map reads all ahead)."""
     in_flight: collections.deque = collections.deque()
     for chunk in chunks:
-        in_flight.append(pool.apply_async(_run_chunk, (chunk,)))
+        in_flight.append(pool.submit(_run_chunk, chunk))
         if len(in_flight) >= max_in_flight:
-            yield in_flight.popleft().get()
+            yield in_flight.popleft().result()
     while in_flight:
-        yield in_flight.popleft().get()
+        yield in_flight.popleft().result()
 
 
 def _init_worker(named: Sequence[NamedStage]) -> None:
@@ -173,12 +171,12 @@ def _run_document(doc: Document, counts: dict[str, StageStats]) -> Document | Re
         start = time.perf_counter()
         result: Result = stage(doc)
         stats.seconds += time.perf_counter() - start
+        if name in stages.TALLIES:
+            stats.count(stages.TALLIES[name](result))
         if isinstance(result, Dropped):
             stats.removed[str(result.removed)] += 1
             return Removal(doc.id, doc.source, doc.url, str(result.removed), doc.text[:SAMPLE_CHARS])
         stats.docs_out += 1
         stats.chars_out += len(result.text)
-        if name in stages.TALLIES:
-            stats.tally.update(stages.TALLIES[name][1](result))
         doc = result
     return doc

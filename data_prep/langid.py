@@ -22,7 +22,7 @@ import collections
 import dataclasses
 import functools
 import importlib.resources
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import fasttext
 
@@ -58,27 +58,43 @@ def identify(text: str) -> tuple[str, float]:
     return normalize_code(labels[0].removeprefix(_LABEL_PREFIX)), min(1.0, float(probs[0]))
 
 
-def language_filter(languages: set[str] | None = None,
-                    min_score: float = MIN_SCORE) -> Callable[[Document], Result]:
-    """A stage that records each document's language and keeps those wanted.
+@dataclasses.dataclass(frozen=True)
+class LanguageRemoved(Removed):
+    """A langid removal that remembers the language identified, for the report's histogram."""
+
+    language: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageFilter:
+    """The langid stage: records each document's language and keeps those wanted.
+
+    Holds settings only, so it pickles small to worker processes; each process loads
+    the model on its first document (`_model` is cached per process).
+    """
+
+    wanted: frozenset[str] | None  # normalized codes, or None for any language
+    min_score: float
+
+    def __call__(self, doc: Document) -> Result:
+        language, score = identify(doc.text)
+        if score <= self.min_score:
+            return Dropped(doc.id, LanguageRemoved(STAGE, "low_score", language))
+        if self.wanted is not None and language not in self.wanted:
+            return Dropped(doc.id, LanguageRemoved(STAGE, "not_in:" + ",".join(sorted(self.wanted)), language))
+        return dataclasses.replace(doc, metadata={**doc.metadata, "language": language,
+                                                  "language_score": score})
+
+
+def language_filter(languages: Iterable[str] | None = None, min_score: float = MIN_SCORE) -> LanguageFilter:
+    """The langid stage for these settings.
 
     Args:
       languages: codes to keep (locales like `pt-BR` are normalized), or None for all.
       min_score: drop documents whose top-language probability is not above this.
     """
-    wanted = None if languages is None else {normalize_code(code) for code in languages}
-    not_in = "not_in:" + ",".join(sorted(wanted or ()))
-
-    def stage(doc: Document) -> Result:
-        language, score = identify(doc.text)
-        if score <= min_score:
-            return Dropped(doc.id, Removed(STAGE, "low_score"))
-        if wanted is not None and language not in wanted:
-            return Dropped(doc.id, Removed(STAGE, not_in))
-        return dataclasses.replace(doc, metadata={**doc.metadata, "language": language,
-                                                  "language_score": score})
-
-    return stage
+    wanted = None if languages is None else frozenset(normalize_code(code) for code in languages)
+    return LanguageFilter(wanted, min_score)
 
 
 @dataclasses.dataclass(frozen=True)

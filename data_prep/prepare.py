@@ -160,7 +160,7 @@ def _stage_reports(names: tuple[str, ...], ledger: Ledger) -> list[dict[str, Any
     """Per stage, in pipeline order: counts in and out, removals, and what it tallied."""
     reports = []
     for name in (curate.READ, *names):
-        report = {"stage": name, **ledger.stage(name).to_json(stages.TALLIES.get(name, ("",))[0])}
+        report = {"stage": name, **ledger.stage(name).to_json()}
         if name in ledger.corpus_reports:
             report["corpus_pass"] = ledger.corpus_reports[name]
         reports.append(report)

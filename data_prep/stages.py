@@ -5,6 +5,11 @@ processes. A corpus stage (dedup, the quality classifier) must see every documen
 that reaches it before it can judge one: it reads them all, then returns the
 per-document verdict that the next pass applies at its place in the order.
 Each stage reads its settings from the config group of its name (configs/data/base.py).
+
+Built stages are pickled to spawned worker processes, so they are module-level
+functions, functools.partial objects or small classes holding settings and paths;
+models and word lists are loaded on first use in each process (`_loaded`), never
+pickled.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-from data_prep import classifier, extract, langid, pii
+from data_prep import extract, langid, pii
 from data_prep.dedup import DedupConfig, Duplicate, deduplicate
 from data_prep.document import Document, Removed
 from data_prep.errors import ConfigError
@@ -43,8 +48,20 @@ def _text_filter(check: Callable[..., str | None], group: str) -> Callable[[ml_c
     return lambda config: functools.partial(_check_text, check, config[group].to_dict())
 
 
-def _check_url(blocklist: UrlBlocklist, doc: Document) -> Result:
-    return _verdict(doc, blocklist(doc.url))
+@functools.cache
+def _loaded(load: Callable[..., Any], *args: Any) -> Any:
+    """`load(*args)` once per process: a stage pickles the arguments (paths), not what they load."""
+    return load(*args)
+
+
+def _check_url(domains_path: str | None, substrings_path: str | None, doc: Document) -> Result:
+    return _verdict(doc, _loaded(UrlBlocklist.from_files, domains_path, substrings_path)(doc.url))
+
+
+def _url_filter(config: ml_collections.ConfigDict) -> Stage:
+    paths = (config.url.domains_path, config.url.substrings_path)
+    _loaded(UrlBlocklist.from_files, *paths)  # a missing file fails here, not in a worker
+    return functools.partial(_check_url, *paths)
 
 
 def _clean_c4(thresholds: dict[str, Any], doc: Document) -> Result:
@@ -60,8 +77,7 @@ def _scrub(doc: Document) -> Document:
 
 DOCUMENT_STAGES: dict[str, Callable[[ml_collections.ConfigDict], Stage]] = {
     "extract": lambda config: extract.extract,
-    "url": lambda config: functools.partial(
-        _check_url, UrlBlocklist.from_files(config.url.domains_path, config.url.substrings_path)),
+    "url": _url_filter,
     "langid": lambda config: langid.language_filter(set(config.langid.languages) or None, config.langid.min_score),
     "gopher_repetition": _text_filter(gopher_repetition, "gopher_repetition"),
     "gopher_quality": _text_filter(gopher_quality, "gopher_quality"),
@@ -70,10 +86,22 @@ DOCUMENT_STAGES: dict[str, Callable[[ml_collections.ConfigDict], Stage]] = {
     "pii": lambda config: _scrub,
 }
 
-# What a stage's report counts over the documents it keeps, under which name.
-TALLIES: dict[str, tuple[str, Callable[[Document], Mapping[str, int]]]] = {
-    "langid": ("languages", lambda doc: {doc.metadata["language"]: 1}),
-    "pii": ("pii_replaced", lambda doc: doc.metadata[PII_KEY]),
+def _languages(result: Result) -> dict[str, dict[str, int]]:
+    """Every document langid identified, kept or removed, by language; and the kept ones."""
+    if isinstance(result, Dropped):
+        return {"languages_identified": {result.removed.language: 1}}
+    language = result.metadata["language"]
+    return {"languages_identified": {language: 1}, "languages_kept": {language: 1}}
+
+
+def _pii_replaced(result: Result) -> dict[str, Mapping[str, int]]:
+    return {"pii_replaced": result.metadata[PII_KEY]}  # pii never removes a document
+
+
+# What a stage's report counts from each of its results, kept or removed: tally name -> counts.
+TALLIES: dict[str, Callable[[Result], Mapping[str, Mapping[str, int]]]] = {
+    "langid": _languages,
+    "pii": _pii_replaced,
 }
 
 
@@ -105,13 +133,25 @@ def _dedup(exact: bool) -> Callable[[ml_collections.ConfigDict, Iterable[Documen
     return run
 
 
+def _quality_filter(model_path: str, threshold: float) -> Stage:
+    from data_prep import classifier  # scikit-learn: about 1 s to import, paid only where this stage runs
+
+    return classifier.quality_filter(_loaded(classifier.QualityModel.load, model_path), threshold=threshold)
+
+
+def _check_quality(model_path: str, threshold: float, doc: Document) -> Result:
+    return _loaded(_quality_filter, model_path, threshold)(doc)
+
+
 def _quality(config: ml_collections.ConfigDict, docs: Iterable[Document], workdir: str,
              num_workers: int) -> CorpusVerdict:
     """The classifier stage; with `top_fraction`, its threshold comes from a hash sample of `docs`."""
+    from data_prep import classifier  # see _quality_filter
+
     c = config.classifier
     if not c.model:
         raise ConfigError("the quality stage needs config.classifier.model (train one with train-classifier)")
-    model = classifier.QualityModel.load(c.model)
+    model = _loaded(classifier.QualityModel.load, c.model)
     threshold, sampled = c.threshold, 0
     if c.top_fraction is not None:
         sample = HashSample(c.sample_bytes, config.seed)
@@ -121,7 +161,7 @@ def _quality(config: ml_collections.ConfigDict, docs: Iterable[Document], workdi
         if not texts:
             return CorpusVerdict(functools.partial(_drop_listed, {}), {"threshold": None, "sampled": 0})
         threshold, sampled = classifier.threshold_for_top_fraction(model.scores(texts), c.top_fraction), len(texts)
-    return CorpusVerdict(classifier.quality_filter(model, threshold=threshold),
+    return CorpusVerdict(functools.partial(_check_quality, c.model, threshold),
                          {"threshold": threshold, "sampled": sampled})
 
 

@@ -38,19 +38,26 @@ class StageStats:
     chars_out: int = 0
     seconds: float = 0.0  # summed over worker processes
     removed: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    tally: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # see stages.TALLIES
+    # What the stage counted over its results, by tally name (see stages.TALLIES).
+    tallies: dict[str, collections.Counter] = dataclasses.field(default_factory=dict)
+
+    def count(self, tallies: Mapping[str, Mapping[str, int]]) -> None:
+        for name, counts in tallies.items():
+            self.tallies.setdefault(name, collections.Counter()).update(counts)
 
     def __iadd__(self, other: StageStats) -> StageStats:
         for field in dataclasses.fields(self):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+            if field.name != "tallies":
+                setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+        self.count(other.tallies)
         return self
 
-    def to_json(self, tally_name: str | None) -> dict[str, Any]:
-        report = {key: value for key, value in dataclasses.asdict(self).items() if key not in ("removed", "tally")}
+    def to_json(self) -> dict[str, Any]:
+        """Counts, rounded seconds, removals by reason, then each tally, most frequent first."""
+        report = {key: value for key, value in dataclasses.asdict(self).items() if key not in ("removed", "tallies")}
         report["seconds"] = round(self.seconds, 3)
         report["removed"] = dict(sorted(self.removed.items()))
-        if tally_name:
-            report[tally_name] = dict(self.tally.most_common())
+        report.update({name: dict(counts.most_common()) for name, counts in sorted(self.tallies.items())})
         return report
 
 
@@ -110,8 +117,8 @@ def format_report(report: dict[str, Any]) -> str:
         removed = ", ".join(f"{reason} {n}" for reason, n in stage["removed"].items()) or "-"
         lines.append(f"{stage['stage']:<20}{stage['docs_in']:>10,}{stage['docs_out']:>10,}{stage['chars_in']:>14,}"
                      f"{stage['chars_out']:>14,}{stage['seconds']:>8.1f}  {removed}")
-        lines += [f"{'':<20}{key}: {stage[key]}" for key in ("languages", "pii_replaced", "corpus_pass")
-                  if stage.get(key)]
+        lines += [f"{'':<20}{key}: {value}" for key, value in stage.items()  # tallies and corpus_pass
+                  if isinstance(value, dict) and key != "removed" and value]
     lines.append("")
     lines.append(f"{'source':<24}{'files':>10}{'documents':>12}{'kept':>12}  removed")
     for name, counts in report["sources"].items():

@@ -65,7 +65,8 @@ def test_langid_removes_the_translated_pages(recipe_run):
     _, report = recipe_run
     langid = next(s for s in report["stages"] if s["stage"] == "langid")
     assert langid["removed"].get("langid:not_in:en", 0) >= HANDBOOK_PAGES  # most fr-FR and ja-JP pages
-    assert set(langid["languages"]) == {"en"}
+    assert set(langid["languages_kept"]) == {"en"}
+    assert {"fr", "ja"} <= set(langid["languages_identified"])  # the removed pages' languages are reported
 
 
 def test_exact_dedup_removes_untranslated_copies_of_english_pages(recipe_run):
