@@ -7,7 +7,8 @@
 `run` runs the pipeline that the config describes; `prepare` is the same command
 under its earlier name. `--runner=beam` runs it as an Apache Beam pipeline
 (data_prep/beam_runner.py, `pip install -e ".[beam]"`) with the Beam options in
-`--beam_options`, e.g. `--beam_options="--runner=DirectRunner --direct_num_workers=2"`. Every config key can be overridden (`--config.seq_len=512`,
+`--beam_options`, e.g. `--beam_options="--runner=DirectRunner --direct_num_workers=2"`.
+Every config key can be overridden (`--config.seq_len=512`,
 `--config.inputs='("web=/data/crawl",)'`); keys are listed, with their meaning, in
 configs/data/base.py. An unknown key is an error, not a no-op; so is a config the
 command cannot run (one line, starting FATAL).

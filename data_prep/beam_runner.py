@@ -108,9 +108,10 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
     shards = placed | "Pack" >> _PackShards(config, mix, [source.name for source in sources], model)
     removed = removed | "AllRemoved" >> beam.Flatten()
     counts.append(removed | "RemovedCounts" >> beam.Map(lambda r: (("removed", r[1].source, r[1].reason), 1)))
+    sum_stats = Accumulate(StageStats, StageStats.__iadd__, StageStats.__iadd__)
     side = dict(
         counts=beam.pvalue.AsList(counts | "AllCounts" >> beam.Flatten() | "Count" >> beam.CombinePerKey(sum)),
-        stats=beam.pvalue.AsDict(stats | "AllStats" >> beam.Flatten() | "SumStats" >> beam.CombinePerKey(Accumulate(StageStats, StageStats.__iadd__, StageStats.__iadd__))),
+        stats=beam.pvalue.AsDict(stats | "AllStats" >> beam.Flatten() | "SumStats" >> beam.CombinePerKey(sum_stats)),
         reports=beam.pvalue.AsDict(tuple(reports) | "AllReports" >> beam.Flatten(pipeline=pipeline)),
         samples=beam.pvalue.AsDict(removed | "Samples" >> _Samples(config.removed_samples_per_reason)),
         shards=beam.pvalue.AsList(shards), model=model)
@@ -351,6 +352,7 @@ class _WriteShard(beam.DoFn):
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self._sp: tuple[bytes, spm.SentencePieceProcessor] | None = None
+        self.written = beam.metrics.Metrics.counter("data_prep", "shards_written")
 
     def process(self, element: tuple[tuple[str, int], Iterable[tuple[Order, str]]], layout: dict[str, Any],
                 model: bytes) -> Iterator[tuple[tuple[str, int], pack.PackStats]]:
@@ -364,6 +366,7 @@ class _WriteShard(beam.DoFn):
             stats = pack.write_shard(local, self._encode(texts), self.config.seq_len)
             with open(local, "rb") as f, _created(_join(self.config.output_dir, name)) as out:
                 shutil.copyfileobj(f, out)
+        self.written.inc()
         yield (part, index), stats
 
     def _encode(self, texts: list[str]) -> Iterator[np.ndarray]:
@@ -412,7 +415,8 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> None:
     metadata = _join(output_dir, records.METADATA_FILE)
     if FileSystems.exists(metadata) and not config.overwrite:
         raise ConfigError(f"{output_dir} already holds a dataset; set config.overwrite=True to replace it")
-    stale = [m.path for result in FileSystems.match([_join(output_dir, "*.array_record")]) for m in result.metadata_list]
+    shards = FileSystems.match([_join(output_dir, "*.array_record")])
+    stale = [m.path for result in shards for m in result.metadata_list]
     FileSystems.delete(stale + [metadata] if FileSystems.exists(metadata) else stale)
     if not FileSystems.exists(output_dir):
         FileSystems.mkdirs(output_dir)

@@ -66,8 +66,7 @@ class NearDuplicates(beam.PTransform):
                  | "BandKeys" >> beam.FlatMap(_band_records, self.config)
                  | "SameBand" >> beam.GroupByKey()
                  | "VerifiedEdges" >> beam.FlatMap(_star_edges, self.config.verify_threshold))
-        components = Accumulate(UnionFind, _union_edge, _union_sets)  # see the module docstring
-        clusters = (edges | "Components" >> beam.CombineGlobally(components)
+        clusters = (edges | "Components" >> beam.CombineGlobally(components())
                     | "Clusters" >> beam.FlatMap(lambda sets: sets.clusters()))
         return _verdicts(clusters, minhash.REMOVED)
 
@@ -130,6 +129,11 @@ class Accumulate(beam.CombineFn):
 
     def extract_output(self, accumulator: Any) -> Any:
         return accumulator
+
+
+def components() -> Accumulate:
+    """Connected components of (node, node) edges as one union-find (see the module docstring)."""
+    return Accumulate(UnionFind, _union_edge, _union_sets)
 
 
 def _union_edge(sets: UnionFind, edge: tuple[Node, Node]) -> None:

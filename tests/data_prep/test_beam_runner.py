@@ -2,9 +2,11 @@
 
 Real input: six small Debian handbook pages in eight languages (untranslated pages
 are exact copies of en-US; sect.role-of-distributions.html is nearly the same in
-several), Python's json package sources, and a JSONL file with a broken line. Both
-runners get one config (extract, langid, two filters, exact and MinHash dedup);
-the Beam one runs on the in-memory DirectRunner.
+several), Python's json package (sources and their .pyc files), and a JSONL file
+of stdlib module docstrings with a broken line. Both runners get one config, in two
+cases: extract, langid, two filters, exact and MinHash dedup; and a quality
+classifier stage with a two-source mixture. The Beam one runs on the in-memory
+DirectRunner.
 """
 
 import argparse
@@ -25,9 +27,10 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from configs.data import base
-from data_prep import beam_runner, corpora, prepare, records
+from data_prep import beam_runner, classifier, corpora, prepare, records
 from data_prep.dedup import DedupConfig, deduplicate, minhash
-from data_prep.dedup.beam import NearDuplicates
+from data_prep.dedup.beam import NearDuplicates, components
+from data_prep.dedup.clusters import UnionFind
 from data_prep.document import Document
 
 PAGES = ("sect.aptosid.html", "sect.kali.html", "sect.selected-approach.html", "preface.html",
@@ -36,6 +39,9 @@ LANGUAGES = ("en-US", "cs-CZ", "da-DK", "el-GR", "fr-FR", "hr-HR", "ko-KR", "ro-
 # Their docstrings are prose: the notes source's documents.
 DOCUMENTED_MODULES = (argparse, asyncio, collections, dataclasses, doctest, inspect, json, logging, tarfile, unittest)
 STAGES = ("extract", "langid", "gopher_repetition", "pii", "exact_dedup", "minhash_dedup")
+# The quality stage (top half by a classifier's score) and a two-source mixture packed per source.
+QUALITY_STAGES = ("extract", "langid", "quality", "exact_dedup")
+MIXTURE = (("handbook", 0.7), ("notes", 0.3))
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +54,51 @@ def inputs(shared_corpora, tmp_path_factory):
     root, _ = corpora.python_stdlib_files()
     lines = [json.dumps({"text": inspect.getdoc(module)}) for module in DOCUMENTED_MODULES]
     (folder / "notes.jsonl").write_text("\n".join([*lines, "{broken"]) + "\n")
-    return (f"handbook={folder}/debian-handbook-html", f"stdlib={root}/json", f"notes={folder}/notes.jsonl")
-
-
-def _config(inputs, output_dir):
-    config = base.get_config()
-    config.update(dict(inputs=inputs, output_dir=str(output_dir), stages=STAGES, vocab_size=400, seq_len=64,
-                       validation_fraction=0.2, num_train_shards=3, num_workers=1, removed_samples_per_reason=1000))  # all
-    return config
+    return {"handbook": f"handbook={folder}/debian-handbook-html", "stdlib": f"stdlib={root}/json",
+            "notes": f"notes={folder}/notes.jsonl"}
 
 
 @pytest.fixture(scope="module")
-def both_runs(inputs, tmp_path_factory):
+def quality_model(tmp_path_factory):
+    """A classifier that prefers docstrings (label 1) to stdlib code (label 0)."""
+    root, files = corpora.python_stdlib_files()
+    code = [open(path, encoding="utf-8").read() for path in files if "/json/" in path]
+    docs = [inspect.getdoc(module) or "" for module in (os, tarfile, argparse, logging, unittest)]
+    path = str(tmp_path_factory.mktemp("model") / "quality.npz")
+    classifier.train([*docs, *code], [1] * len(docs) + [0] * len(code)).save(path)
+    return path
+
+
+def _config(case, inputs, model, output_dir):
+    config = base.get_config()
+    config.update(dict(output_dir=str(output_dir), vocab_size=400, seq_len=64, validation_fraction=0.2,
+                       num_train_shards=3, num_workers=1, removed_samples_per_reason=1000))  # all removals listed
+    if case == "dedup":
+        config.update(dict(inputs=tuple(inputs.values()), stages=STAGES))
+    else:
+        config.update(dict(inputs=(inputs["handbook"], inputs["notes"]), stages=QUALITY_STAGES))
+        config.mixture.weights = MIXTURE
+        config.classifier.update(dict(model=model, top_fraction=0.5, sample_bytes=20_000))
+    return config
+
+
+@pytest.fixture(scope="module", params=["dedup", "mixture_quality"])
+def both_runs(request, inputs, quality_model, tmp_path_factory):
     local_dir, beam_dir = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("beam")
-    local = prepare.prepare(_config(inputs, local_dir))
-    distributed = beam_runner.run(_config(inputs, beam_dir), ["--runner=DirectRunner"])
+    local = prepare.prepare(_config(request.param, inputs, quality_model, local_dir))
+    distributed = beam_runner.run(_config(request.param, inputs, quality_model, beam_dir), ["--runner=DirectRunner"])
     return (local_dir, local), (beam_dir, distributed)
 
 
 def test_same_removals_per_stage_and_reason(both_runs):
     (_, local), (_, distributed) = both_runs
-    counts = lambda report: [(s["stage"], s["docs_in"], s["docs_out"], s["chars_in"], s["chars_out"],
-                              s["removed"], s.get("corpus_pass")) for s in report["stages"]]
+    counts = lambda report: [{k: v for k, v in s.items() if k != "seconds"} for s in report["stages"]]
     assert counts(distributed) == counts(local)
-    assert distributed["documents"] == local["documents"]
-    assert distributed["sources"] == local["sources"]
+    for key in ("documents", "sources", "splits", "mixture"):
+        assert distributed[key] == local[key]
     removed = {reason for s in local["stages"] for reason in s["removed"]}
-    assert {"dedup:exact_duplicate", "dedup:near_duplicate", "read:malformed_json"} <= removed
+    assert {"dedup:exact_duplicate", "read:malformed_json"} <= removed
+    assert {"dedup:near_duplicate", "quality:below_threshold"} & removed
 
 
 def test_same_documents_removed_and_kept(both_runs):
@@ -90,7 +114,9 @@ def test_byte_identical_shards_tokenizer_and_metadata(both_runs):
     (local_dir, _), (beam_dir, _) = both_runs
     files = lambda folder: sorted(name for name in os.listdir(folder) if name != prepare.REPORT_FILE)
     assert files(beam_dir) == files(local_dir)
-    assert len([name for name in files(local_dir) if name.endswith(".array_record")]) == 4  # 3 train + 1 validation
+    shards = [shard for info in records.read_metadata(str(local_dir)).splits.values() for shard in info.shards]
+    assert sorted(shards) == [name for name in files(local_dir) if name.endswith(".array_record")]
+    assert len(shards) >= 4  # 3 train (shared by the sources when mixed) + 1 validation
     for name in files(local_dir):
         assert (beam_dir / name).read_bytes() == (local_dir / name).read_bytes(), name
 
@@ -124,3 +150,17 @@ def test_minhash_shuffle_clusters_as_the_local_dedup(tmp_path):
                        | NearDuplicates(config))
         assert_that(verdicts, equal_to(list(local.removed.items())))
     assert all(d.removed == minhash.REMOVED for d in local.removed.values())
+
+
+def test_partial_union_finds_merge_into_the_components_of_all_edges():
+    """Beam merges per-bundle accumulators in any grouping: a chain split across them must still join."""
+    edges = [(("d", (3,)), ("e", (4,))), (("a", (0,)), ("b", (1,))), (("b", (1,)), ("c", (2,))),
+             (("c", (2,)), ("d", (3,))), (("x", (9,)), ("y", (8,)))]
+    combine, whole = components(), UnionFind()
+    for a, b in edges:
+        whole.union(a, b)
+    partial = [combine.create_accumulator() for _ in range(3)]
+    for index, edge in enumerate(edges):
+        combine.add_input(partial[index % 3], edge)
+    merged = combine.extract_output(combine.merge_accumulators(partial))
+    assert merged.clusters() == whole.clusters() and len(whole.clusters()) == 2
