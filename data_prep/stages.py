@@ -98,10 +98,20 @@ def _pii_replaced(result: Result) -> dict[str, Mapping[str, int]]:
     return {"pii_replaced": result.metadata[PII_KEY]}  # pii never removes a document
 
 
+def _quality_scores(result: Result) -> dict[str, dict[str, int]]:
+    """Kept documents by classifier score, in tenths: "0.7" counts scores in [0.7, 0.8)."""
+    from data_prep import classifier  # imported already where the quality stage ran
+
+    if isinstance(result, Dropped):
+        return {}
+    return {"quality_scores_kept": {f"{min(int(result.metadata[classifier.SCORE_KEY] * 10), 9) / 10:.1f}": 1}}
+
+
 # What a stage's report counts from each of its results, kept or removed: tally name -> counts.
 TALLIES: dict[str, Callable[[Result], Mapping[str, Mapping[str, int]]]] = {
     "langid": _languages,
     "pii": _pii_replaced,
+    "quality": _quality_scores,
 }
 
 
