@@ -7,7 +7,7 @@
 `run` runs the pipeline that the config describes; `prepare` is the same command
 under its earlier name. `--runner=beam` runs it as an Apache Beam pipeline
 (data_prep/beam_runner.py, `pip install -e ".[beam]"`) with the Beam options in
-`--beam_options`, e.g. `--beam_options="--runner=DirectRunner --direct_num_workers=2"`.
+`--beam_options`, e.g. `--beam_options="--runner=FnApiRunner --direct_num_workers=2"`.
 Every config key can be overridden (`--config.seq_len=512`,
 `--config.inputs='("web=/data/crawl",)'`); keys are listed, with their meaning, in
 configs/data/base.py. An unknown key is an error, not a no-op; so is a config the
@@ -27,7 +27,9 @@ from data_prep.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "data config file, e.g. configs/data/demo.py")
 _RUNNER = flags.DEFINE_enum("runner", "local", ["local", "beam"], "run on this machine's cores, or as a Beam pipeline")
-_BEAM_OPTIONS = flags.DEFINE_string("beam_options", "", "Beam pipeline options for --runner=beam, as one string")
+# FnApiRunner: Beam's in-process runner. DirectRunner would first try to download and start Prism.
+_BEAM_OPTIONS = flags.DEFINE_string("beam_options", "--runner=FnApiRunner",
+                                    "Beam pipeline options for --runner=beam, as one string")
 
 
 def _run(config) -> None:

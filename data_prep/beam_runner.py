@@ -60,8 +60,8 @@ ENCODE_BATCH = 256  # documents per SentencePiece call
 _DEDUP = {"exact_dedup": ExactDuplicates, "minhash_dedup": NearDuplicates}
 
 
-def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ()) -> dict[str, Any]:
-    """Runs the pipeline on the runner `beam_args` choose (default: DirectRunner); returns the report."""
+def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner=FnApiRunner",)) -> dict[str, Any]:
+    """Runs the pipeline on the runner `beam_args` choose (default: in this process); returns the report."""
     start = time.time()
     if not config.inputs:
         raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
@@ -79,7 +79,7 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ()) -> dic
 
 
 def parse_beam_options(text: str) -> list[str]:
-    """`--beam_options="--runner=DirectRunner --direct_num_workers=2"` to Beam's argument list."""
+    """`--beam_options="--runner=FnApiRunner --direct_num_workers=2"` to Beam's argument list."""
     return shlex.split(text)
 
 

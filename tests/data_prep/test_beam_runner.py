@@ -5,8 +5,8 @@ are exact copies of en-US; sect.role-of-distributions.html is nearly the same in
 several), Python's json package (sources and their .pyc files), and a JSONL file
 of stdlib module docstrings with a broken line. Both runners get one config, in two
 cases: extract, langid, two filters, exact and MinHash dedup; and a quality
-classifier stage with a two-source mixture. The Beam one runs on the in-memory
-DirectRunner.
+classifier stage with a two-source mixture. The Beam one runs on Beam's in-process
+runner (FnApiRunner: what DirectRunner falls back to offline, without trying Prism).
 """
 
 import argparse
@@ -86,7 +86,7 @@ def _config(case, inputs, model, output_dir):
 def both_runs(request, inputs, quality_model, tmp_path_factory):
     local_dir, beam_dir = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("beam")
     local = prepare.prepare(_config(request.param, inputs, quality_model, local_dir))
-    distributed = beam_runner.run(_config(request.param, inputs, quality_model, beam_dir), ["--runner=DirectRunner"])
+    distributed = beam_runner.run(_config(request.param, inputs, quality_model, beam_dir), ["--runner=FnApiRunner"])
     return (local_dir, local), (beam_dir, distributed)
 
 
@@ -145,7 +145,7 @@ def test_minhash_shuffle_clusters_as_the_local_dedup(tmp_path):
     config = DedupConfig(exact=False, near=True, num_workers=1, bands=16, rows=2)
     local = deduplicate(docs, str(tmp_path), config)
     assert local.removed  # the case is not trivial
-    with beam.Pipeline() as pipeline:
+    with beam.Pipeline("FnApiRunner") as pipeline:
         verdicts, _ = (pipeline | beam.Create([((0, 0, i), doc) for i, doc in enumerate(docs)])
                        | NearDuplicates(config))
         assert_that(verdicts, equal_to(list(local.removed.items())))
