@@ -87,6 +87,7 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
            mix: mixture.Mixture | None, start: float) -> None:
     inputs = [(s, f) for s, source in enumerate(sources) for f in range(1 if source.tfds else len(source.files))]
     read = (pipeline | "Inputs" >> beam.Create(inputs)
+            | "Spread" >> beam.Reshuffle()  # else a runner may fuse Create with Read: every file on one worker
             | "Read" >> beam.ParDo(_Read(sources, config.max_document_bytes)).with_outputs(REMOVED, STATS, COUNTS,
                                                                                          main="kept"))
     removed, stats, counts, reports = [read[REMOVED]], [read[STATS]], [read[COUNTS]], []
