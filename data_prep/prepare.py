@@ -201,10 +201,19 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
 
 
 def _config_hash(config: ml_collections.ConfigDict) -> str:
-    """Of every key that changes the output (not where it goes, nor how many cores make it)."""
+    """Of every key that changes the output (not where it goes, nor how many cores make it), and of the inputs.
+
+    An input file counts by its path, size and modification time, so a rerun after an
+    input was rewritten, added or removed starts over. Not by its content: hashing it
+    would read every input once more before any work (a crawl is terabytes), while a
+    stat is cheap and changes whenever the file is written. A TFDS input counts by
+    its spec, which names the dataset version.
+    """
     keys = {key: value for key, value in config.to_dict().items()
             if key not in ("output_dir", "overwrite", "num_workers")}
-    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+    files = [(path, stat.st_size, stat.st_mtime_ns) for spec in config.inputs
+             for path in corpora.resolve_input(spec).files for stat in (os.stat(path),)]
+    return hashlib.sha256(json.dumps([keys, files], sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
 def part_name(split: str, source: str, mix: mixture.Mixture | None) -> str:
