@@ -1,0 +1,122 @@
+"""Every fit of a sweep at once, with goodness of fit and the held-out check, as one JSON-ready dict.
+
+The CLI writes it to ROOT/fit.json; plots.py draws from it; the planner reads its
+parametric law back (`fitted_law`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Sequence
+
+import numpy as np
+
+from pretrain_jax.scaling import fit, laws
+from pretrain_jax.scaling.results import RunResult
+
+
+BOOTSTRAP_STARTS = 2  # grid starts per bootstrap refit, besides the full fit's optimum: refits stay fast
+
+
+def _array(rows: Sequence[RunResult], field: str) -> np.ndarray:
+    return np.asarray([getattr(r, field) for r in rows], dtype=float)
+
+
+def _interval(samples: np.ndarray) -> list[float]:
+    """The 5th and 95th percentiles of bootstrap predictions."""
+    return [float(np.percentile(samples, 5)), float(np.percentile(samples, 95))]
+
+
+def _parametric(fit_rows, holdout, samples: int, starts: int, seed: int) -> dict:
+    n, d, loss = (_array(fit_rows, f) for f in ("params", "tokens", "eval_loss"))
+    result = fit.fit_parametric(n, d, loss, starts=starts)
+    out = {"law": dataclasses.asdict(result.law), "huber_objective": result.objective,
+           "goodness": dataclasses.asdict(result.goodness),
+           "exponents": {"a": result.law.a, "b": result.law.b}}
+    if holdout and samples:
+        hn, hd = _array(holdout, "params"), _array(holdout, "tokens")
+        refit = lambda idx: fit.fit_parametric(  # noqa: E731
+            n[idx], d[idx], loss[idx], starts=BOOTSTRAP_STARTS, init=[result.law]).law.loss(hn, hd)
+        boot = fit.bootstrap(refit, len(loss), samples, seed)
+        out["holdout_interval"] = [_interval(boot[:, i]) for i in range(len(holdout))]
+    out["holdout_predicted"] = [float(x) for x in result.law.loss(_array(holdout, "params"), _array(holdout, "tokens"))]
+    return out
+
+
+def _frontier(fit_rows, holdout, samples: int, seed: int) -> dict:
+    c, loss = _array(fit_rows, "compute"), _array(fit_rows, "eval_loss")
+    result, on = fit.fit_loss_vs_compute(c, loss)
+    hc = _array(holdout, "compute")
+    out = {"law": dataclasses.asdict(result.law), "goodness": dataclasses.asdict(result.goodness),
+           "frontier": [fit_rows[i].name for i in on], "holdout_predicted": [float(x) for x in result.law(hc)]}
+    if holdout and samples:
+        boot = fit.bootstrap(lambda idx: fit.fit_loss_vs_compute(c[idx], loss[idx])[0].law(hc), len(loss), samples,
+                             seed)
+        out["holdout_interval"] = [_interval(boot[:, i]) for i in range(len(holdout))]
+    return out
+
+
+def _isoflop(fit_rows) -> dict:
+    profiles, n_opt = fit.fit_isoflop(_array(fit_rows, "params"), _array(fit_rows, "eval_loss"),
+                                      _array(fit_rows, "budget"))
+    return {"profiles": [dataclasses.asdict(p) for p in profiles],
+            "params_opt_law": dataclasses.asdict(n_opt.law), "goodness": dataclasses.asdict(n_opt.goodness),
+            "tokens_opt": [p.compute / (6 * p.params_opt) for p in profiles]}
+
+
+def _best_against_compute(fit_rows, field: str) -> dict | None:
+    """The best value of a hyperparameter per (size, budget) cell, and a power law of it in compute."""
+    if len({getattr(r, field) for r in fit_rows}) < 2:
+        return None
+    cells = [(r.dim, r.num_layers, r.budget) for r in fit_rows]
+    keys, best = fit.best_per_cell(cells, _array(fit_rows, field), _array(fit_rows, "eval_loss"))
+    compute = [np.median([r.compute for r, c in zip(fit_rows, cells) if c == key]) for key in keys]
+    out = {"cells": [{"compute": float(c), "best": float(b)} for c, b in zip(compute, best)]}
+    if len(set(compute)) >= 2:
+        result = fit.fit_power_law(compute, best)
+        out.update(law=dataclasses.asdict(result.law), goodness=dataclasses.asdict(result.goodness))
+    return out
+
+
+def analyze(rows: Sequence[RunResult], mode: str, samples: int = 50, starts: int = 16, seed: int = 0) -> dict:
+    """Fits on the finished 'fit' runs; predictions, with bootstrap intervals, for the finished held-out runs."""
+    finished = [r for r in rows if np.isfinite(r.eval_loss)]
+    fit_rows = [r for r in finished if r.role == "fit"]
+    holdout = [r for r in finished if r.role == "holdout"]
+    if len(fit_rows) < 2:
+        raise ValueError(f"{len(fit_rows)} finished runs to fit; the sweep needs more (is it still running?)")
+    report = {"runs": len(fit_rows), "unfinished": [r.name for r in rows if not np.isfinite(r.eval_loss)],
+              "loss_vs_compute": _frontier(fit_rows, holdout, samples, seed)}
+    if len(fit_rows) >= 5:
+        report["parametric"] = _parametric(fit_rows, holdout, samples, starts, seed)
+    if mode == "isoflop":
+        report["isoflop"] = _isoflop(fit_rows)
+    for field in ("learning_rate", "batch_size"):
+        best = _best_against_compute(fit_rows, field)
+        if best is not None:
+            report[f"best_{field}"] = best
+    report["holdout"] = [_holdout_check(r, i, report) for i, r in enumerate(holdout)]
+    return report
+
+
+def _holdout_check(run: RunResult, i: int, report: dict) -> dict:
+    """Observed against predicted loss of one held-out run, by each law that predicts it."""
+    check = {"name": run.name, "params": run.params, "tokens": run.tokens, "compute": run.compute,
+             "observed": run.eval_loss}
+    for key in ("parametric", "loss_vs_compute"):
+        if key in report:
+            predicted = report[key]["holdout_predicted"][i]
+            check[key] = {"predicted": predicted, "relative_error": abs(predicted - run.eval_loss) / run.eval_loss}
+            if "holdout_interval" in report[key]:
+                check[key]["interval_5_95"] = report[key]["holdout_interval"][i]
+    return check
+
+
+def fitted_law(path: str) -> laws.ParametricLaw:
+    """The parametric law of a fit.json written by `python -m pretrain_jax.scaling fit`."""
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    if "parametric" not in report:
+        raise ValueError(f"{path} has no parametric law: its sweep had fewer than 5 finished runs")
+    return laws.ParametricLaw(**report["parametric"]["law"])

@@ -1,0 +1,93 @@
+"""The whole analysis and its figures, on an IsoFLOP sweep drawn from a known law: a test of the fitters and
+the plotting (can they recover and draw a law they are given?), not of real training curves."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pretrain_jax.scaling import __main__ as cli
+from pretrain_jax.scaling import laws, plots, report, results
+from pretrain_jax.scaling.results import RunResult
+
+TRUE = laws.ParametricLaw(E=1.9, A=250.0, B=600.0, alpha=0.35, beta=0.32)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def synthetic_rows(noise=0.002, seed=0) -> list[RunResult]:
+    """5 sizes x 3 IsoFLOP budgets around the law's optimum, and one larger held-out run."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for budget in (1e15, 4e15, 1.6e16):
+        n_opt, _ = TRUE.optimal(budget)
+        for n in n_opt * np.geomspace(1 / 6, 6, 5):
+            rows.append(_row("fit", budget, n, budget / (6 * n), rng, noise))
+    n_big, _ = TRUE.optimal(5e16)
+    rows.append(_row("holdout", 5e16, n_big, 5e16 / (6 * n_big), rng, noise))
+    return rows
+
+
+def _row(role, budget, n, d, rng, noise) -> RunResult:
+    loss = float(TRUE.loss(n, d) * np.exp(rng.normal(0, noise)))
+    return RunResult(f"{role}-{budget:.0e}-{n:.0f}", role, budget, 64, 2, int(n), int(n), int(n), int(d), 6.0 * n,
+                     6.0 * n * d, 3e-3, 16, loss)
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    rows = synthetic_rows()
+    return rows, report.analyze(rows, "isoflop", samples=8, starts=4)
+
+
+def test_analysis_reports_goodness_and_predicts_the_held_out_run(analysis):
+    rows, out = analysis
+    assert out["runs"] == 15 and out["unfinished"] == []
+    assert out["parametric"]["goodness"]["r2"] > 0.99
+    assert out["parametric"]["exponents"]["a"] == pytest.approx(TRUE.a, abs=0.05)
+    check = out["holdout"][0]
+    assert check["observed"] == rows[-1].eval_loss
+    assert check["parametric"]["relative_error"] < 0.01
+    lo, hi = check["parametric"]["interval_5_95"]
+    assert lo <= check["parametric"]["predicted"] * 1.001 and hi >= check["parametric"]["predicted"] * 0.999
+    assert len(out["isoflop"]["profiles"]) == 3
+    assert out["isoflop"]["params_opt_law"]["p"] == pytest.approx(TRUE.a, abs=0.05)
+    assert out["loss_vs_compute"]["law"]["p"] < 0  # loss falls with compute
+    json.dumps(out)  # the CLI writes it as JSON
+
+
+def test_unfinished_runs_are_listed_and_left_out(analysis):
+    rows, _ = analysis
+    pending = RunResult(**{**rows[0].__dict__, "name": "pending", "eval_loss": float("nan")})
+    out = report.analyze([*rows, pending], "isoflop", samples=0, starts=4)
+    assert out["unfinished"] == ["pending"] and out["runs"] == 15
+
+
+def test_plots_are_written_as_png(analysis, tmp_path):
+    rows, out = analysis
+    paths = plots.plot_all(rows, out, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in paths) == ["fitted_vs_observed.png", "isoflop.png",
+                                                           "loss_vs_compute.png"]
+    for path in paths:
+        with open(path, "rb") as f:
+            assert f.read(8) == PNG_MAGIC
+        assert os.path.getsize(path) > 10_000
+
+
+def test_planner_reads_back_the_fitted_law(analysis, tmp_path, capsys):
+    _, out = analysis
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(out))
+    law = report.fitted_law(str(path))
+    assert law == laws.ParametricLaw(**out["parametric"]["law"])
+    cli.main(["plan", "--compute=1e16", "--params=2e5", f"--fit={path}", "--config=configs/tiny.py",
+              "--head_dim=16"])
+    printed = capsys.readouterr().out
+    assert "chinchilla" in printed and "20 tokens/param" in printed and "fitted" in printed
+    assert f"{float(law.tokens_for(2e5)):.3e}" in printed
+
+
+def test_cli_fails_with_one_line_on_a_folder_without_a_sweep(tmp_path):
+    with pytest.raises(SystemExit, match="FATAL .*sweep.json not found"):
+        cli.main(["fit", f"--root={tmp_path}"])
+    assert results.MANIFEST == "sweep.json"

@@ -1,0 +1,107 @@
+"""Sweeps: a 2 x 2 grid of tiny models trained on real text, each in its own workdir, resumable, read back."""
+
+import os
+import subprocess
+
+import jax
+import pytest
+
+from configs.scaling import base as sweep_base
+from pretrain_jax.scaling import accounting, results, sweep
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ONE_DEVICE = jax.devices()[:1]
+SIZES = ((32, 1, 4, 2, 64), (64, 2, 8, 4, 128))  # (dim, layers, heads, kv heads, mlp)
+ROWS = 8 * 64  # tokens per step of configs/tiny.py
+
+
+def grid_config(data_dir):
+    c = sweep_base.get_config()
+    c.train_config = "configs/tiny.py"
+    c.overrides = (("data.dir", data_dir), ("log_every", 1))
+    c.sizes = SIZES
+    c.token_budgets = (2 * ROWS, 4 * ROWS)  # 2 and 4 steps
+    return c
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tiny_dataset, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("sweep"))
+    cfg = grid_config(tiny_dataset)
+    return cfg, root, sweep.run_sweep(cfg, root, ONE_DEVICE)
+
+
+def event_files(root):
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files if "tfevents" in f)
+
+
+def test_every_run_trains_in_its_own_workdir(finished_sweep):
+    cfg, root, status = finished_sweep
+    assert len(status) == 4 and set(status.values()) == {"trained"}
+    for name in status:
+        for part in ("config.json", "tensorboard", "checkpoints"):
+            assert os.path.exists(os.path.join(root, name, part)), (name, part)
+    assert sorted(sweep.run_config(cfg, r).num_train_steps for r in sweep.plan_runs(cfg)) == [2, 2, 4, 4]
+
+
+def test_rerun_skips_finished_runs(finished_sweep):
+    cfg, root, _ = finished_sweep
+    before = event_files(root)
+    assert set(sweep.run_sweep(cfg, root, ONE_DEVICE).values()) == {"skipped"}
+    assert event_files(root) == before  # nothing was trained or evaluated again
+    assert sweep.launch_commands(cfg, root) == []  # nothing left to launch
+
+
+def test_results_table_has_each_runs_size_budget_compute_and_loss(finished_sweep, tmp_path):
+    _, root, _ = finished_sweep
+    rows = results.collect(root)
+    assert sorted((r.dim, r.tokens) for r in rows) == [(32, 2 * ROWS), (32, 4 * ROWS), (64, 2 * ROWS), (64, 4 * ROWS)]
+    for r in rows:
+        assert r.role == "fit" and 0 < r.eval_loss < 10
+        assert r.compute == pytest.approx(r.flops_per_token * r.tokens)
+        cumulative = results.scalar_series(os.path.join(root, r.name), "perf/cumulative_flops")
+        assert cumulative[r.tokens // ROWS] == pytest.approx(r.compute, rel=1e-6)  # logged at the last step
+    results.write_csv(rows, str(tmp_path / "results.csv"))
+    lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(lines) == 5 and lines[0].startswith("name,role,budget,dim")
+
+
+def test_a_workdir_is_never_reused_for_another_run(finished_sweep):
+    cfg, root, _ = finished_sweep
+    changed = grid_config(cfg.overrides[0][1])
+    changed.overrides = (*changed.overrides, ("optimizer.peak_learning_rate", 1e-3))  # same names, other runs
+    with pytest.raises(ValueError, match="different config"):
+        sweep.run_sweep(changed, root, ONE_DEVICE)
+
+
+def test_launch_commands_run_each_unfinished_run_through_a_launch_script(tiny_dataset, tmp_path):
+    cfg = grid_config(tiny_dataset)
+    commands = sweep.launch_commands(cfg, str(tmp_path), launcher="launch/local.sh --dry-run")
+    assert len(commands) == 4
+    first = sweep.plan_runs(cfg)[0]
+    assert commands[0].startswith(f"launch/local.sh --dry-run configs/tiny.py {tmp_path}/{first.name} ")
+    printed = subprocess.run(["bash", "-c", commands[0]], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "-m pretrain_jax.train --config=configs/tiny.py" in printed and "--config.num_train_steps=2" in printed
+    assert os.path.exists(tmp_path / results.MANIFEST)
+
+
+def test_isoflop_runs_spend_their_budget(tiny_dataset):
+    cfg = grid_config(tiny_dataset)
+    cfg.token_budgets = ()
+    cfg.compute_budgets = (1e10, 2e10)
+    for run in sweep.plan_runs(cfg):
+        acc = accounting.of_config(sweep.run_config(cfg, run))
+        assert acc.compute == pytest.approx(run.budget, rel=0.5 * ROWS * acc.flops_per_token / run.budget + 1e-9)
+
+
+def test_a_sweep_needs_exactly_one_kind_of_budget(tiny_dataset):
+    cfg = grid_config(tiny_dataset)
+    cfg.compute_budgets = (1e10,)
+    with pytest.raises(ValueError, match="exactly one"):
+        sweep.plan_runs(cfg)
+
+
+def test_budget_line_says_tokens_and_compute():
+    acc = accounting.Accounting(params_total=10, params_non_embedding=8, params=9, flops_per_token=60.0, tokens=100)
+    line = accounting.budget_line(acc)
+    assert "100 training tokens" in line and "C 6.000e+03 FLOPs" in line
