@@ -27,6 +27,8 @@ INSTALL_REQUIRES = [
     "zstandard>=0.25",
     "pyarrow>=14",
     "scikit-learn>=1.9,<1.10",  # the quality classifier (hashed n-grams + SGD)
+    "scipy>=1.11",  # scaling-law fits (L-BFGS, pretrain_jax/scaling/fit.py); also a scikit-learn dependency
+    "matplotlib>=3.8",  # scaling-law plots (Agg backend, PNG files)
     "numpy>=1.26",
     "tqdm>=4.60",
 ]

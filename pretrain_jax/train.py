@@ -30,6 +30,7 @@ from pretrain_jax import (evaluate, input_pipeline, metrics, model, objectives, 
                           trained)
 from pretrain_jax.checkpointing import Checkpointer
 from pretrain_jax.preemption import PreemptionWatcher
+from pretrain_jax.scaling import accounting
 from pretrain_jax.train_state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -152,6 +153,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     progress = _Progress(config.global_batch_size * config.seq_len,
                          metrics.training_flops_per_token(config.model, config.seq_len), peak * len(devices))
     _log_start(config, mesh, peak, progress.flops_per_token)
+    metrics.log(accounting.budget_line(accounting.of_config(config)))
     writer = metrics.ScalarWriter(os.path.join(workdir, "tensorboard"))
     watcher = PreemptionWatcher()
     try:
@@ -210,6 +212,7 @@ def _after_step(config, step, step_metrics, restart_timing, state, train_iter, w
     if step % config.log_every and not last:
         return None
     scalars = progress.scalars(m, now)
+    scalars["perf/cumulative_flops"] = step * progress.tokens_per_step * progress.flops_per_token
     progress.reset(now)
     writer.write(step, scalars)
     metrics.log(metrics.progress_line(step, config.num_train_steps, scalars, 1.0 / scalars["perf/step_time_seconds"]))
