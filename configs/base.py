@@ -77,6 +77,12 @@ def get_config() -> ml_collections.ConfigDict:
     mesh.fsdp = 1  # parameters, gradients and optimizer state sharded (ZeRO-3 style)
     mesh.tensor = 1  # Megatron-style tensor parallelism over heads and the MLP hidden dimension
 
+    # --- sample texts during training (pretrain_jax/generate.py), shown in TensorBoard's Text tab ---
+    g = c.generate = ml_collections.ConfigDict()
+    g.sample_every = 0  # steps between greedy completions of `prompts` written as text summaries; 0 disables
+    g.prompts = ()  # texts to continue, e.g. ("def ", "import ")
+    g.max_new_tokens = 32  # tokens per completion at most (eos stops sooner)
+
     # --- loop, logging, evaluation, checkpoints (pretrain_jax/train.py) ---
     c.log_every = 10  # steps between TensorBoard scalars and console progress lines
     c.eval_every = 1000  # steps between validation passes; 0 disables

@@ -24,4 +24,5 @@ def get_config():
     c.eval_every = 80
     c.eval_batches = 0  # the whole validation split
     c.checkpoint_every = 80
+    c.generate.update(sample_every=80, prompts=("def ", "import ", "class "))  # at each validation pass
     return c

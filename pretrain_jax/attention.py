@@ -11,7 +11,7 @@ added to `ATTENTION_IMPLS`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -62,6 +62,27 @@ ATTENTION_IMPLS: dict[str, Callable[..., jax.Array]] = {
 }
 
 
+class Decoding(NamedTuple):
+    """Where a decoding call writes into the key/value cache (pretrain_jax/generate.py).
+
+    index: int32 scalar, the cache slot of the call's first token (0 for the prompt,
+    then one slot per generated token); every row writes the same slots.
+    valid: [batch, cache_len] bool, False at left padding: no query attends there.
+    """
+
+    index: jax.Array
+    valid: jax.Array
+
+
+def decoding_mask(decoding: Decoding, q_len: int) -> jax.Array:
+    """[batch, 1, q_len, cache_len] bool: causal over cache slots, padding never seen but by itself."""
+    slots = jnp.arange(decoding.valid.shape[1])
+    q_slots = decoding.index + jnp.arange(q_len)
+    causal = slots[None, :] <= q_slots[:, None]  # [q_len, cache_len]
+    itself = slots[None, :] == q_slots[:, None]  # a padding query sees only itself: no all-masked row
+    return ((decoding.valid[:, None, :] | itself) & causal)[:, None]
+
+
 class Attention(nn.Module):
     """Grouped-query self-attention with rotary positions (Ainslie et al. 2023)."""
 
@@ -77,7 +98,9 @@ class Attention(nn.Module):
     param_dtype: Any
 
     @nn.compact
-    def __call__(self, x: jax.Array, segment_ids: jax.Array, positions: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, positions: jax.Array,
+                 decoding: Decoding | None = None) -> jax.Array:
+        """Training: keys are this call's tokens, masked by segment. Decoding: keys are the cache."""
         dim = x.shape[-1]
         init = nn.initializers.normal(self.init_std)
         q_axes = (axes.EMBED, axes.HEADS, axes.HEAD_DIM)
@@ -98,6 +121,25 @@ class Attention(nn.Module):
         q = rotary_embedding(q, positions, self.rope_theta)
         k = rotary_embedding(k, positions, self.rope_theta)
 
-        out = ATTENTION_IMPLS[self.impl](q, k, v, attention_mask(segment_ids, self.causal))
+        if decoding is None:
+            mask = attention_mask(segment_ids, self.causal)
+        else:
+            k, v = self._cached(k, v, decoding)
+            mask = decoding_mask(decoding, x.shape[1])
+        out = ATTENTION_IMPLS[self.impl](q, k, v, mask)
         out = nn.with_logical_constraint(out, (axes.BATCH, axes.LENGTH, axes.ACT_HEADS, axes.HEAD_DIM))
         return jnp.einsum("btnh,nhd->btd", out, wo.astype(self.dtype))
+
+    def _cached(self, k: jax.Array, v: jax.Array, decoding: Decoding) -> tuple[jax.Array, jax.Array]:
+        """Writes k, v at slot `decoding.index` of the "cache" collection; returns the whole cache.
+
+        The cache ([batch, cache_len, kv_heads, head_dim] each) is created, zeroed, by the
+        first (prompt) call, which must run with mutable=["cache"].
+        """
+        shape = (k.shape[0], decoding.valid.shape[1], *k.shape[2:])
+        cached_k = self.variable("cache", "key", jnp.zeros, shape, k.dtype)
+        cached_v = self.variable("cache", "value", jnp.zeros, shape, v.dtype)
+        start = (0, decoding.index, 0, 0)
+        cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k, start)
+        cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v, start)
+        return cached_k.value, cached_v.value

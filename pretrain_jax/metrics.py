@@ -8,7 +8,10 @@ import time
 import jax
 import jax.numpy as jnp
 import ml_collections
+from tensorboard.compat.proto import event_pb2
+from tensorboard.plugins.text.summary_v2 import text_pb
 from tensorboard.summary import Writer
+from tensorboard.summary._output import DirectoryOutput
 
 from pretrain_jax import model
 
@@ -42,11 +45,24 @@ def measure_peak_flops(device: jax.Device, size: int = 2048, repeats: int = 10) 
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
+class _TextOutput(DirectoryOutput):
+    """The event file of a tensorboard Writer, which also takes text summaries (Writer has only scalars).
+
+    One file for both: TensorBoard reads a folder's event files in turn, so a second
+    writer's file would hide events written to the first after it was created.
+    """
+
+    def emit_text(self, tag: str, text: str, step: int) -> None:
+        event = event_pb2.Event(wall_time=time.time(), step=step, summary=text_pb(tag, text))
+        self._ev_writer.add_event(event)
+
+
 class ScalarWriter:
-    """TensorBoard scalars (no TensorFlow needed); a no-op outside process 0."""
+    """TensorBoard scalars and texts (no TensorFlow needed); a no-op outside process 0."""
 
     def __init__(self, logdir: str):
-        self._writer = Writer(logdir) if jax.process_index() == 0 else None
+        self._output = _TextOutput(logdir) if jax.process_index() == 0 else None
+        self._writer = Writer(self._output) if self._output is not None else None
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         if self._writer is None:
@@ -54,6 +70,14 @@ class ScalarWriter:
         for tag, value in scalars.items():
             self._writer.add_scalar(tag, float(value), step=step)
         self._writer.flush()
+
+    def write_texts(self, step: int, texts: dict[str, str]) -> None:
+        """Text summaries (markdown, shown in TensorBoard's Text tab)."""
+        if self._output is None:
+            return
+        for tag, text in texts.items():
+            self._output.emit_text(tag, text, step)
+        self._output.flush()
 
     def close(self) -> None:
         if self._writer is not None:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from pretrain_jax import axes
-from pretrain_jax.attention import Attention
+from pretrain_jax.attention import Attention, Decoding
 from pretrain_jax.layers import RMSNorm, SwiGLU, param_with_axes
 
 # What each remat policy keeps from the forward pass; everything else is recomputed.
@@ -40,7 +40,8 @@ class Block(nn.Module):
     cfg: ml_collections.ConfigDict
 
     @nn.compact
-    def __call__(self, x: jax.Array, segment_ids: jax.Array, positions: jax.Array):
+    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, positions: jax.Array,
+                 decoding: Decoding | None = None):
         cfg = self.cfg
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         # Residual projections are scaled down with depth (GPT-2, Radford et al. 2019).
@@ -49,24 +50,25 @@ class Block(nn.Module):
 
         attn = Attention(cfg.num_heads, cfg.num_kv_heads, head_dim(cfg), cfg.rope_theta, cfg.causal,
                          cfg.attention_impl, cfg.init_std, out_std, dtype, param_dtype, name="attention")
-        x = x + attn(norm("attention_norm")(x), segment_ids, positions)
+        x = x + attn(norm("attention_norm")(x), segment_ids, positions, decoding)
         mlp = SwiGLU(cfg.mlp_dim, cfg.init_std, out_std, dtype, param_dtype, name="mlp")
         x = x + mlp(norm("mlp_norm")(x))
         x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.ACT_EMBED))
         return x, None
 
 
-def _layer_stack(cfg: ml_collections.ConfigDict) -> type[nn.Module]:
-    """Block, rematerialized by policy and scanned over depth when configured."""
+def _layer_stack(cfg: ml_collections.ConfigDict, decode: bool) -> type[nn.Module]:
+    """Block, rematerialized by policy (training only) and scanned over depth when configured."""
     block = Block
-    if cfg.remat != "none":
+    if cfg.remat != "none" and not decode:
         if cfg.remat not in REMAT_POLICIES:
             raise ValueError(f"model.remat={cfg.remat!r}; choose none or one of {sorted(REMAT_POLICIES)}")
         block = nn.remat(Block, policy=REMAT_POLICIES[cfg.remat], prevent_cse=not cfg.scan_layers)
     if not cfg.scan_layers:
         return block
-    return nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
-                   in_axes=(nn.broadcast, nn.broadcast), length=cfg.num_layers,
+    # A decoding key/value cache is stacked over layers like the parameters.
+    return nn.scan(block, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True},
+                   in_axes=(nn.broadcast, nn.broadcast, nn.broadcast), length=cfg.num_layers,
                    metadata_params={nn.PARTITION_NAME: axes.LAYERS})
 
 
@@ -74,8 +76,13 @@ class Transformer(nn.Module):
     cfg: ml_collections.ConfigDict  # the `model` section of the config
 
     @nn.compact
-    def __call__(self, tokens: jax.Array, segment_ids: jax.Array, positions: jax.Array) -> jax.Array:
-        """tokens, segment_ids, positions: [batch, length] int32 -> logits [batch, length, vocab] float32."""
+    def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None, positions: jax.Array,
+                 decoding: Decoding | None = None) -> jax.Array:
+        """tokens, segment_ids, positions: [batch, length] int32 -> logits [batch, length, vocab] float32.
+
+        With `decoding` (see `decode`), attention reads and extends the key/value cache and
+        segment_ids is unused.
+        """
         cfg = self.cfg
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         init = nn.initializers.normal(cfg.init_std)
@@ -84,12 +91,12 @@ class Transformer(nn.Module):
         x = jnp.take(embedding, tokens, axis=0).astype(dtype)  # [batch, length, dim]
         x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.ACT_EMBED))
 
-        stack = _layer_stack(cfg)
+        stack = _layer_stack(cfg, decoding is not None)
         if cfg.scan_layers:
-            x, _ = stack(cfg, name="layers")(x, segment_ids, positions)
+            x, _ = stack(cfg, name="layers")(x, segment_ids, positions, decoding)
         else:
             for i in range(cfg.num_layers):
-                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, positions)
+                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, positions, decoding)
 
         x = RMSNorm(cfg.norm_eps, dtype, param_dtype, name="final_norm")(x)
         if cfg.tie_embeddings:
@@ -127,3 +134,15 @@ def init_params(cfg: ml_collections.ConfigDict, rng: jax.Array) -> Any:
 def apply(cfg: ml_collections.ConfigDict, params: Any, tokens: jax.Array, segment_ids: jax.Array,
           positions: jax.Array) -> jax.Array:
     return Transformer(cfg).apply({"params": params}, tokens, segment_ids, positions)
+
+
+def decode(cfg: ml_collections.ConfigDict, params: Any, cache: Any, tokens: jax.Array, positions: jax.Array,
+           decoding: Decoding) -> tuple[jax.Array, Any]:
+    """One cached decoding call: (logits [batch, length, vocab], the updated cache).
+
+    The prompt call passes cache=None and creates the cache; each later call feeds the
+    next tokens with the cache it got back (pretrain_jax/generate.py).
+    """
+    variables = {"params": params} if cache is None else {"params": params, "cache": cache}
+    logits, updated = Transformer(cfg).apply(variables, tokens, None, positions, decoding, mutable=["cache"])
+    return logits, updated["cache"]

@@ -26,8 +26,8 @@ from configs import cli
 from data_prep import records
 from pretrain_jax import config as config_lib
 from pretrain_jax import distributed
-from pretrain_jax import (evaluate, input_pipeline, metrics, model, objectives, optimizer, sharding, train_state,
-                          trained)
+from pretrain_jax import (evaluate, generate, input_pipeline, metrics, model, objectives, optimizer, sharding,
+                          train_state, trained)
 from pretrain_jax.checkpointing import Checkpointer
 from pretrain_jax.preemption import PreemptionWatcher
 from pretrain_jax.scaling import accounting
@@ -169,12 +169,12 @@ def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_
           watcher: PreemptionWatcher) -> dict[str, float]:
     """Steps to the end or to a pre-emption. Metrics of step s are read after step s+1 is dispatched."""
     step, scalars, pending = int(state.step), {}, None
-    evaluated_at = None
+    evaluated_at = sampled_at = None
     while step < config.num_train_steps:
         with jax.set_mesh(mesh):
             state, step_metrics = step_fn(state, input_pipeline.global_batch(next(train_iter), mesh))
         # Timing restarts after compilation (the first step) and after a validation pass.
-        restart_timing = pending is None or evaluated_at == step
+        restart_timing = pending is None or step in (evaluated_at, sampled_at)
         step += 1
         if pending is not None:
             scalars = _after_step(config, *pending, state, train_iter, writer, progress, ckpt) or scalars
@@ -182,6 +182,9 @@ def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_
         if config.eval_every and step % config.eval_every == 0:
             writer.write(step, _eval_scalars(run_eval(state), step))
             evaluated_at = step
+        if config.generate.sample_every and step % config.generate.sample_every == 0:
+            writer.write_texts(step, generate.sample_texts(config, state.params))
+            sampled_at = step
         ckpt.save(state, train_iter)
         if watcher.should_stop(step):
             ckpt.save(state, train_iter, force=True)
