@@ -39,6 +39,15 @@ def get_config() -> ml_collections.ConfigDict:
     m.attention_impl = "xla"  # xla (reference einsums) | dot_product_attention (jax.nn, picks cuDNN on GPU)
     m.init_std = 0.02  # std of the normal initializer for weight matrices and embeddings
 
+    # --- objective (pretrain_jax/objectives.py) ---
+    c.objective = "causal_lm"  # causal_lm: next token (model.causal True) | masked_lm: BERT (model.causal False)
+    # Masked LM (pretrain_jax/masking.py), BERT's recipe (Devlin et al. 2019, section 3.1). The mask token is
+    # id model.vocab_size - 1, so model.vocab_size must exceed the tokenizer's vocabulary (tokenizer + 1).
+    mlm = c.mlm = ml_collections.ConfigDict()
+    mlm.mask_rate = 0.15  # chance that an eligible token (not special, not padding) is chosen for prediction
+    mlm.mask_fraction = 0.8  # of the chosen: input replaced by the mask token
+    mlm.random_fraction = 0.1  # of the chosen: input replaced by a random ordinary token; the rest (0.1) unchanged
+
     # --- data: shards written by `python -m data_prep prepare` (data_prep/records.py) ---
     d = c.data = ml_collections.ConfigDict()
     d.dir = ""  # prepared dataset folder (holds metadata.json); required

@@ -9,11 +9,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 import ml_collections
 
-from pretrain_jax import attention, model, sharding
+from pretrain_jax import attention, masking, model, objectives, sharding
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _validate_model(config.model)
+    _validate_objective(config)
     shape = dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, num_devices)))
     tensor = shape["tensor"]
     for name in ("num_heads", "mlp_dim"):
@@ -49,3 +50,24 @@ def _validate_model(cfg: ml_collections.ConfigDict) -> None:
             jnp.dtype(cfg[key])
         except TypeError as e:
             raise ValueError(f"model.{key}={cfg[key]!r} is not a dtype") from e
+
+
+def _validate_objective(config: ml_collections.ConfigDict) -> None:
+    if config.objective not in objectives.OBJECTIVES:
+        raise ValueError(f"objective={config.objective!r}; choose one of {sorted(objectives.OBJECTIVES)}")
+    causal = config.objective == "causal_lm"
+    if config.model.causal != causal:
+        why = ("a bidirectional model sees the next token it would predict" if causal
+               else "masked tokens are predicted from both sides")
+        raise ValueError(f"objective={config.objective!r} needs model.causal={causal}: {why}; "
+                         f"set --config.model.causal={causal}")
+    if causal:
+        return
+    mlm = config.mlm
+    if not 0 < mlm.mask_rate < 1:
+        raise ValueError(f"mlm.mask_rate={mlm.mask_rate} must be between 0 and 1")
+    if min(mlm.mask_fraction, mlm.random_fraction) < 0 or mlm.mask_fraction + mlm.random_fraction > 1:
+        raise ValueError(f"mlm.mask_fraction={mlm.mask_fraction} and mlm.random_fraction={mlm.random_fraction} "
+                         "must be non-negative and sum to at most 1 (the rest of the chosen tokens stay unchanged)")
+    if masking.mask_id(config.model) <= masking.NUM_SPECIAL:
+        raise ValueError(f"model.vocab_size={config.model.vocab_size} leaves no ordinary token ids below the mask id")

@@ -9,7 +9,7 @@ import jax
 import ml_collections
 from jax.sharding import Mesh
 
-from pretrain_jax import input_pipeline, metrics, model, objectives, sharding
+from pretrain_jax import input_pipeline, masking, metrics, model, objectives, sharding
 
 
 def make_eval_step(config: ml_collections.ConfigDict, mesh: Mesh, param_shardings: Any) -> Callable:
@@ -19,7 +19,7 @@ def make_eval_step(config: ml_collections.ConfigDict, mesh: Mesh, param_sharding
 
     def eval_step(params, batch):
         with sharding.activation_rules():
-            return objectives.causal_lm_loss(apply_fn, params, batch)
+            return objectives.loss_fn(config, apply_fn)(params, batch, masking.eval_key())
 
     return jax.jit(eval_step, in_shardings=(param_shardings, batch_sh),
                    out_shardings=sharding.replicated(mesh))

@@ -56,6 +56,10 @@ def check_compatible(metadata: records.DatasetMetadata, config: ml_collections.C
         raise ValueError(f"the dataset's tokenizer has {metadata.vocab_size} tokens but "
                          f"config.model.vocab_size={config.model.vocab_size}; raise it to at least "
                          f"{metadata.vocab_size}")
+    if config.objective == "masked_lm" and metadata.vocab_size >= config.model.vocab_size:
+        raise ValueError(f"objective='masked_lm' uses id model.vocab_size - 1 as the mask token, so the model needs "
+                         f"more ids than the tokenizer's {metadata.vocab_size}; set "
+                         f"--config.model.vocab_size={metadata.vocab_size + 1}")
 
 
 def _local_batch_size(global_batch_size: int) -> int:

@@ -1,19 +1,27 @@
-"""Training objectives over packed rows.
+"""Training objectives over packed rows: causal LM and masked LM.
 
-A target counts only when it belongs to the same document as the token that
-predicts it: the first token of the next document and padding are never targets.
+Causal LM: a target counts only when it belongs to the same document as the token
+that predicts it: the first token of the next document and padding are never
+targets. Masked LM: the targets are the positions BERT masking chose
+(pretrain_jax/masking.py). Both return summed losses, so microbatches add up.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from functools import partial
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+
+from pretrain_jax import masking
 
 Batch = dict[str, jax.Array]
 # (params, tokens, segment_ids, positions) -> logits [batch, length, vocab]
 ApplyFn = Callable[..., jax.Array]
+# (params, batch, rng) -> (summed loss, number of target tokens); rng drives masking only
+LossFn = Callable[[Any, Batch, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 def causal_lm_targets(tokens: jax.Array, segment_ids: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -43,3 +51,25 @@ def causal_lm_loss(apply_fn: ApplyFn, params, batch: Batch) -> tuple[jax.Array, 
     logits = apply_fn(params, batch["tokens"], batch["segment_ids"], batch["positions"])
     targets, weights = causal_lm_targets(batch["tokens"], batch["segment_ids"])
     return cross_entropy_sum(logits, targets, weights), jnp.sum(weights)
+
+
+def masked_lm_loss(apply_fn: ApplyFn, mlm_cfg: ml_collections.ConfigDict, mask: int, params, batch: Batch,
+                   rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(summed loss, number of chosen tokens) for one packed batch masked with `rng` (BERT masking)."""
+    inputs, targets, weights = masking.mask_tokens(rng, batch["tokens"], batch["segment_ids"], mlm_cfg, mask)
+    logits = apply_fn(params, inputs, batch["segment_ids"], batch["positions"])
+    return cross_entropy_sum(logits, targets, weights), jnp.sum(weights)
+
+
+# config.objective -> (config, apply_fn) -> LossFn
+OBJECTIVES: dict[str, Callable[[ml_collections.ConfigDict, ApplyFn], LossFn]] = {
+    "causal_lm": lambda config, apply_fn: lambda params, batch, rng: causal_lm_loss(apply_fn, params, batch),
+    "masked_lm": lambda config, apply_fn: partial(masked_lm_loss, apply_fn, config.mlm,
+                                                  masking.mask_id(config.model)),
+}
+
+
+def loss_fn(config: ml_collections.ConfigDict, apply_fn: ApplyFn) -> LossFn:
+    """The loss of `config.objective` (checked by pretrain_jax/config.py), the one place training and
+    evaluation pick it."""
+    return OBJECTIVES[config.objective](config, apply_fn)

@@ -26,8 +26,8 @@ from configs import cli
 from data_prep import records
 from pretrain_jax import config as config_lib
 from pretrain_jax import distributed
-from pretrain_jax import (evaluate, generate, input_pipeline, metrics, model, objectives, optimizer, sharding,
-                          train_state, trained)
+from pretrain_jax import (evaluate, generate, input_pipeline, masking, metrics, model, objectives, optimizer,
+                          sharding, train_state, trained)
 from pretrain_jax.checkpointing import Checkpointer
 from pretrain_jax.preemption import PreemptionWatcher
 from pretrain_jax.scaling import accounting
@@ -52,20 +52,26 @@ def make_train_step(config: ml_collections.ConfigDict,
                     tx: optax.GradientTransformation) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
     apply_fn = partial(model.apply, config.model)
     schedule = optimizer.learning_rate_schedule(config.optimizer, config.num_train_steps)
-    loss_and_grad = jax.value_and_grad(partial(objectives.causal_lm_loss, apply_fn), has_aux=True)
+    loss_and_grad = jax.value_and_grad(objectives.loss_fn(config, apply_fn), has_aux=True)
 
-    def summed_loss_and_grad(params: Any, batch: Batch):
-        """Summed loss, target count and gradient of the summed loss, accumulated over microbatches."""
-        def accumulate(total, microbatch):
-            (loss, count), grads = loss_and_grad(params, microbatch)
+    def summed_loss_and_grad(params: Any, batch: Batch, step: jax.Array):
+        """Summed loss, target count and gradient of the summed loss, accumulated over microbatches.
+
+        Masking (masked LM) draws from a key of (seed, step, microbatch), so a resumed run masks alike.
+        """
+        def accumulate(total, indexed_microbatch):
+            index, microbatch = indexed_microbatch
+            rng = masking.step_key(config.seed, step, index)
+            (loss, count), grads = loss_and_grad(params, microbatch, rng)
             return jax.tree.map(jnp.add, total, (loss, count, grads)), None
 
         zeros = (jnp.zeros(()), jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
-        return jax.lax.scan(accumulate, zeros, _microbatches(batch, config.microbatches))[0]
+        microbatches = (jnp.arange(config.microbatches), _microbatches(batch, config.microbatches))
+        return jax.lax.scan(accumulate, zeros, microbatches)[0]
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
         with sharding.activation_rules():
-            loss_sum, count, grads = summed_loss_and_grad(state.params, batch)
+            loss_sum, count, grads = summed_loss_and_grad(state.params, batch, state.step)
         count = jnp.maximum(count, 1.0)
         loss = loss_sum / count
         grads = jax.tree.map(lambda g: g / count, grads)
