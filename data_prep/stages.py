@@ -76,7 +76,7 @@ def _scrub(doc: Document) -> Document:
 
 
 DOCUMENT_STAGES: dict[str, Callable[[ml_collections.ConfigDict], Stage]] = {
-    "extract": lambda config: extract.extract,
+    "extract": lambda config: extract.extract_stage(config.extract.engine),
     "url": _url_filter,
     "langid": lambda config: langid.language_filter(set(config.langid.languages) or None, config.langid.min_score),
     "gopher_repetition": _text_filter(gopher_repetition, "gopher_repetition"),

@@ -28,6 +28,9 @@ def get_config() -> ml_collections.ConfigDict:
     c = base.get_config()
     c.stages = ("extract", "url", "langid", "gopher_repetition", "gopher_quality", "c4", "fineweb_quality",
                 "pii", "exact_dedup", "minhash_dedup")
+    # FineWeb's extractor. resiliparse, the base default, keeps more main text on our real
+    # pages and runs 23x faster (BENCHMARKS.md, "HTML extraction"): set it for speed.
+    c.extract.engine = "trafilatura"
     c.langid.languages = ("en",)
     # FineWeb keeps C4's line and page rules but not its terminal-punctuation line rule
     # (datatrove C4QualityFilter(filter_no_terminal_punct=False)): fineweb_quality has its own.

@@ -26,7 +26,9 @@ def handbook_docs(path) -> list[Document]:
         for member in tar:
             language, page = (["", ""] + member.name.split("/"))[-2:]
             if member.isfile() and page in PAGES:
-                text = html_to_text(tar.extractfile(member).read().decode("utf-8"))
+                # trafilatura, as when the pages below were chosen: it drops the page title, which
+                # many languages translated over an untranslated body (resiliparse keeps it).
+                text = html_to_text(tar.extractfile(member).read().decode("utf-8"), engine="trafilatura")
                 if text:
                     docs.append(Document(f"handbook/{language}/{page}", "handbook", member.name, text))
     return docs
