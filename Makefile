@@ -9,10 +9,14 @@ DEMO_WORKDIR := workdirs/demo
 
 install: $(VENV)/.installed
 
+# libtpu (the version jax[tpu] pins) goes into $(VENV)/aot-libtpu, off the import path: only
+# `python -m pretrain_jax.aot` loads it, so CPU and GPU runs never start the TPU runtime.
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --upgrade --no-deps --target $(VENV)/aot-libtpu "$$($(PY) -c \
+	    'import importlib.metadata as m; print(next(r.split(";")[0] for r in m.requires("jax") if r.startswith("libtpu")))')"
 	touch $@
 
 $(DEMO_DATA)/metadata.json: $(VENV)/.installed

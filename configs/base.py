@@ -82,9 +82,15 @@ def get_config() -> ml_collections.ConfigDict:
 
     # --- parallelism: mesh axes (pretrain_jax/sharding.py) ---
     mesh = c.mesh = ml_collections.ConfigDict()
-    mesh.data = -1  # pure data parallelism; -1 takes all devices the other axes leave
+    mesh.data = -1  # pure data parallelism; -1 takes all devices (of a slice) the other axes leave
     mesh.fsdp = 1  # parameters, gradients and optimizer state sharded (ZeRO-3 style)
     mesh.tensor = 1  # Megatron-style tensor parallelism over heads and the MLP hidden dimension
+    # Sizes above are per slice (ICI). Multi-slice runs also split axes across slices over the data-center
+    # network (DCN): the products below must equal the number of slices; the whole axis is ICI x DCN.
+    # Usually only data parallelism crosses slices (dcn_data = slices): it sends one gradient all-reduce per step.
+    mesh.dcn_data = 1
+    mesh.dcn_fsdp = 1
+    mesh.dcn_tensor = 1
 
     # --- sample texts during training (pretrain_jax/generate.py), shown in TensorBoard's Text tab ---
     g = c.generate = ml_collections.ConfigDict()

@@ -6,7 +6,7 @@ import re
 import sys
 from typing import Callable
 
-from absl import app
+from absl import app, flags
 
 
 def unknown_key_message(error: Exception, schema: str) -> str:
@@ -30,3 +30,16 @@ def flags_parser(schema: str) -> Callable[[list[str]], list[str]]:
             sys.exit(f"FATAL {unknown_key_message(e, schema)}")
 
     return parse
+
+
+def parse_own_flags(flag_values: flags.FlagValues, argv: list[str], schema: str) -> None:
+    """Parses a tool's own flag set (one that imports train.py cannot reuse the global flag names),
+    exiting with one clear line on an unknown config key, a bad flag or a stray argument."""
+    try:
+        rest = flag_values(argv)
+    except (AttributeError, KeyError) as e:  # how ml_collections rejects an unknown override
+        sys.exit(f"FATAL {unknown_key_message(e, schema)}")
+    except flags.Error as e:
+        sys.exit(f"FATAL {e}")
+    if len(rest) > 1:
+        sys.exit(f"FATAL unexpected arguments: {rest[1:]}")

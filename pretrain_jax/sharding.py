@@ -9,6 +9,10 @@ The mesh has three axes:
 
 An axis of size 1 is a no-op, so the same table gives pure data parallelism,
 FSDP, tensor parallelism and FSDP x TP depending only on the mesh shape.
+
+Over several TPU slices (multi-slice), each axis has a per-slice (ICI) size and a
+cross-slice (DCN) size; the mesh axis is their product, slices outermost, so a
+collective over the DCN part crosses the slow network and the rest stays on ICI.
 """
 
 from __future__ import annotations
@@ -48,32 +52,76 @@ RULES: tuple[tuple[str, Any], ...] = (
 )
 
 
-def mesh_shape(mesh_cfg: ml_collections.ConfigDict, num_devices: int) -> tuple[int, ...]:
-    """Axis sizes from config; one axis may be -1 and takes the devices the others leave."""
-    sizes = [mesh_cfg[name] for name in MESH_AXES]
+def _per_slice_sizes(sizes: list[int], num_devices: int, where: str) -> list[int]:
+    """Fills the one -1 with the devices the other axes leave; checks the product is num_devices."""
+    named = dict(zip(MESH_AXES, sizes))
     if sizes.count(-1) > 1:
-        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))}: at most one axis may be -1")
+        raise ValueError(f"mesh {named}: at most one axis may be -1")
     if any(s == 0 or s < -1 for s in sizes):
-        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))}: sizes must be positive or -1")
+        raise ValueError(f"mesh {named}: sizes must be positive or -1")
     fixed = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
         if num_devices % fixed:
-            raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))}: {num_devices} devices are not a multiple "
+            raise ValueError(f"mesh {named}: {num_devices} devices{where} are not a multiple "
                              f"of the fixed axes' product {fixed}")
         sizes[sizes.index(-1)] = num_devices // fixed
     if math.prod(sizes) != num_devices:
-        raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))} has {math.prod(sizes)} devices but "
-                         f"{num_devices} are available; the product of the mesh axes must equal the device count")
-    return tuple(sizes)
+        raise ValueError(f"mesh {named} has {math.prod(sizes)} devices but {num_devices} are available{where}; "
+                         "the product of the mesh axes must equal the device count")
+    return sizes
+
+
+def hybrid_mesh_shape(mesh_cfg: ml_collections.ConfigDict,
+                      num_devices: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(per-slice ICI sizes, cross-slice DCN sizes) of the mesh axes.
+
+    `mesh.dcn_<axis>` (all 1 for one slice) split an axis across slices; their product
+    is the number of slices. `mesh.<axis>` are sizes within one slice, where one may
+    be -1 and takes the devices of a slice the others leave.
+    """
+    dcn = [mesh_cfg[f"dcn_{name}"] for name in MESH_AXES]
+    if any(s < 1 for s in dcn):
+        raise ValueError(f"mesh dcn sizes {dict(zip(MESH_AXES, dcn))} must be positive (-1 is for per-slice sizes)")
+    slices = math.prod(dcn)
+    if num_devices % slices:
+        raise ValueError(f"{num_devices} devices cannot form {slices} equal slices "
+                         f"(mesh.dcn_* = {dict(zip(MESH_AXES, dcn))})")
+    where = " per slice" if slices > 1 else ""
+    ici = _per_slice_sizes([mesh_cfg[name] for name in MESH_AXES], num_devices // slices, where)
+    return tuple(ici), tuple(dcn)
+
+
+def mesh_shape(mesh_cfg: ml_collections.ConfigDict, num_devices: int) -> tuple[int, ...]:
+    """Axis sizes of the whole mesh: per-slice size times number of slices along each axis."""
+    ici, dcn = hybrid_mesh_shape(mesh_cfg, num_devices)
+    return tuple(i * d for i, d in zip(ici, dcn))
+
+
+def _granules(devices: Sequence[jax.Device]) -> tuple[str, int]:
+    """What separates devices by the slow network, and how many groups: TPU slices, else processes (hosts)."""
+    attr = "slice_index" if hasattr(devices[0], "slice_index") else "process_index"
+    return attr, len({getattr(d, attr) for d in devices})
 
 
 def make_mesh(mesh_cfg: ml_collections.ConfigDict, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """The data x fsdp x tensor mesh; over several slices, each axis's DCN part is the outer one."""
     devices = list(jax.devices() if devices is None else devices)
-    shape = mesh_shape(mesh_cfg, len(devices))
-    try:  # a physical-topology-aware layout on TPU and GPU
-        device_array = mesh_utils.create_device_mesh(shape, devices)
-    except (ValueError, AssertionError, NotImplementedError):
-        device_array = np.asarray(devices).reshape(shape)
+    ici, dcn = hybrid_mesh_shape(mesh_cfg, len(devices))
+    attr, granules = _granules(devices)
+    if math.prod(dcn) > 1:
+        if granules != math.prod(dcn):
+            raise ValueError(f"mesh.dcn_* = {dict(zip(MESH_AXES, dcn))} asks for {math.prod(dcn)} slices but the "
+                             f"{len(devices)} devices have {granules} distinct {attr} values")
+        device_array = mesh_utils.create_hybrid_device_mesh(ici, dcn, devices,
+                                                           process_is_granule=attr == "process_index")
+    elif attr == "slice_index" and granules > 1:
+        raise ValueError(f"the devices span {granules} TPU slices: set mesh.dcn_data (or dcn_fsdp) so that the "
+                         f"mesh.dcn_* sizes multiply to {granules}")
+    else:
+        try:  # a physical-topology-aware layout on TPU and GPU
+            device_array = mesh_utils.create_device_mesh(ici, devices)
+        except (ValueError, AssertionError, NotImplementedError):
+            device_array = np.asarray(devices).reshape(ici)
     # Auto axes: explicit ones (jax.make_mesh's default) reject a sharded embedding gather.
     return Mesh(device_array, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * len(MESH_AXES))
 

@@ -98,6 +98,13 @@ def make_train_step(config: ml_collections.ConfigDict,
     return train_step
 
 
+def jit_train_step(config: ml_collections.ConfigDict, tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
+                   state_sh: TrainState) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
+    """The train step as the loop runs it (and `pretrain_jax.aot` compiles it): explicit shardings, state donated."""
+    return jax.jit(make_train_step(config, tx), in_shardings=(state_sh, sharding.batch_sharding(mesh)),
+                   out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
+
+
 class _Progress:
     """Averages step metrics over a log interval and turns them into scalars."""
 
@@ -149,8 +156,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     else:
         metrics.log(f"resumed from {workdir} at step {int(state.step)}")
 
-    step_fn = jax.jit(make_train_step(config, tx), in_shardings=(state_sh, sharding.batch_sharding(mesh)),
-                      out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
+    step_fn = jit_train_step(config, tx, mesh, state_sh)
     eval_step = evaluate.make_eval_step(config, mesh, state_sh.params)
     run_eval = lambda s: evaluate.evaluate(  # noqa: E731
         eval_step, s.params, input_pipeline.eval_batches(config, metadata), mesh, config.eval_batches)

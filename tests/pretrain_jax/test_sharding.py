@@ -32,6 +32,38 @@ def test_a_mesh_that_does_not_match_the_devices_is_refused(sizes, message):
         sharding.mesh_shape(mesh_config(*sizes), 8)
 
 
+def hybrid_config(sizes, dcn):
+    cfg = mesh_config(*sizes)
+    cfg.update(dcn_data=dcn[0], dcn_fsdp=dcn[1], dcn_tensor=dcn[2])
+    return cfg
+
+
+@pytest.mark.parametrize("sizes, dcn, ici, whole", [
+    ((1, -1, 1), (2, 1, 1), (1, 4, 1), (2, 4, 1)),  # FSDP within each slice, data parallel across two
+    ((-1, 2, 1), (1, 2, 1), (2, 2, 1), (2, 4, 1)),
+    ((1, 1, -1), (2, 2, 1), (1, 1, 2), (2, 2, 2)),
+])
+def test_minus_one_fills_each_slice_and_slices_multiply_the_axes(sizes, dcn, ici, whole):
+    assert sharding.hybrid_mesh_shape(hybrid_config(sizes, dcn), 8) == (ici, dcn)
+    assert sharding.mesh_shape(hybrid_config(sizes, dcn), 8) == whole
+
+
+@pytest.mark.parametrize("sizes, dcn, message", [
+    ((-1, 1, 1), (3, 1, 1), "cannot form 3 equal slices"),
+    ((-1, 1, 1), (0, 1, 1), "must be positive"),
+    ((2, 4, 1), (2, 1, 1), "has 8 devices but 4 are available per slice"),
+])
+def test_slice_sizes_that_do_not_match_the_devices_are_refused(sizes, dcn, message):
+    with pytest.raises(ValueError, match=message):
+        sharding.mesh_shape(hybrid_config(sizes, dcn), 8)
+
+
+def test_devices_of_one_host_cannot_be_split_across_slices():
+    """Fake CPU devices have no slice_index and share one process: a DCN axis has nothing to span."""
+    with pytest.raises(ValueError, match="asks for 2 slices but the 8 devices have 1 distinct process_index"):
+        sharding.make_mesh(hybrid_config((1, -1, 1), (2, 1, 1)))
+
+
 def test_rules_shard_weights_over_fsdp_and_heads_over_tensor():
     mesh = sharding.make_mesh(mesh_config(2, 2, 2))
     spec = sharding.logical_to_spec((axes.EMBED, axes.HEADS, axes.HEAD_DIM), (64, 4, 16), mesh)
