@@ -120,6 +120,8 @@ class CorpusVerdict(NamedTuple):
 
     stage: Stage
     report: dict[str, Any]
+    # Apply the verdict in the main process: a lookup costs less than sending a document to a worker.
+    in_process: bool = False
 
 
 def _drop_listed(removed: Mapping[str, Duplicate], doc: Document) -> Result:
@@ -138,7 +140,7 @@ def _dedup(exact: bool) -> Callable[[ml_collections.ConfigDict, Iterable[Documen
         sizes = collections.Counter(n + 1 for n in members.values())
         report = {"clusters": len(members), "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
                   "largest_clusters": [[kept, n + 1] for kept, n in members.most_common(5)]}
-        return CorpusVerdict(functools.partial(_drop_listed, result.removed), report)
+        return CorpusVerdict(functools.partial(_drop_listed, result.removed), report, in_process=True)
 
     return run
 

@@ -1,4 +1,4 @@
-"""curate: stages run in spawned workers inside a JAX-threaded process, with the in-process result.
+"""curate: stages run in worker processes inside a JAX-threaded process, with the in-process result.
 
 The input is real: Debian handbook pages in three languages (HTML, so extraction and
 language ID have work) beside a stdlib folder (plain text, which langid mostly drops).
@@ -74,7 +74,7 @@ def test_every_document_stage_pickles_small(config):
             assert len(pickle.dumps(stage)) < MAX_PICKLED_BYTES, name
 
 
-def test_two_spawned_workers_keep_what_one_process_keeps(runs):
+def test_two_workers_keep_what_one_process_keeps(runs):
     (kept1, ledger1, _), (kept2, ledger2, children) = runs[1], runs[2]
     assert children == 2  # both workers ran, in this JAX-threaded process
     assert kept1 == kept2 and 0 < len(kept1) < sum(s.read for s in ledger1.sources.values())
