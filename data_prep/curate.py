@@ -6,12 +6,15 @@
 Per-document stages run in worker processes on chunks of documents; results come
 back in submission order, so the output does not depend on scheduling or the number
 of workers. Workers fork from a forkserver: a clean process, started once, that has
-imported data_prep and nothing of the caller (forking a process whose JAX or BLAS
+imported data_prep and nothing of the caller (forking a process whose JAX runtime
 threads are running can deadlock the child), so the pool is safe in a notebook or
 under pytest. Each worker receives the stages pickled once, as small recipes, and
-loads models on first use (see stages.py). A corpus stage (dedup, quality) splits the
-run: the documents reaching it are written to a work file ("spilled"), read by the
-corpus stage, then read again through its verdict and the stages after it. Memory holds a few chunks per worker, not the corpus.
+loads models on first use (see stages.py).
+
+A corpus stage (dedup, quality) splits the run: the documents reaching it are
+written to a work file ("spilled"), read by the corpus stage, then read again
+through its verdict and the stages after it. A dedup verdict alone is a lookup,
+applied in this process. Memory holds a few chunks per worker, not the corpus.
 Every removed document is handed to the Ledger with its stage and reason.
 """
 

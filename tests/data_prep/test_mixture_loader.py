@@ -6,7 +6,6 @@ on the docs, far from their share of the tokens, so only the loader's mixing can
 produce the proportions checked here.
 """
 
-import os
 import tarfile
 
 import grain
