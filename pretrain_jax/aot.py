@@ -183,7 +183,8 @@ def memory_report(stats: Any, hbm_bytes: int) -> dict[str, Any]:
              "aliased": stats.alias_size_in_bytes}
     total = (parts["arguments"] + parts["outputs"] + parts["temporaries"] + parts["generated_code"]
              - parts["aliased"])
-    return {**parts, "total": total, "hbm": hbm_bytes}
+    # XLA's own peak, for comparison: it has compiled programs whose total exceeded its limit.
+    return {**parts, "total": total, "xla_peak": stats.peak_memory_in_bytes, "hbm": hbm_bytes}
 
 
 def collective_counts(hlo_text: str) -> dict[str, int]:
@@ -272,7 +273,8 @@ def format_report(r: dict[str, Any]) -> str:
              f"{r['devices']} devices, mesh {mesh}; compiled in {r['compile_seconds']:.1f} s",
              "memory per device:"]
     lines += [f"  {key.replace('_', ' '):<15}{_size(m[key])}" for key in
-              ("arguments", "outputs", "temporaries", "generated_code", "aliased", "required", "available") if key in m]
+              ("arguments", "outputs", "temporaries", "generated_code", "aliased", "required", "available",
+               "xla_peak") if key in m]
     if "total" in m:
         lines.append(f"  {'total':<15}{_size(m['total'])} of {_size(m['hbm']).strip()} usable HBM "
                      f"({100 * m['total'] / m['hbm']:.0f}%)")

@@ -1,0 +1,297 @@
+"""Hugging Face interop: a workdir as a transformers Llama checkpoint, and back.
+
+    python -m pretrain_jax.hf export --workdir=workdirs/demo --output=hf/demo
+    python -m pretrain_jax.hf import --hf_dir=hf/demo --workdir=workdirs/more --config=configs/demo.py \
+        --config.data.dir=DATA
+
+Export writes config.json, model.safetensors (float32), generation_config.json, the
+tokenizer (tokenizer.json and tokenizer_config.json built from tokenizer.model, which
+is copied too), so `AutoModelForCausalLM.from_pretrained(dir)` and
+`AutoTokenizer.from_pretrained(dir)` load it offline. No bos is added by the tokenizer:
+training documents start without one.
+
+Import reads a Llama checkpoint (config.json, one model.safetensors or a sharded
+index) into this project's parameters and writes a workdir that train.py resumes
+from: step 0, fresh optimizer state, the model section of --config replaced by the
+checkpoint's shape. The dataset (--config.data.dir) must be tokenized with the
+checkpoint's tokenizer; a tokenizer.model beside the checkpoint is checked against it.
+
+Both sides use the same RoPE layout (halves rotated, see layers.rotary_embedding), so
+q/k weights convert by reshape and transpose only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import safetensors.flax
+import safetensors.numpy
+from absl import flags
+from flax import traverse_util
+from ml_collections import config_flags
+
+from configs import cli
+from data_prep import records
+from data_prep import tokenizer as tokenizer_lib
+from pretrain_jax import checkpointing, input_pipeline, model, optimizer, trained
+from pretrain_jax.train_state import TrainState
+
+WEIGHTS_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+
+# Our path in one layer's parameters -> (HF name in layer i, input axes of our array). A matrix goes
+# to torch's Linear layout [out, in] by flattening its input axes and its output axes and transposing.
+LAYER_WEIGHTS = {
+    ("attention", "wq"): ("self_attn.q_proj.weight", 1),  # [dim, heads, head_dim]
+    ("attention", "wk"): ("self_attn.k_proj.weight", 1),  # [dim, kv_heads, head_dim]
+    ("attention", "wv"): ("self_attn.v_proj.weight", 1),
+    ("attention", "wo"): ("self_attn.o_proj.weight", 2),  # [heads, head_dim, dim]
+    ("mlp", "w_gate"): ("mlp.gate_proj.weight", 1),  # [dim, mlp_dim]
+    ("mlp", "w_up"): ("mlp.up_proj.weight", 1),
+    ("mlp", "w_down"): ("mlp.down_proj.weight", 1),  # [mlp_dim, dim]
+    ("attention_norm", "scale"): ("input_layernorm.weight", 0),  # vectors: as they are
+    ("mlp_norm", "scale"): ("post_attention_layernorm.weight", 0),
+}
+TOP_WEIGHTS = {
+    ("embedding",): ("model.embed_tokens.weight", 0),  # [vocab, dim] on both sides
+    ("final_norm", "scale"): ("model.norm.weight", 0),
+    ("head",): ("lm_head.weight", 1),  # [dim, vocab]; absent when tied
+}
+
+
+def _to_torch_layout(x: np.ndarray, in_axes: int) -> np.ndarray:
+    if in_axes == 0:
+        return x
+    return x.reshape(math.prod(x.shape[:in_axes]), -1).T
+
+
+def _from_torch_layout(x: np.ndarray, in_axes: int, shape: tuple[int, ...]) -> np.ndarray:
+    return x if in_axes == 0 else x.T.reshape(shape)
+
+
+def _layers(cfg: ml_collections.ConfigDict, flat: dict) -> list[dict]:
+    """Per-layer {path: array} from flattened params, scanned (stacked on axis 0) or not."""
+    if cfg.scan_layers:
+        return [{k[1:]: v[i] for k, v in flat.items() if k[0] == "layers"} for i in range(cfg.num_layers)]
+    return [{k[1:]: v for k, v in flat.items() if k[0] == f"layers_{i}"} for i in range(cfg.num_layers)]
+
+
+def to_hf_tensors(cfg: ml_collections.ConfigDict, params: Any) -> dict[str, np.ndarray]:
+    """Our parameter tree -> HF Llama state dict (torch layout, float32 numpy)."""
+    flat = {k: np.asarray(v, np.float32) for k, v in traverse_util.flatten_dict(params).items()}
+    tensors = {hf: _to_torch_layout(flat[ours], n) for ours, (hf, n) in TOP_WEIGHTS.items() if ours in flat}
+    for i, layer in enumerate(_layers(cfg, flat)):
+        for ours, (hf, n) in LAYER_WEIGHTS.items():
+            tensors[f"model.layers.{i}.{hf}"] = _to_torch_layout(layer[ours], n)
+    return {name: np.ascontiguousarray(x) for name, x in tensors.items()}
+
+
+def from_hf_tensors(cfg: ml_collections.ConfigDict, tensors: dict[str, np.ndarray]) -> Any:
+    """HF Llama state dict -> our (unboxed) parameter tree for `cfg`; shapes are checked."""
+    abstract = traverse_util.flatten_dict(jax.eval_shape(lambda: model.init_params(cfg, jax.random.key(0))))
+    shapes = {k: v.value.shape for k, v in abstract.items()}
+
+    def take(name: str, in_axes: int, shape: tuple[int, ...]) -> np.ndarray:
+        if name not in tensors:
+            raise KeyError(f"{name} missing from the checkpoint")
+        x = _from_torch_layout(np.asarray(tensors[name], np.float32), in_axes, shape)
+        if x.shape != shape:
+            raise ValueError(f"{name}: shape {x.shape} after conversion, the model needs {shape}")
+        return x
+
+    flat = {ours: take(hf, n, shapes[ours]) for ours, (hf, n) in TOP_WEIGHTS.items() if ours in shapes}
+    for ours, (hf, n) in LAYER_WEIGHTS.items():
+        prefix = ("layers",) if cfg.scan_layers else None
+        per_layer = [take(f"model.layers.{i}.{hf}", n, shapes[(prefix or (f"layers_{i}",)) + ours][cfg.scan_layers:])
+                     for i in range(cfg.num_layers)]
+        if cfg.scan_layers:
+            flat[("layers",) + ours] = np.stack(per_layer)
+        else:
+            flat.update({(f"layers_{i}",) + ours: x for i, x in enumerate(per_layer)})
+    dtype = jnp.dtype(cfg.param_dtype)
+    return traverse_util.unflatten_dict({k: jnp.asarray(v, dtype) for k, v in flat.items()})
+
+
+def hf_config(cfg: ml_collections.ConfigDict, seq_len: int) -> dict[str, Any]:
+    """LlamaConfig fields (transformers 5: rope_parameters, dtype) for our model section."""
+    return dict(
+        architectures=["LlamaForCausalLM"], model_type="llama", vocab_size=cfg.vocab_size, hidden_size=cfg.dim,
+        intermediate_size=cfg.mlp_dim, num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_kv_heads, head_dim=model.head_dim(cfg), hidden_act="silu",
+        rms_norm_eps=cfg.norm_eps, rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
+        max_position_embeddings=seq_len, tie_word_embeddings=cfg.tie_embeddings, attention_bias=False,
+        mlp_bias=False, bos_token_id=tokenizer_lib.LLAMA_RECIPE["bos_id"],
+        eos_token_id=tokenizer_lib.LLAMA_RECIPE["eos_id"], dtype="float32")
+
+
+def model_section(hf: dict[str, Any]) -> dict[str, Any]:
+    """Our `model` config values for a LlamaConfig dict; features we do not implement are refused."""
+    rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
+    unsupported = {
+        "rope scaling": rope.get("rope_type", rope.get("type", "default")) != "default",
+        "attention_bias": hf.get("attention_bias", False), "mlp_bias": hf.get("mlp_bias", False),
+        f"hidden_act={hf.get('hidden_act')}": hf.get("hidden_act", "silu") != "silu",
+        f"model_type={hf.get('model_type')}": hf.get("model_type", "llama") != "llama",
+    }
+    if any(unsupported.values()):
+        raise ValueError(f"not a plain Llama checkpoint: {[k for k, v in unsupported.items() if v]}")
+    heads = hf["num_attention_heads"]
+    return dict(
+        vocab_size=hf["vocab_size"], dim=hf["hidden_size"], num_layers=hf["num_hidden_layers"], num_heads=heads,
+        num_kv_heads=hf.get("num_key_value_heads") or heads,
+        head_dim=hf.get("head_dim") or hf["hidden_size"] // heads, mlp_dim=hf["intermediate_size"],
+        rope_theta=float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))), norm_eps=hf["rms_norm_eps"],
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)))
+
+
+def save_pretrained(cfg: ml_collections.ConfigDict, params: Any, tokenizer_model: str, seq_len: int,
+                    output: str) -> None:
+    """Writes an HF Llama folder: config, weights, generation config and tokenizer files."""
+    from transformers import GenerationConfig
+
+    os.makedirs(output, exist_ok=True)
+    config = hf_config(cfg, seq_len)
+    with open(os.path.join(output, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+    safetensors.numpy.save_file(to_hf_tensors(cfg, params), os.path.join(output, WEIGHTS_FILE),
+                                metadata={"format": "pt"})
+    GenerationConfig(bos_token_id=config["bos_token_id"], eos_token_id=config["eos_token_id"],
+                     pad_token_id=config["eos_token_id"]).save_pretrained(output)
+    hf_tokenizer(tokenizer_model).save_pretrained(output)
+    shutil.copyfile(tokenizer_model, os.path.join(output, trained.TOKENIZER_FILE))
+
+
+def hf_tokenizer(tokenizer_model: str) -> Any:
+    """Our SentencePiece BPE model as a transformers fast tokenizer that encodes to the same ids.
+
+    Built from the pieces: transformers' own reading of tokenizer.model needs a protobuf newer
+    than apache-beam allows. It is the legacy Llama tokenizer.json layout: a normalizer that
+    always prepends "▁" as SentencePiece's add_dummy_prefix does (transformers 5's LlamaTokenizer
+    uses a Metaspace pre-tokenizer that skips the prefix when the text starts with a space, and
+    rebuilds it on load, so the generic TokenizersBackend class is what is saved). No bos is added.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.tokenization_utils_base import generate_merges
+
+    sp = tokenizer_lib.load_tokenizer(tokenizer_model)
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    specials = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)]
+    # SentencePiece BPE ranks merges by piece order, as generate_merges does.
+    merges = generate_merges(vocab, skip_tokens=specials)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=True, byte_fallback=True,
+                                     unk_token=sp.id_to_piece(sp.unk_id())))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tokenizer.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                           decoders.Strip(" ", 1, 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token=sp.id_to_piece(sp.unk_id()),
+                                   bos_token=sp.id_to_piece(sp.bos_id()), eos_token=sp.id_to_piece(sp.eos_id()),
+                                   padding_side="left")
+
+
+def export(workdir: str, output: str) -> None:
+    """The newest checkpoint of a training run as an HF Llama folder."""
+    run = trained.load(workdir)
+    save_pretrained(run.config.model, run.params, os.path.join(workdir, trained.TOKENIZER_FILE),
+                    run.config.seq_len, output)
+
+
+def read_checkpoint(hf_dir: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(config.json as a dict, every tensor) of an HF folder with one safetensors file or a sharded index."""
+    with open(os.path.join(hf_dir, "config.json"), encoding="utf-8") as f:
+        hf = json.load(f)
+    index = os.path.join(hf_dir, INDEX_FILE)
+    if os.path.exists(index):
+        with open(index, encoding="utf-8") as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    elif os.path.exists(os.path.join(hf_dir, WEIGHTS_FILE)):
+        files = [WEIGHTS_FILE]
+    else:
+        raise FileNotFoundError(f"neither {WEIGHTS_FILE} nor {INDEX_FILE} in {hf_dir} (pickled weights are not read)")
+    tensors = {}
+    for name in files:
+        # The flax reader keeps bfloat16 (numpy has none); converted to float32 in from_hf_tensors.
+        tensors.update(safetensors.flax.load_file(os.path.join(hf_dir, name)))
+    return hf, tensors
+
+
+def import_checkpoint(hf_dir: str, config: ml_collections.ConfigDict, workdir: str) -> ml_collections.ConfigDict:
+    """Writes a workdir holding the HF model as a step-0 checkpoint; returns the config it trains with."""
+    hf, tensors = read_checkpoint(hf_dir)
+    config = config.copy_and_resolve_references()
+    config.model.update(model_section(hf))
+    params = from_hf_tensors(config.model, tensors)
+    metadata = records.read_metadata(config.data.dir)
+    input_pipeline.check_compatible(metadata, config)
+    _check_same_tokenizer(os.path.join(hf_dir, trained.TOKENIZER_FILE),
+                          os.path.join(config.data.dir, metadata.tokenizer))
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    zero = jnp.zeros((), jnp.int32)
+    state = TrainState(step=zero, params=params, opt_state=tx.init(params), nonfinite_in_row=zero,
+                       nonfinite_total=zero)
+    trained.save_run_files(config, workdir)
+    ckpt = checkpointing.Checkpointer(os.path.join(workdir, trained.CHECKPOINTS), every=0, keep=None)
+    try:
+        ckpt.save(state, input_pipeline.train_iterator(config, metadata), force=True)
+    finally:
+        ckpt.close()
+    return config
+
+
+def _check_same_tokenizer(hf_tokenizer: str, dataset_tokenizer: str) -> None:
+    if not os.path.exists(hf_tokenizer):
+        return  # nothing to compare with: the caller vouches for the dataset's tokenization
+    pieces = lambda path: [sp.id_to_piece(i) for sp in [tokenizer_lib.load_tokenizer(path)]  # noqa: E731
+                           for i in range(sp.get_piece_size())]
+    if pieces(hf_tokenizer) != pieces(dataset_tokenizer):
+        raise ValueError(f"the dataset's tokenizer ({dataset_tokenizer}) is not the checkpoint's ({hf_tokenizer}): "
+                         "prepare the data with the checkpoint's tokenizer")
+
+
+def _load_config(path: str, overrides: list[str]) -> ml_collections.ConfigDict:
+    """A config file with --config.KEY=VALUE overrides, as train.py reads it (own flag set: no clash)."""
+    argv = ["hf", f"--config={path}", *overrides]
+    flag_values = flags.FlagValues()
+    holder = config_flags.DEFINE_config_file("config", None, "training config", flag_values=flag_values,
+                                             lock_config=True, sys_argv=argv)  # overrides are found in sys_argv
+    cli.parse_own_flags(flag_values, argv, "configs/base.py")
+    return holder.value
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m pretrain_jax.hf", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    out = commands.add_parser("export", help="a training workdir -> an HF Llama folder")
+    out.add_argument("--workdir", required=True)
+    out.add_argument("--output", required=True)
+    into = commands.add_parser("import", help="an HF Llama folder -> a workdir train.py continues")
+    into.add_argument("--hf_dir", required=True)
+    into.add_argument("--workdir", required=True)
+    into.add_argument("--config", required=True, help="training config file; --config.KEY=VALUE overrides follow")
+    args, overrides = parser.parse_known_args(argv)
+    if args.command == "export":
+        if overrides:
+            parser.error(f"unexpected arguments: {overrides}")
+        export(args.workdir, args.output)
+        print(f"wrote {args.output}")
+        return
+    config = _load_config(args.config, overrides)
+    config = import_checkpoint(args.hf_dir, config, args.workdir)
+    print(f"wrote {args.workdir} (step 0); continue with: python -m pretrain_jax.train --config={args.config} "
+          f"--workdir={args.workdir} " + " ".join(overrides))
+
+
+if __name__ == "__main__":
+    main()
