@@ -50,7 +50,10 @@ def _text_filter(check: Callable[..., str | None], group: str) -> Callable[[ml_c
 
 @functools.cache
 def _loaded(load: Callable[..., Any], *args: Any) -> Any:
-    """`load(*args)` once per process: a stage pickles the arguments (paths), not what they load."""
+    """`load(*args)` once per process: a stage pickles the arguments (paths), not what they load.
+
+    A file rewritten under the same path while the process lives is not read again.
+    """
     return load(*args)
 
 
