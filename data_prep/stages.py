@@ -89,6 +89,7 @@ DOCUMENT_STAGES: dict[str, Callable[[ml_collections.ConfigDict], Stage]] = {
     "pii": lambda config: _scrub,
 }
 
+
 def _languages(result: Result) -> dict[str, dict[str, int]]:
     """Every document langid identified, kept or removed, by language; and the kept ones."""
     if isinstance(result, Dropped):
