@@ -11,7 +11,8 @@ Data: the demo corpus with a 1,024-token vocabulary (5.19M train and 79K validat
 tokens): with 8,000 tokens the tied embedding alone would outweigh every model here.
 Models: 60K to 770K parameters (N of 6N, tied head included), MHA with 16-wide heads,
 Llama MLP width. Budgets 1e12, 2e12 and 4e12 FLOPs give every size 0.2 to 120 tokens per
-parameter, so each IsoFLOP profile has models on both sides of its minimum. The held-out
+parameter, so each IsoFLOP profile has models on both sides of its minimum (the smallest
+model at 4e12 reads 7.2M tokens, 1.4 epochs of the corpus). The held-out
 run is larger than every fitted one in N (957K) and in compute (6e12).
 Cost: 4.1e13 FLOPs in all; at the demo's measured 1,900 tokens/s x 12.4 MFLOPs
 (2.4e10 FLOP/s on 2 idle cores) about 29 minutes of training, plus compilation and a
@@ -34,6 +35,7 @@ def get_config():
         ("log_every", 50),
         ("checkpoint_every", 500),
         ("keep_checkpoints", 1),
+        ("generate.sample_every", 0),  # no sample texts: time goes to training
     )
     c.sizes = (  # (dim, layers, heads, kv heads, mlp): N = 60K, 109K, 226K, 458K, 771K
         (32, 2, 2, 2, 96),

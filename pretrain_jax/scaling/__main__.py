@@ -80,8 +80,8 @@ def _print_report(out: dict) -> None:
         for law in ("parametric", "loss_vs_compute"):
             if law in check:
                 c = check[law]
-                interval = (f", 90% interval [{c['interval_5_95'][0]:.4f}, {c['interval_5_95'][1]:.4f}]"
-                            if "interval_5_95" in c else "")
+                interval = (f", 90% interval [{c['interval_5_95'][0]:.4f}, {c['interval_5_95'][1]:.4f}] over "
+                            f"{out[law]['bootstrap_fits']} bootstrap fits" if "interval_5_95" in c else "")
                 print(f"held out {check['name']}: observed {check['observed']:.4f}, {law} predicts "
                       f"{c['predicted']:.4f} ({100 * c['relative_error']:.2f}% off{interval})")
 

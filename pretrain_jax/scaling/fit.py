@@ -52,22 +52,26 @@ def fit_power_law(x, y) -> PowerLawFit:
     return PowerLawFit(law, goodness(law(x), y))
 
 
-def frontier(compute, loss, rtol: float = 0.05) -> np.ndarray:
+def frontier(compute, loss, budgets=None, rtol: float = 0.05) -> np.ndarray:
     """Indices, by compute, of the minimum-loss envelope: runs no run of lower loss and no more compute beats.
 
-    Compute within `rtol` counts as the same: the runs of one IsoFLOP budget differ only
-    by the rounding of their step counts.
+    Compute within `rtol` counts as the same; with `budgets` (an IsoFLOP sweep's nominal
+    budget per run), only the best run of each budget can be on it: the runs of one
+    budget differ only by the rounding of their step counts.
     """
     compute, loss = np.asarray(compute, dtype=float), np.asarray(loss, dtype=float)
     beaten = (loss[None, :] < loss[:, None]) & (compute[None, :] <= compute[:, None] * (1 + rtol))
+    if budgets is not None:
+        budgets = np.asarray(budgets, dtype=float)
+        beaten |= (loss[None, :] < loss[:, None]) & (budgets[None, :] == budgets[:, None])
     keep = np.flatnonzero(~beaten.any(axis=1))
     return keep[np.argsort(compute[keep], kind="stable")]
 
 
-def fit_loss_vs_compute(compute, loss) -> tuple[PowerLawFit, np.ndarray]:
+def fit_loss_vs_compute(compute, loss, budgets=None) -> tuple[PowerLawFit, np.ndarray]:
     """L(C) = k C^p on the compute-optimal frontier (Kaplan et al. 2020, fig. 1); also the frontier's indices."""
     compute, loss = np.asarray(compute, dtype=float), np.asarray(loss, dtype=float)
-    on_frontier = frontier(compute, loss)
+    on_frontier = frontier(compute, loss, budgets)
     return fit_power_law(compute[on_frontier], loss[on_frontier]), on_frontier
 
 
@@ -191,14 +195,21 @@ def best_per_cell(cells, values, loss) -> tuple[list, np.ndarray]:
 
 def bootstrap(fit_and_predict: Callable[[np.ndarray], np.ndarray], num_runs: int, samples: int = 100,
               seed: int = 0) -> np.ndarray:
-    """Predictions refitted on runs resampled with replacement: [samples, ...]; resamples that fail are dropped."""
+    """Predictions refitted on runs resampled with replacement: [kept samples, ...].
+
+    A resample that cannot be fitted (too few distinct runs for the law) or whose fit runs
+    off to infinite parameters, as a 5-parameter law on a dozen runs sometimes does, is dropped.
+    """
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(samples):
         try:
-            out.append(fit_and_predict(rng.integers(0, num_runs, num_runs)))
-        except ValueError:  # e.g. too few distinct runs in the resample for the law
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                prediction = np.asarray(fit_and_predict(rng.integers(0, num_runs, num_runs)), dtype=float)
+        except ValueError:
             continue
+        if np.all(np.isfinite(prediction)):
+            out.append(prediction)
     if not out:
         raise ValueError("every bootstrap resample failed to fit")
     return np.asarray(out)

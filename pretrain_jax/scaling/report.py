@@ -23,9 +23,11 @@ def _array(rows: Sequence[RunResult], field: str) -> np.ndarray:
     return np.asarray([getattr(r, field) for r in rows], dtype=float)
 
 
-def _interval(samples: np.ndarray) -> list[float]:
-    """The 5th and 95th percentiles of bootstrap predictions."""
-    return [float(np.percentile(samples, 5)), float(np.percentile(samples, 95))]
+def _intervals(boot: np.ndarray, samples: int) -> dict:
+    """The 5th and 95th percentiles of bootstrap predictions [kept samples, held-out runs], per run."""
+    return {"holdout_interval": [[float(np.percentile(boot[:, i], 5)), float(np.percentile(boot[:, i], 95))]
+                                 for i in range(boot.shape[1])],
+            "bootstrap_fits": f"{len(boot)} of {samples}"}
 
 
 def _parametric(fit_rows, holdout, samples: int, starts: int, seed: int) -> dict:
@@ -39,21 +41,23 @@ def _parametric(fit_rows, holdout, samples: int, starts: int, seed: int) -> dict
         refit = lambda idx: fit.fit_parametric(  # noqa: E731
             n[idx], d[idx], loss[idx], starts=BOOTSTRAP_STARTS, init=[result.law]).law.loss(hn, hd)
         boot = fit.bootstrap(refit, len(loss), samples, seed)
-        out["holdout_interval"] = [_interval(boot[:, i]) for i in range(len(holdout))]
+        out.update(_intervals(boot, samples))
     out["holdout_predicted"] = [float(x) for x in result.law.loss(_array(holdout, "params"), _array(holdout, "tokens"))]
     return out
 
 
-def _frontier(fit_rows, holdout, samples: int, seed: int) -> dict:
+def _frontier(fit_rows, holdout, samples: int, seed: int, isoflop: bool) -> dict:
     c, loss = _array(fit_rows, "compute"), _array(fit_rows, "eval_loss")
-    result, on = fit.fit_loss_vs_compute(c, loss)
+    budgets = _array(fit_rows, "budget") if isoflop else None
+    result, on = fit.fit_loss_vs_compute(c, loss, budgets)
     hc = _array(holdout, "compute")
     out = {"law": dataclasses.asdict(result.law), "goodness": dataclasses.asdict(result.goodness),
            "frontier": [fit_rows[i].name for i in on], "holdout_predicted": [float(x) for x in result.law(hc)]}
     if holdout and samples:
-        boot = fit.bootstrap(lambda idx: fit.fit_loss_vs_compute(c[idx], loss[idx])[0].law(hc), len(loss), samples,
-                             seed)
-        out["holdout_interval"] = [_interval(boot[:, i]) for i in range(len(holdout))]
+        refit = lambda idx: fit.fit_loss_vs_compute(  # noqa: E731
+            c[idx], loss[idx], None if budgets is None else budgets[idx])[0].law(hc)
+        boot = fit.bootstrap(refit, len(loss), samples, seed)
+        out.update(_intervals(boot, samples))
     return out
 
 
@@ -87,7 +91,7 @@ def analyze(rows: Sequence[RunResult], mode: str, samples: int = 50, starts: int
     if len(fit_rows) < 2:
         raise ValueError(f"{len(fit_rows)} finished runs to fit; the sweep needs more (is it still running?)")
     report = {"runs": len(fit_rows), "unfinished": [r.name for r in rows if not np.isfinite(r.eval_loss)],
-              "loss_vs_compute": _frontier(fit_rows, holdout, samples, seed)}
+              "loss_vs_compute": _frontier(fit_rows, holdout, samples, seed, mode == "isoflop")}
     if len(fit_rows) >= 5:
         report["parametric"] = _parametric(fit_rows, holdout, samples, starts, seed)
     if mode == "isoflop":

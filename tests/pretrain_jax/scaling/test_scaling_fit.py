@@ -61,6 +61,9 @@ def test_frontier_is_the_minimum_loss_envelope():
 def test_frontier_treats_one_budgets_rounding_as_the_same_compute():
     """IsoFLOP runs of one budget differ by step rounding: a worse run with 0.1% less compute is not on it."""
     assert fit.frontier([1.0, 0.999, 2.0], [4.0, 5.0, 3.0]).tolist() == [0, 2]
+    # Few steps round further; the nominal budget says which runs belong together.
+    assert fit.frontier([1.0, 0.9, 2.0], [4.0, 5.0, 3.0]).tolist() == [1, 0, 2]
+    assert fit.frontier([1.0, 0.9, 2.0], [4.0, 5.0, 3.0], budgets=[1, 1, 2]).tolist() == [0, 2]
 
 
 def test_power_law_on_the_frontier_recovers_exponent():

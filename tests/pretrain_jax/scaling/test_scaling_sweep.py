@@ -1,5 +1,6 @@
 """Sweeps: a 2 x 2 grid of tiny models trained on real text, each in its own workdir, resumable, read back."""
 
+import json
 import os
 import subprocess
 
@@ -7,6 +8,9 @@ import jax
 import pytest
 
 from configs.scaling import base as sweep_base
+from configs.scaling import stdlib
+from pretrain_jax import config as config_lib
+from pretrain_jax.scaling import __main__ as cli
 from pretrain_jax.scaling import accounting, results, sweep
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -105,3 +109,32 @@ def test_budget_line_says_tokens_and_compute():
     acc = accounting.Accounting(params_total=10, params_non_embedding=8, params=9, flops_per_token=60.0, tokens=100)
     line = accounting.budget_line(acc)
     assert "100 training tokens" in line and "C 6.000e+03 FLOPs" in line
+
+
+def test_fit_and_plot_commands_on_the_finished_sweep(finished_sweep, capsys):
+    """Four runs: enough for the L(C) frontier; the 5-parameter law and IsoFLOP profiles are left out."""
+    _, root, _ = finished_sweep
+    cli.main(["fit", f"--root={root}", "--samples=0"])
+    assert "L(C) on the frontier" in capsys.readouterr().out
+    with open(os.path.join(root, "fit.json"), encoding="utf-8") as f:
+        out = json.load(f)
+    assert out["runs"] == 4 and "parametric" not in out and "isoflop" not in out
+    assert os.path.exists(os.path.join(root, "results.csv"))
+    cli.main(["plot", f"--root={root}"])
+    assert os.listdir(os.path.join(root, "plots")) == ["loss_vs_compute.png"]
+
+
+def test_the_stdlib_sweep_is_5_sizes_x_3_budgets_and_a_larger_held_out_run():
+    cfg = stdlib.get_config()
+    runs = sweep.plan_runs(cfg)
+    configs = [sweep.run_config(cfg, r) for r in runs]
+    for config in configs:
+        config_lib.validate(config, 1)
+    acc = [accounting.of_config(c) for c in configs]
+    fitted = [a for a, r in zip(acc, runs) if r.role == "fit"]
+    (held_out,) = [a for a, r in zip(acc, runs) if r.role == "holdout"]
+    assert len(fitted) == 15 and len({a.params for a in fitted}) == 5
+    assert held_out.params > max(a.params for a in fitted) and held_out.compute > max(a.compute for a in fitted)
+    for a, r in zip(acc, runs):
+        assert a.compute == pytest.approx(r.budget, rel=0.015)  # whole steps
+    assert sum(a.compute for a in acc) == pytest.approx(4.1e13, rel=0.01)  # the README's cost estimate
