@@ -91,3 +91,18 @@ def test_cli_fails_with_one_line_on_a_folder_without_a_sweep(tmp_path):
     with pytest.raises(SystemExit, match="FATAL .*sweep.json not found"):
         cli.main(["fit", f"--root={tmp_path}"])
     assert results.MANIFEST == "sweep.json"
+
+
+def test_best_learning_rate_against_compute_when_swept():
+    """Two learning rates per cell; the synthetic loss favours the one nearer 0.1 C^-0.1 (a made-up optimum)."""
+    rows = []
+    for budget in (1e15, 4e15, 1.6e16):
+        best_lr = 0.1 * budget ** -0.1
+        for lr in (best_lr, 3 * best_lr):
+            loss = 3.0 + abs(np.log(lr / best_lr))
+            rows.append(RunResult(f"{budget:.0e}-{lr:.2e}", "fit", budget, 64, 2, 1000, 1000, 1000, 10_000, 6e3,
+                                  budget, lr, 16, loss))
+    out = report.analyze(rows, "grid", samples=0)
+    assert out["best_learning_rate"]["law"]["p"] == pytest.approx(-0.1, abs=1e-9)
+    assert out["best_learning_rate"]["law"]["k"] == pytest.approx(0.1, rel=1e-6)
+    assert "best_batch_size" not in out  # one batch size: nothing to choose
