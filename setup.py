@@ -58,6 +58,7 @@ setup(
         "console_scripts": [
             "pretrain-jax-train=pretrain_jax.train:main",
             "data-prep=data_prep.__main__:main",
+            "pretrain-jax-lm-eval=pretrain_jax.lm_eval_adapter:main",  # lm_eval's CLI with "pretrain_jax" registered
         ],
     },
 )

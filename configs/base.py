@@ -102,6 +102,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.log_every = 10  # steps between TensorBoard scalars and console progress lines
     c.eval_every = 1000  # steps between validation passes; 0 disables
     c.eval_batches = 20  # validation batches per pass; 0 means the whole split
+    # Few-shot task files scored at every validation pass (pretrain_jax/fewshot.py): eval/<task>/acc, ...
+    c.eval_tasks = ()
+    c.eval_num_fewshot = 0  # solved examples before each task item
+    c.eval_task_batch = 16  # (context, choice) rows per forward pass when scoring tasks
     c.checkpoint_every = 1000  # steps between checkpoints (one is always written at the end)
     c.keep_checkpoints = 3  # the newest K are kept
     c.async_checkpointing = True  # write checkpoints in the background while training continues

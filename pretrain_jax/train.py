@@ -157,9 +157,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
         metrics.log(f"resumed from {workdir} at step {int(state.step)}")
 
     step_fn = jit_train_step(config, tx, mesh, state_sh)
-    eval_step = evaluate.make_eval_step(config, mesh, state_sh.params)
-    run_eval = lambda s: evaluate.evaluate(  # noqa: E731
-        eval_step, s.params, input_pipeline.eval_batches(config, metadata), mesh, config.eval_batches)
+    eval_params = evaluate.periodic_eval(config, metadata, mesh, state_sh.params)
+    run_eval = lambda s: eval_params(s.params)  # noqa: E731
 
     peak = config.peak_flops_per_device or metrics.measure_peak_flops(jax.local_devices()[0])
     progress = _Progress(config.global_batch_size * config.seq_len,
@@ -235,9 +234,10 @@ def _after_step(config, step, step_metrics, restart_timing, state, train_iter, w
 
 
 def _eval_scalars(result: dict[str, float], step: int) -> dict[str, float]:
+    extra = "".join(f", {k} {v:.4f}" for k, v in result.items() if k == "bits_per_byte" or k.endswith("/acc"))
     metrics.log(f"step {step}: validation loss {result['loss']:.4f}, perplexity {result['perplexity']:.2f} "
-                f"over {result['tokens']:,.0f} tokens")
-    return {"eval/loss": result["loss"], "eval/perplexity": result["perplexity"]}
+                f"over {result['tokens']:,.0f} tokens{extra}")
+    return {f"eval/{k}": v for k, v in result.items() if k not in ("tokens", "bytes")}
 
 
 def _log_start(config, mesh, peak: float, flops_per_token: float) -> None:

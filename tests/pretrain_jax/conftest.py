@@ -65,3 +65,55 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> str:
     workdir = str(tmp_path_factory.mktemp("tiny_run"))
     train.train(config, workdir, jax.devices()[:1])
     return workdir
+
+
+TASK_MODULES = ("textwrap.py", "shutil.py", "calendar.py", "string.py")  # not in tiny_dataset's folders
+
+
+def _stdlib_functions() -> list[tuple[str, str, str]]:
+    """(first docstring line, name, source) of public documented functions of TASK_MODULES, names unique."""
+    import ast
+    import sysconfig
+
+    seen, found = set(), []
+    for name in TASK_MODULES:
+        with open(os.path.join(sysconfig.get_paths()["stdlib"], name), encoding="utf-8") as f:
+            source = f.read()
+        for node in ast.walk(ast.parse(source)):
+            doc = ast.get_docstring(node) if isinstance(node, ast.FunctionDef) else None
+            if doc and not node.name.startswith("_") and node.name not in seen and doc.split("\n")[0].strip():
+                seen.add(node.name)
+                found.append((doc.split("\n")[0].strip(), node.name, ast.get_source_segment(source, node)))
+    return found
+
+
+@pytest.fixture(scope="session")
+def stdlib_tasks(tmp_path_factory) -> dict[str, str]:
+    """Real task files from the standard library, {kind: path}:
+
+    multiple_choice: a function's first docstring line, then `def`; choose its name among 4 real names.
+    cloze: the first half of a real line of code (after the line before it); the rest of the line.
+    """
+    import json
+
+    import numpy as np
+
+    functions = _stdlib_functions()[:24]
+    rng = np.random.default_rng(0)
+    folder = tmp_path_factory.mktemp("tasks")
+    mc, cloze = [], []
+    for i, (doc, name, source) in enumerate(functions):
+        others = [functions[j][1] for j in rng.choice([j for j in range(len(functions)) if j != i], 3, replace=False)]
+        label = int(rng.integers(4))
+        choices = others[:label] + [name] + others[label:]
+        mc.append({"context": f"# {doc}\ndef", "choices": [f" {c}" for c in choices], "label": label})
+        lines = [line for line in source.split("\n") if len(line.strip()) >= 24]
+        if len(lines) >= 2:
+            cut = len(lines[1]) // 2
+            cloze.append({"context": lines[0] + "\n" + lines[1][:cut], "continuation": lines[1][cut:]})
+    paths = {}
+    for kind, items in (("multiple_choice", mc), ("cloze", cloze)):
+        paths[kind] = str(folder / f"stdlib_{kind}.jsonl")
+        with open(paths[kind], "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(item) + "\n" for item in items)
+    return paths

@@ -1,0 +1,108 @@
+"""Few-shot task scoring: task files, prompts, tokenization and batched log-likelihoods."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from pretrain_jax import fewshot, model, trained
+
+
+@pytest.fixture(scope="module")
+def run(tiny_run):
+    return trained.load(tiny_run)
+
+
+def _write(path, items):
+    path.write_text("".join(json.dumps(x) + "\n" for x in items))
+    return str(path)
+
+
+@pytest.mark.parametrize("items, message", [
+    ([{"context": "a", "choices": ["b", "c"], "label": 2}], "integer 'label'"),
+    ([{"context": "a", "choices": ["b"], "label": 0}], ">= 2 non-empty"),
+    ([{"context": "a"}], "'continuation'"),
+    ([{"choices": ["b", "c"], "label": 0}], "string 'context'"),
+    ([{"context": "a", "continuation": "b"}, {"context": "a", "choices": ["b", "c"], "label": 0}], "mixes"),
+    ([], "no items"),
+])
+def test_bad_task_files_fail_with_the_reason(tmp_path, items, message):
+    with pytest.raises(ValueError, match=message):
+        fewshot.load_task(_write(tmp_path / "t.jsonl", items))
+
+
+def test_prompt_draws_solved_examples_deterministically_never_the_item(stdlib_tasks):
+    items = fewshot.load_task(stdlib_tasks["multiple_choice"])
+    text = fewshot.prompt(items, 5, 3)
+    assert text == fewshot.prompt(items, 5, 3) and text != fewshot.prompt(items, 5, 3, seed=1)
+    *shots, query = text.split("\n\n")
+    assert query == items[5]["context"] and len(shots) == 3
+    solved = {x["context"] + fewshot.answer(x) for i, x in enumerate(items) if i != 5}
+    assert set(shots) <= solved
+    assert fewshot.prompt(items, 5, 0) == items[5]["context"]
+    other = [{"context": "Q", "continuation": " A"}]
+    assert fewshot.prompt(items, 5, 1, other) == "Q A\n\n" + items[5]["context"]
+    with pytest.raises(ValueError, match="only 1 items"):
+        fewshot.prompt(items, 5, 2, other)
+
+
+def test_encode_pair_splits_one_encoding_of_the_whole_text(run):
+    sp = run.tokenizer
+    context, continuation = fewshot.encode_pair(sp, "def wrap(text, width=70):\n    return ", "lines")
+    assert context + continuation == sp.encode("def wrap(text, width=70):\n    return lines")
+    assert sp.decode(continuation).endswith("lines") and context == sp.encode("def wrap(text, width=70):\n    return")
+
+
+def test_rolling_pairs_score_every_token_but_the_first_once():
+    ids = list(range(100, 150))
+    pairs = fewshot.rolling_pairs(ids, 16)
+    assert [t for _, cont in pairs for t in cont] == ids[1:]
+    assert all(len(ctx) + len(cont) <= 16 and ctx for ctx, cont in pairs)
+    assert all(ctx + cont == ids[ids.index(ctx[0]):ids.index(cont[-1]) + 1] for ctx, cont in pairs)
+
+
+def _direct(run, context, continuation):
+    """log p(continuation | context) and greedy match from one unpadded forward pass."""
+    ids = np.array([context + continuation])
+    logits = model.apply(run.config.model, run.params, ids, np.ones_like(ids), np.arange(ids.shape[1])[None])
+    logp = jax.nn.log_softmax(logits[0, :-1].astype(np.float32))
+    rows = np.arange(max(len(context), 1) - 1, ids.shape[1] - 1)
+    targets = ids[0, rows + 1]
+    return float(logp[rows, targets].sum()), bool(np.all(np.argmax(logp[rows], -1) == targets))
+
+
+def test_batched_padded_scores_equal_unpadded_forward_passes(run):
+    """Several buckets, a partial batch, an empty context and a pair cut to max_length."""
+    ids = run.tokenizer.encode(open(fewshot.__file__, encoding="utf-8").read())
+    pairs = [(ids[:5], ids[5:8]), (ids[:30], ids[30:31]), ([], ids[:4]), (ids[:50], ids[50:70]),
+             (ids[:100], ids[100:110])]
+    scorer = fewshot.Scorer(run.config.model, max_length=64, batch_rows=2)
+    scores = scorer.score_ids(run.params, pairs)
+    for (context, continuation), (logprob, greedy, count) in zip(pairs, scores):
+        cut = (context + continuation)[-64:]
+        want_logprob, want_greedy = _direct(run, cut[:len(cut) - len(continuation)], continuation)
+        assert logprob == pytest.approx(want_logprob, rel=1e-4, abs=1e-4) and greedy == want_greedy
+        assert count == len(continuation) - (not context)
+
+
+def test_task_metrics_follow_from_the_scores(run, stdlib_tasks):
+    """acc: argmax of log-likelihood; acc_norm: of log-likelihood per character; cloze acc: greedy match."""
+    scorer = fewshot.Scorer(run.config.model, run.config.seq_len)
+    items = fewshot.load_task(stdlib_tasks["multiple_choice"])
+    result = fewshot.score_task(scorer, run.params, run.tokenizer, items, num_fewshot=1)
+    acc, acc_norm = [], []
+    for i, x in enumerate(items):
+        context = fewshot.prompt(items, i, 1)
+        logprob = np.array([s[0] for s in scorer.score_text(run.params, run.tokenizer,
+                                                            [(context, c) for c in x["choices"]])])
+        acc.append(np.argmax(logprob) == x["label"])
+        acc_norm.append(np.argmax(logprob / [len(c) for c in x["choices"]]) == x["label"])
+    assert result == {"acc": np.mean(acc), "acc_norm": np.mean(acc_norm), "items": len(items)}
+
+    cloze = fewshot.load_task(stdlib_tasks["cloze"])
+    result = fewshot.score_task(scorer, run.params, run.tokenizer, cloze)
+    scores = scorer.score_text(run.params, run.tokenizer, [(x["context"], x["continuation"]) for x in cloze])
+    assert result["acc"] == np.mean([s[1] for s in scores])
+    assert result["perplexity"] == pytest.approx(np.exp(-sum(s[0] for s in scores) / sum(s[2] for s in scores)))
+    assert result["perplexity"] > 1
