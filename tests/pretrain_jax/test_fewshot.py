@@ -62,28 +62,28 @@ def test_rolling_pairs_score_every_token_but_the_first_once():
     assert all(ctx + cont == ids[ids.index(ctx[0]):ids.index(cont[-1]) + 1] for ctx, cont in pairs)
 
 
-def _direct(run, context, continuation):
-    """log p(continuation | context) and greedy match from one unpadded forward pass."""
-    ids = np.array([context + continuation])
-    logits = model.apply(run.config.model, run.params, ids, np.ones_like(ids), np.arange(ids.shape[1])[None])
+def _log_probs(run, ids):
+    """log p(ids[t + 1] | ids[:t + 1]) and whether it is the argmax, for every t, from one unpadded forward pass."""
+    tokens = np.array([ids])
+    logits = model.apply(run.config.model, run.params, tokens, np.ones_like(tokens), np.arange(len(ids))[None])
     logp = jax.nn.log_softmax(logits[0, :-1].astype(np.float32))
-    rows = np.arange(max(len(context), 1) - 1, ids.shape[1] - 1)
-    targets = ids[0, rows + 1]
-    return float(logp[rows, targets].sum()), bool(np.all(np.argmax(logp[rows], -1) == targets))
+    return logp[np.arange(len(ids) - 1), ids[1:]], np.argmax(logp, -1) == np.array(ids[1:])
 
 
 def test_batched_padded_scores_equal_unpadded_forward_passes(run):
-    """Several buckets, a partial batch, an empty context and a pair cut to max_length."""
+    """Several buckets, a partial batch, an empty context and a pair cut from the left to max_length."""
     ids = run.tokenizer.encode(open(fewshot.__file__, encoding="utf-8").read())
-    pairs = [(ids[:5], ids[5:8]), (ids[:30], ids[30:31]), ([], ids[:4]), (ids[:50], ids[50:70]),
+    pairs = [(ids[:5], ids[5:8]), (ids[:30], ids[30:31]), ([], ids[:4]), (ids[:40], ids[40:60]),
              (ids[:100], ids[100:110])]
     scorer = fewshot.Scorer(run.config.model, max_length=64, batch_rows=2)
     scores = scorer.score_ids(run.params, pairs)
-    for (context, continuation), (logprob, greedy, count) in zip(pairs, scores):
-        cut = (context + continuation)[-64:]
-        want_logprob, want_greedy = _direct(run, cut[:len(cut) - len(continuation)], continuation)
-        assert logprob == pytest.approx(want_logprob, rel=1e-4, abs=1e-4) and greedy == want_greedy
-        assert count == len(continuation) - (not context)
+    prefix, prefix_greedy = _log_probs(run, ids[:60])  # causal: the pairs within 64 tokens are its prefixes
+    cut, cut_greedy = _log_probs(run, ids[46:110])  # the last pair keeps its last 64 tokens
+    expected = [(prefix[a - 1:b - 1], prefix_greedy[a - 1:b - 1]) for a, b in ((5, 8), (30, 31), (1, 4), (40, 60))]
+    expected.append((cut[53:], cut_greedy[53:]))
+    for (logprob, greedy, count), (want, want_greedy) in zip(scores, expected):
+        assert logprob == pytest.approx(float(want.sum()), rel=1e-4, abs=1e-4)
+        assert greedy == bool(want_greedy.all()) and count == len(want)
 
 
 def test_task_metrics_follow_from_the_scores(run, stdlib_tasks):
