@@ -52,30 +52,47 @@ def _fit(args) -> None:
     with open(os.path.join(args.root, "fit.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2)
     _print_report(out)
-    worst = max((c["parametric"]["relative_error"] for c in out["holdout"] if "parametric" in c), default=None)
-    if worst is not None and args.tolerance and worst > args.tolerance:
+    if not args.tolerance or not out["holdout"]:
+        return
+    if any("parametric" not in c for c in out["holdout"]):
+        sys.exit("FAIL no L(N, D) prediction for the held-out runs: the parametric law was not fitted")
+    worst = max(c["parametric"]["relative_error"] for c in out["holdout"])
+    if worst > args.tolerance:
         sys.exit(f"FAIL held-out prediction off by {100 * worst:.2f}% > {100 * args.tolerance:.1f}%")
 
 
+def _frontier_lines(lc: dict) -> list[str]:
+    return [f"L(C) on the frontier ({len(lc['frontier'])} runs): L = {lc['law']['k']:.4g} C^{lc['law']['p']:.4f}, "
+            f"R2 {lc['goodness']['r2']:.4f}, rmse {100 * lc['goodness']['rmse']:.2f}%"]
+
+
+def _parametric_lines(par: dict) -> list[str]:
+    p, g = par["law"], par["goodness"]
+    return [f"L(N, D) = {p['E']:.3f} + {p['A']:.4g}/N^{p['alpha']:.3f} + {p['B']:.4g}/D^{p['beta']:.3f}: "
+            f"R2 {g['r2']:.4f}, rmse {100 * g['rmse']:.2f}%, worst {100 * g['max_abs']:.2f}%; "
+            f"N_opt ~ C^{par['exponents']['a']:.3f}"]
+
+
+def _isoflop_lines(iso: dict) -> list[str]:
+    return [*(f"IsoFLOP C {prof['compute']:.3g}: N_opt {prof['params_opt']:.3e}, D_opt {d:.3e}, "
+              f"loss {prof['loss_opt']:.4f}" for prof, d in zip(iso["profiles"], iso["tokens_opt"])),
+            f"IsoFLOP N_opt = {iso['params_opt_law']['k']:.4g} C^{iso['params_opt_law']['p']:.3f}"]
+
+
+def _best_lines(name: str):
+    return lambda best: [f"{name} = {best['law']['k']:.4g} C^{best['law']['p']:.3f}"] if "law" in best else []
+
+
+SECTIONS = {"loss_vs_compute": _frontier_lines, "parametric": _parametric_lines, "isoflop": _isoflop_lines,
+            "best_learning_rate": _best_lines("best learning rate"), "best_batch_size": _best_lines("best batch size")}
+
+
 def _print_report(out: dict) -> None:
-    lc = out["loss_vs_compute"]
     print(f"{out['runs']} runs fitted; unfinished: {out['unfinished'] or 'none'}")
-    print(f"L(C) on the frontier ({len(lc['frontier'])} runs): L = {lc['law']['k']:.4g} C^{lc['law']['p']:.4f}, "
-          f"R2 {lc['goodness']['r2']:.4f}, rmse {100 * lc['goodness']['rmse']:.2f}%")
-    if "parametric" in out:
-        p, g = out["parametric"]["law"], out["parametric"]["goodness"]
-        print(f"L(N, D) = {p['E']:.3f} + {p['A']:.4g}/N^{p['alpha']:.3f} + {p['B']:.4g}/D^{p['beta']:.3f}: "
-              f"R2 {g['r2']:.4f}, rmse {100 * g['rmse']:.2f}%, worst {100 * g['max_abs']:.2f}%; "
-              f"N_opt ~ C^{out['parametric']['exponents']['a']:.3f}")
-    if "isoflop" in out:
-        iso = out["isoflop"]
-        for prof, d in zip(iso["profiles"], iso["tokens_opt"]):
-            print(f"IsoFLOP C {prof['compute']:.3g}: N_opt {prof['params_opt']:.3e}, D_opt {d:.3e}, "
-                  f"loss {prof['loss_opt']:.4f}")
-        print(f"IsoFLOP N_opt = {iso['params_opt_law']['k']:.4g} C^{iso['params_opt_law']['p']:.3f}")
-    for key in ("best_learning_rate", "best_batch_size"):
-        if key in out and "law" in out[key]:
-            print(f"{key} = {out[key]['law']['k']:.4g} C^{out[key]['law']['p']:.3f}")
+    for key, lines in SECTIONS.items():
+        for line in ([f"{key}: not fitted: {out[key]['error']}"] if "error" in out[key] else lines(out[key])
+                     ) if key in out else []:
+            print(line)
     for check in out["holdout"]:
         for law in ("parametric", "loss_vs_compute"):
             if law in check:

@@ -17,6 +17,10 @@ from pretrain_jax.scaling import laws  # noqa: E402
 from pretrain_jax.scaling.results import RunResult  # noqa: E402
 
 
+def _fitted(report: dict, key: str) -> bool:
+    return key in report and "error" not in report[key]
+
+
 def _finished(rows: Sequence[RunResult], role: str) -> list[RunResult]:
     return [r for r in rows if r.role == role and np.isfinite(r.eval_loss)]
 
@@ -35,8 +39,10 @@ def _save(fig, ax, path: str, **axes) -> str:
     return path
 
 
-def loss_vs_compute(rows: Sequence[RunResult], report: dict, path: str) -> str:
+def loss_vs_compute(rows: Sequence[RunResult], report: dict, path: str) -> str | None:
     """Every run's loss against C, coloured by N; the frontier, its power law, and the held-out runs."""
+    if not _fitted(report, "loss_vs_compute"):
+        return None
     fit_rows, holdout = _finished(rows, "fit"), _finished(rows, "holdout")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     points = ax.scatter([r.compute for r in fit_rows], [r.eval_loss for r in fit_rows],
@@ -56,7 +62,7 @@ def loss_vs_compute(rows: Sequence[RunResult], report: dict, path: str) -> str:
 
 def isoflop_curves(rows: Sequence[RunResult], report: dict, path: str) -> str | None:
     """Loss against N at each compute budget, the fitted parabolas and their minima; None without profiles."""
-    if "isoflop" not in report:
+    if not _fitted(report, "isoflop"):
         return None
     fit_rows = _finished(rows, "fit")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -75,7 +81,7 @@ def isoflop_curves(rows: Sequence[RunResult], report: dict, path: str) -> str | 
 
 def fitted_vs_observed(rows: Sequence[RunResult], report: dict, path: str) -> str | None:
     """The parametric law's prediction against each run's loss; None without a parametric fit."""
-    if "parametric" not in report:
+    if not _fitted(report, "parametric"):
         return None
     law = laws.ParametricLaw(**report["parametric"]["law"])
     fig, ax = plt.subplots(figsize=(5.2, 4.8))

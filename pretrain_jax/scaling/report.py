@@ -91,17 +91,25 @@ def analyze(rows: Sequence[RunResult], mode: str, samples: int = 50, starts: int
     if len(fit_rows) < 2:
         raise ValueError(f"{len(fit_rows)} finished runs to fit; the sweep needs more (is it still running?)")
     report = {"runs": len(fit_rows), "unfinished": [r.name for r in rows if not np.isfinite(r.eval_loss)],
-              "loss_vs_compute": _frontier(fit_rows, holdout, samples, seed, mode == "isoflop")}
+              "loss_vs_compute": _attempt(_frontier, fit_rows, holdout, samples, seed, mode == "isoflop")}
     if len(fit_rows) >= 5:
-        report["parametric"] = _parametric(fit_rows, holdout, samples, starts, seed)
+        report["parametric"] = _attempt(_parametric, fit_rows, holdout, samples, starts, seed)
     if mode == "isoflop":
-        report["isoflop"] = _isoflop(fit_rows)
+        report["isoflop"] = _attempt(_isoflop, fit_rows)
     for field in ("learning_rate", "batch_size"):
-        best = _best_against_compute(fit_rows, field)
+        best = _attempt(_best_against_compute, fit_rows, field)
         if best is not None:
             report[f"best_{field}"] = best
     report["holdout"] = [_holdout_check(r, i, report) for i, r in enumerate(holdout)]
     return report
+
+
+def _attempt(fit_fn, *args):
+    """One fit's section, or {'error': why} when the runs do not support it (the other fits still count)."""
+    try:
+        return fit_fn(*args)
+    except ValueError as e:
+        return {"error": str(e)}
 
 
 def _holdout_check(run: RunResult, i: int, report: dict) -> dict:
@@ -109,7 +117,7 @@ def _holdout_check(run: RunResult, i: int, report: dict) -> dict:
     check = {"name": run.name, "params": run.params, "tokens": run.tokens, "compute": run.compute,
              "observed": run.eval_loss}
     for key in ("parametric", "loss_vs_compute"):
-        if key in report:
+        if "holdout_predicted" in report.get(key, {}):
             predicted = report[key]["holdout_predicted"][i]
             check[key] = {"predicted": predicted, "relative_error": abs(predicted - run.eval_loss) / run.eval_loss}
             if "holdout_interval" in report[key]:

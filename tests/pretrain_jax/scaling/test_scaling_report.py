@@ -106,3 +106,14 @@ def test_best_learning_rate_against_compute_when_swept():
     assert out["best_learning_rate"]["law"]["p"] == pytest.approx(-0.1, abs=1e-9)
     assert out["best_learning_rate"]["law"]["k"] == pytest.approx(0.1, rel=1e-6)
     assert "best_batch_size" not in out  # one batch size: nothing to choose
+
+
+def test_a_fit_the_runs_do_not_support_is_reported_and_the_others_still_made(analysis):
+    """A concave IsoFLOP profile has no minimum: that section says why; L(N, D) and the check remain."""
+    rows, _ = analysis
+    bent = [RunResult(**{**r.__dict__, "eval_loss": 6.0 - 0.01 * (np.log(r.params) - 14) ** 2})
+            if r.budget == 1e15 else r for r in rows]
+    out = report.analyze(bent, "isoflop", samples=0, starts=4)
+    assert "not convex" in out["isoflop"]["error"]
+    assert "law" in out["parametric"] and "parametric" in out["holdout"][0]
+    assert plots.isoflop_curves(bent, out, "unused.png") is None
