@@ -66,6 +66,8 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner
     if not config.inputs:
         raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
     stages.check_names(config.stages)
+    if config.tokenizer_model:
+        tokenizer.check_model(config.tokenizer_model)
     if "quality" in config.stages and not config.classifier.model:
         raise ConfigError("the quality stage needs config.classifier.model (train one with train-classifier)")
     sources = [corpora.resolve_input(spec) for spec in config.inputs]
@@ -290,11 +292,14 @@ class _TrainTokenizer(beam.PTransform):
 
 
 def _train_tokenizer(texts: list[str], config: ml_collections.ConfigDict) -> bytes:
-    """Trains as prepare.py does and writes tokenizer.model to output_dir; returns its bytes."""
+    """Trains as prepare.py does (or takes config.tokenizer_model), writes tokenizer.model to output_dir;
+    returns its bytes."""
     num_threads = config.num_workers or len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as work:
-        lines = tokenizer.training_lines(texts, config.tokenizer_max_lines)
-        path = tokenizer.train_tokenizer(lines, work, config.vocab_size, num_threads, config.tokenizer_max_lines)
+        path = config.tokenizer_model
+        if not path:
+            lines = tokenizer.training_lines(texts, config.tokenizer_max_lines)
+            path = tokenizer.train_tokenizer(lines, work, config.vocab_size, num_threads, config.tokenizer_max_lines)
         with open(path, "rb") as f:
             model = f.read()
     _write(_join(config.output_dir, tokenizer.TOKENIZER_FILE), model)

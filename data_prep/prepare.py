@@ -71,6 +71,8 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     if not config.inputs:
         raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
     stages.check_names(config.stages)
+    if config.tokenizer_model:
+        tokenizer.check_model(config.tokenizer_model)
     sources = [corpora.resolve_input(spec) for spec in config.inputs]
     ledger = Ledger(source_counts(sources), config.removed_samples_per_reason)
     mix = mixture.from_config(config.mixture, ledger.sources)
@@ -142,8 +144,11 @@ def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDi
     kept = _kept(ledger, mix)
     check_shardable(kept, num_shards(kept, config, mix))
     timings = {"read_and_curate": time.time() - start}
-    lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
-    tokenizer.train_tokenizer(lines, partial, config.vocab_size, num_workers, config.tokenizer_max_lines)
+    if config.tokenizer_model:
+        shutil.copyfile(config.tokenizer_model, os.path.join(partial, tokenizer.TOKENIZER_FILE))
+    else:
+        lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
+        tokenizer.train_tokenizer(lines, partial, config.vocab_size, num_workers, config.tokenizer_max_lines)
     timings["train_tokenizer"] = time.time() - start - timings["read_and_curate"]
     _write_atomically(checkpoint, pickle.dumps((ledger, timings)))
     return ledger, timings
@@ -207,13 +212,22 @@ def _config_hash(config: ml_collections.ConfigDict) -> str:
     input was rewritten, added or removed starts over. Not by its content: hashing it
     would read every input once more before any work (a crawl is terabytes), while a
     stat is cheap and changes whenever the file is written. A TFDS input counts by
-    its spec, which names the dataset version.
+    its spec, which names the dataset version. Files the config names (a tokenizer,
+    a classifier, word and block lists) count the same way.
     """
     keys = {key: value for key, value in config.to_dict().items()
             if key not in ("output_dir", "overwrite", "num_workers")}
-    files = [(path, stat.st_size, stat.st_mtime_ns) for spec in config.inputs
-             for path in corpora.resolve_input(spec).files for stat in (os.stat(path),)]
+    paths = [path for spec in config.inputs for path in corpora.resolve_input(spec).files]
+    files = [(path, stat.st_size, stat.st_mtime_ns) for path in paths + _model_files(config)
+             for stat in (os.stat(path),)]
     return hashlib.sha256(json.dumps([keys, files], sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
+def _model_files(config: ml_collections.ConfigDict) -> list[str]:
+    """The files, other than inputs, that the config names and the output depends on."""
+    named = (config.tokenizer_model, config.classifier.model, config.url.domains_path, config.url.substrings_path,
+             config.c4.bad_words_path)
+    return [path for path in named if path]
 
 
 def part_name(split: str, source: str, mix: mixture.Mixture | None) -> str:

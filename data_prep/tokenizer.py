@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import sentencepiece as spm
 
+from data_prep.errors import ConfigError
+
 TOKENIZER_FILE = "tokenizer.model"
 
 # The settings of the Llama 2 tokenizer (Touvron et al. 2023, section 2.1), as stored in
@@ -73,6 +75,14 @@ def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_
 
 def load_tokenizer(path: str) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_file=path)
+
+
+def check_model(path: str) -> None:
+    """Fails at once, naming `path`, if it is not a readable SentencePiece model."""
+    try:
+        load_tokenizer(path)
+    except (OSError, RuntimeError) as e:
+        raise ConfigError(f"config.tokenizer_model={path!r} is not a SentencePiece model: {e}") from None
 
 
 _worker_tokenizer: spm.SentencePieceProcessor | None = None

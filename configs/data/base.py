@@ -60,6 +60,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.num_validation_shards = 1  # ArrayRecord files for validation; 0 when validation_fraction is 0
     c.seed = 0  # of the split, the tokenizer and classifier samples; the same seed gives the same dataset
     c.num_workers = 0  # curation and tokenizer processes; 0 = every core this process may use
+    # An existing SentencePiece model to tokenize with instead of training one (vocab_size
+    # and the tokenizer_* sample keys are then unused): e.g. the tokenizer.model of a
+    # pretrained checkpoint (pretrain_jax.hf import) whose pretraining continues on this data.
+    c.tokenizer_model = ""
     c.tokenizer_sample_bytes = 200_000_000  # UTF-8 text of train documents the tokenizer learns from
     c.tokenizer_max_lines = 10_000_000  # cap on lines (SentencePiece sentences) in that sample
     # A source mixture (data_prep/mixture.py), as in the Llama data table: either weights,

@@ -294,3 +294,18 @@ def test_a_run_killed_midway_and_run_again_writes_what_an_uninterrupted_run_writ
     assert next(killed.glob("train-00000-*.array_record")).stat().st_mtime_ns == first.st_mtime_ns  # skipped
     prepare.prepare(_config(tmp_path / "whole", **settings))
     assert _outputs(killed) == _outputs(tmp_path / "whole")
+
+
+def test_a_given_tokenizer_is_used_instead_of_training_one(tmp_path, dataset, stdlib_folders):
+    data_dir, _ = dataset
+    given = os.path.join(data_dir, tokenizer.TOKENIZER_FILE)
+    prepare.prepare(_config(tmp_path, stdlib_folders[:1], tokenizer_model=given, vocab_size=300))
+    with open(given, "rb") as a, open(tmp_path / tokenizer.TOKENIZER_FILE, "rb") as b:
+        assert a.read() == b.read()
+    assert records.read_metadata(str(tmp_path)).vocab_size == records.read_metadata(data_dir).vocab_size
+
+
+def test_a_given_tokenizer_that_is_not_a_model_is_a_config_error(tmp_path):
+    (tmp_path / "bad.model").write_bytes(b"not a model")
+    with pytest.raises(prepare.ConfigError, match="tokenizer_model=.*bad.model"):
+        prepare.prepare(_config(tmp_path / "out", [str(tmp_path)], tokenizer_model=str(tmp_path / "bad.model")))

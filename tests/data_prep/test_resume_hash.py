@@ -63,3 +63,12 @@ def test_a_rerun_after_an_input_changed_starts_over(config):
         f.write("\n# edited\n")
     second = prepare._prepare_output_dir(config)
     assert second != first and not os.path.exists(first) and os.listdir(second) == []
+
+
+def test_the_hash_changes_when_a_file_the_config_names_changes(config, tmp_path):
+    model = tmp_path / "tokenizer.model"
+    model.write_bytes(b"one")
+    config.tokenizer_model = str(model)
+    before = prepare._config_hash(config)
+    model.write_bytes(b"other")
+    assert prepare._config_hash(config) != before
