@@ -107,20 +107,23 @@ def _bucket(length: int, max_length: int) -> int:
 class Scorer:
     """Log-likelihoods of continuations under a model, in padded batches under jit.
 
-    `mesh` and `param_shardings` place the computation on a training mesh (every
-    process passes the same rows); without them it runs where the parameters are.
+    `mesh` and `param_shardings` place the computation on a training mesh, rows split
+    over its data-parallel devices (every process builds the same rows and hands each
+    device its part); without them it runs where the parameters are.
     """
 
     def __init__(self, model_cfg: ml_collections.ConfigDict, max_length: int, batch_rows: int = 16,
                  mesh: Mesh | None = None, param_shardings: Any = None):
         self.max_length, self.mesh = max_length, mesh
-        self.batch_rows = batch_rows if mesh is None else -(-batch_rows // mesh.size) * mesh.size
         score = partial(_score_rows, model_cfg)
         if mesh is None:
-            self._score = jax.jit(score)
+            self.batch_rows, self._score = batch_rows, jax.jit(score)
         else:
-            rep = sharding.replicated(mesh)
-            self._score = jax.jit(score, in_shardings=(param_shardings, rep, rep), out_shardings=rep)
+            devices = sharding.data_parallel_size(mesh)
+            self.batch_rows = -(-batch_rows // devices) * devices
+            self._rows_sh = sharding.batch_sharding(mesh)
+            self._score = jax.jit(score, in_shardings=(param_shardings, self._rows_sh, self._rows_sh),
+                                  out_shardings=sharding.replicated(mesh))
 
     def score_ids(self, params: Any, pairs: Sequence[Pair]) -> list[tuple[float, bool, int]]:
         """(sum of log p(continuation), whether greedy decoding gives it, tokens scored) per pair.
@@ -141,15 +144,18 @@ class Scorer:
                     ids, first = rows[i]
                     tokens[r, :len(ids)], scored[r, max(first, 1):len(ids)] = ids, True
                 lengths = np.array([len(rows[i][0]) for i in chunk] + [0] * (self.batch_rows - len(chunk)))
-                if self.mesh is None:
-                    out = self._score(params, tokens, np.stack([lengths, scored.sum(1)], 1))
-                else:
-                    with jax.set_mesh(self.mesh):
-                        out = self._score(params, tokens, np.stack([lengths, scored.sum(1)], 1))
+                out = self._run(params, tokens, np.stack([lengths, scored.sum(1)], 1))
                 logprob, greedy = (np.asarray(x.addressable_data(0)) for x in out)
                 for r, i in enumerate(chunk):
                     results[i] = (float(logprob[r]), bool(greedy[r]), int(scored[r].sum()))
         return results  # type: ignore[return-value]
+
+    def _run(self, params: Any, tokens: np.ndarray, counts: np.ndarray) -> tuple[jax.Array, jax.Array]:
+        if self.mesh is None:
+            return self._score(params, tokens, counts)
+        place = lambda x: jax.make_array_from_callback(x.shape, self._rows_sh, lambda i: x[i])  # noqa: E731
+        with jax.set_mesh(self.mesh):
+            return self._score(params, place(tokens), place(counts))
 
     def _row(self, context: list[int], continuation: list[int]) -> tuple[list[int], int]:
         """(ids, index of the first continuation token), cut from the left to max_length."""

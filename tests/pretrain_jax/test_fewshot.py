@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from pretrain_jax import fewshot, model, trained
+from pretrain_jax import fewshot, model, sharding, trained
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,18 @@ def test_task_metrics_follow_from_the_scores(run, stdlib_tasks):
     assert result["acc"] == np.mean([s[1] for s in scores])
     assert result["perplexity"] == pytest.approx(np.exp(-sum(s[0] for s in scores) / sum(s[2] for s in scores)))
     assert result["perplexity"] > 1
+
+
+def test_scores_on_a_training_mesh_equal_one_device(run, tiny_run):
+    """Rows split over data x fsdp, parameters sharded as in training: the same numbers as on one device."""
+    config = run.config.copy_and_resolve_references()
+    config.mesh.update(data=4, fsdp=2)
+    mesh = sharding.make_mesh(config.mesh, jax.devices())
+    params = trained.restore_state(config, tiny_run, mesh).params
+    ids = run.tokenizer.encode("def fill(text, width=70, **kwargs):\n    return '\\n'.join(wrap(text, width))")
+    pairs = [(ids[:a], ids[a:a + 5]) for a in (3, 10, 20, 30, 35)]
+    on_mesh = fewshot.Scorer(config.model, 64, 3, mesh, jax.tree.map(lambda x: x.sharding, params))
+    assert on_mesh.batch_rows == 8  # rounded up to the 8 data-parallel devices
+    for (lp, greedy, n), (want_lp, want_greedy, want_n) in zip(
+            on_mesh.score_ids(params, pairs), fewshot.Scorer(config.model, 64, 3).score_ids(run.params, pairs)):
+        assert lp == pytest.approx(want_lp, rel=1e-5, abs=1e-5) and (greedy, n) == (want_greedy, want_n)
