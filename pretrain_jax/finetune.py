@@ -8,8 +8,10 @@ they are numbered in sorted order and the list is saved. A malformed line is an
 error naming its file and line number.
 
 Classifier: the pretrained network up to its final norm, the mean of those hidden
-states over the document's tokens (the text and its end-of-document token, cut to
-the pretraining sequence length), standardized, and a linear layer to the classes.
+states over the document's tokens (the text and its end-of-document token, read as
+up to `windows` rows of the pretraining sequence length, each starting at position
+0 as a document continued from the previous row did in pretraining), standardized,
+and a linear layer to the classes.
 Mean pooling serves both objectives: a bidirectional encoder has no single summary
 token, and for a causal model it uses every position rather than only the last (a
 weakly trained decoder's last state is a poor summary). Pooled states share a large
@@ -108,20 +110,23 @@ def label_indices(labels: Sequence[Label], names: Sequence[Label], path: str) ->
     return np.array([index[label] for label in labels], np.int32)
 
 
-def encode(tokenizer: spm.SentencePieceProcessor, texts: Sequence[str], length: int) -> dict[str, np.ndarray]:
-    """One document per row, as pretraining saw documents (ids + eos), cut to `length` and padded.
+def encode(tokenizer: spm.SentencePieceProcessor, texts: Sequence[str], length: int,
+           windows: int) -> dict[str, np.ndarray]:
+    """Each document as pretraining saw documents (ids + eos), in `windows` rows of `length`, cut and padded.
 
-    tokens, segment_ids (1 on the document, 0 on padding), positions: [len(texts), length] int32.
+    tokens, segment_ids (1 on the document, 0 on padding), positions (0.. in every row):
+    [len(texts), windows, length] int32.
     """
-    rows = tokenizer.encode(list(texts), add_eos=True)
-    tokens = np.zeros((len(rows), length), np.int32)
-    segment_ids = np.zeros((len(rows), length), np.int32)
-    for i, ids in enumerate(rows):
-        ids = ids[:length]
+    docs = tokenizer.encode(list(texts), add_eos=True)
+    tokens = np.zeros((len(docs), windows * length), np.int32)
+    segment_ids = np.zeros((len(docs), windows * length), np.int32)
+    for i, ids in enumerate(docs):
+        ids = ids[:windows * length]
         tokens[i, :len(ids)] = ids
         segment_ids[i, :len(ids)] = 1
-    positions = np.broadcast_to(np.arange(length, dtype=np.int32), tokens.shape).copy()
-    return {"tokens": tokens, "segment_ids": segment_ids, "positions": positions}
+    shape = (len(docs), windows, length)
+    positions = np.broadcast_to(np.arange(length, dtype=np.int32), shape).copy()
+    return {"tokens": tokens.reshape(shape), "segment_ids": segment_ids.reshape(shape), "positions": positions}
 
 
 # --- model ---
@@ -131,15 +136,19 @@ def _is_final_norm(module: Any, method_name: str) -> bool:
 
 
 def pooled_features(model_cfg: ml_collections.ConfigDict, backbone: Any, batch: dict[str, jax.Array]) -> jax.Array:
-    """[batch, dim] float32: the final-norm hidden states averaged over each row's document tokens.
+    """[batch, dim] float32: the final-norm hidden states averaged over each document's tokens in all its windows.
 
-    The language-model head's logits are not used, so jit drops their computation.
+    batch: tokens, segment_ids, positions [batch, windows, length]. The language-model
+    head's logits are not used, so jit drops their computation.
     """
+    batch_size, windows, length = batch["tokens"].shape
+    rows = {k: v.reshape(batch_size * windows, length) for k, v in batch.items()}
     _, state = model.Transformer(model_cfg).apply(
-        {"params": backbone}, batch["tokens"], batch["segment_ids"], batch["positions"],
+        {"params": backbone}, rows["tokens"], rows["segment_ids"], rows["positions"],
         capture_intermediates=_is_final_norm)
-    hidden = state["intermediates"]["final_norm"]["__call__"][0].astype(jnp.float32)  # [batch, length, dim]
-    weights = (batch["segment_ids"] != 0).astype(jnp.float32)[..., None]
+    hidden = state["intermediates"]["final_norm"]["__call__"][0].astype(jnp.float32)  # [rows, length, dim]
+    hidden = hidden.reshape(batch_size, windows * length, -1)
+    weights = (batch["segment_ids"] != 0).reshape(batch_size, windows * length, 1).astype(jnp.float32)
     return jnp.sum(hidden * weights, axis=1) / jnp.maximum(jnp.sum(weights, axis=1), 1.0)
 
 
@@ -165,6 +174,7 @@ def classify(model_cfg: ml_collections.ConfigDict, params: Any, batch: dict[str,
 @dataclasses.dataclass(frozen=True)
 class Hyperparameters:
     train: str = "head"  # head | all
+    windows: int = 1  # rows of the pretraining sequence length read per text: longer texts are cut
     epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -280,26 +290,31 @@ class Classifier:
     params: dict  # {"backbone": model params, "standardize": {"mean", "inv_std"}, "head": {"kernel", "bias"}}
     labels: list[Label]  # class index -> label
     tokenizer: spm.SentencePieceProcessor
+    windows: int  # rows of config.seq_len tokens read per text
 
     def __call__(self, texts: Sequence[str]) -> list[Label]:
-        predicted = predict(self.config.model, self.params, encode(self.tokenizer, texts, self.config.seq_len))
+        encoded = encode(self.tokenizer, texts, self.config.seq_len, self.windows)
+        predicted = predict(self.config.model, self.params, encoded)
         return [self.labels[i] for i in predicted]
 
 
 def load_classifier(output: str) -> Classifier:
     """A classifier saved by `finetune` (its --output folder)."""
     with open(os.path.join(output, INFO_FILE), encoding="utf-8") as f:
-        labels = json.load(f)["labels"]
+        info = json.load(f)
     params = flax.traverse_util.unflatten_dict(safetensors.flax.load_file(os.path.join(output, PARAMS_FILE)),
                                                sep="/")
-    return Classifier(trained.load_config(output), params, labels,
-                      tokenizer_lib.load_tokenizer(os.path.join(output, trained.TOKENIZER_FILE)))
+    return Classifier(trained.load_config(output), params, info["labels"],
+                      tokenizer_lib.load_tokenizer(os.path.join(output, trained.TOKENIZER_FILE)),
+                      info["hyperparameters"]["windows"])
 
 
 def finetune(workdir: str, data: str, eval_data: str, output: str, hp: Hyperparameters) -> dict[str, float]:
     """Fine-tunes the run in `workdir`, saves the classifier in `output`; returns the held-out report."""
     if hp.train not in TRAIN_MODES:
         raise ValueError(f"train={hp.train!r}; choose one of {TRAIN_MODES}")
+    if hp.windows < 1:
+        raise ValueError(f"windows={hp.windows}: at least one row per text")
     texts, train_labels = read_examples(data)
     eval_texts, eval_labels = read_examples(eval_data)
     names = label_list(train_labels)
@@ -310,13 +325,13 @@ def finetune(workdir: str, data: str, eval_data: str, output: str, hp: Hyperpara
     length = run.config.seq_len
     metrics.log(f"fine-tuning {workdir} (step {run.step}, objective {run.config.objective}), train={hp.train}: "
                 f"{len(y)} training and {len(eval_y)} held-out examples, {len(names)} classes, "
-                f"{length}-token inputs")
-    encoded = encode(run.tokenizer, texts, length)
+                f"inputs of up to {hp.windows} x {length} tokens")
+    encoded = encode(run.tokenizer, texts, length, hp.windows)
     features = _map_rows(lambda p, b: pooled_features(run.config.model, p, b), run.params, encoded)
     params = {"backbone": run.params, "standardize": standardizer(features),
               "head": init_head(run.config.model.dim, len(names))}
     params = fit(run.config.model, params, encoded, y, hp)
-    report = accuracy_report(predict(run.config.model, params, encode(run.tokenizer, eval_texts, length)), eval_y)
+    report = accuracy_report(predict(run.config.model, params, encode(run.tokenizer, eval_texts, length, hp.windows)), eval_y)
     metrics.log(f"held-out accuracy {report['accuracy']:.4f} (chance, the majority class: {report['chance']:.4f}) "
                 f"over {report['examples']} examples")
     save_classifier(output, workdir, params, names,
@@ -334,6 +349,8 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
         "output": flags.DEFINE_string("output", None, "folder for the fine-tuned classifier"),
         "train": flags.DEFINE_enum("train", "head", list(TRAIN_MODES),
                                    "head: the linear head alone; all: every weight"),
+        "windows": flags.DEFINE_integer("windows", Hyperparameters.windows,
+                                        "rows of the pretraining sequence length read per text; the rest is cut"),
         "epochs": flags.DEFINE_integer("epochs", Hyperparameters.epochs, "passes over the training examples"),
         "batch_size": flags.DEFINE_integer("batch_size", Hyperparameters.batch_size, "examples per step"),
         "learning_rate": flags.DEFINE_float("learning_rate", Hyperparameters.learning_rate,
@@ -355,7 +372,11 @@ def main() -> None:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         value = {name: holder.value for name, holder in holders.items()}
         hp = Hyperparameters(**{f.name: value[f.name] for f in dataclasses.fields(Hyperparameters)})
-        finetune(value["workdir"], value["data"], value["eval_data"], value["output"], hp)
+        try:
+            finetune(value["workdir"], value["data"], value["eval_data"], value["output"], hp)
+        except (ValueError, FileNotFoundError) as e:  # bad input: the message, not a traceback
+            metrics.log(str(e))
+            raise SystemExit(1)
 
     app.run(run)
 

@@ -67,6 +67,25 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> str:
     return workdir
 
 
+@pytest.fixture(scope="session")
+def tiny_mlm_run(tiny_dataset, tmp_path_factory) -> str:
+    """The workdir of a finished 40-step tiny masked-LM run (configs/tiny_mlm.py).
+
+    Its schedule is fixed at 40 steps, so a shorter run of its config.json is a prefix of it.
+    """
+    from configs import tiny_mlm
+    from pretrain_jax import train
+
+    config = tiny_mlm.get_config()
+    config.data.dir = tiny_dataset
+    config.num_train_steps = 40
+    config.optimizer.update(warmup_steps=4, decay_steps=36)
+    config.eval_batches = 0  # the whole validation split
+    workdir = str(tmp_path_factory.mktemp("tiny_mlm_run"))
+    train.train(config, workdir, jax.devices()[:1])
+    return workdir
+
+
 TASK_MODULES = ("textwrap.py", "shutil.py", "calendar.py", "string.py")  # not in tiny_dataset's folders
 
 

@@ -8,12 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.util import tensor_util
 
 from configs import tiny_mlm
 from data_prep import corpora, records
 from data_prep import tokenizer as tokenizer_lib
 from pretrain_jax import config as config_lib
-from pretrain_jax import input_pipeline, masking, model, objectives, optimizer, sharding, train, train_state
+from pretrain_jax import input_pipeline, masking, model, objectives, optimizer, sharding, train, train_state, trained
 from pretrain_jax.input_pipeline import segments_and_positions
 
 MIN_TOKENS = 1_000_000
@@ -133,28 +135,17 @@ def test_a_masked_lm_needs_an_id_beyond_the_tokenizer_for_the_mask(tiny_dataset)
         input_pipeline.check_compatible(records.read_metadata(tiny_dataset), config)
 
 
-STEPS = 40
-
-
 @pytest.fixture(scope="module")
-def mlm_runs(tiny_dataset, tmp_path_factory):
-    """Two tiny masked-LM runs of STEPS steps: one straight, one stopped at STEPS/2 and resumed.
-
-    Returns (config, straight workdir, staged workdir, the straight run's final scalars).
-    """
-    config = tiny_mlm.get_config()
-    config.data.dir = tiny_dataset
-    config.optimizer.update(warmup_steps=4, decay_steps=STEPS - 4)  # one schedule for the runs of any length
-    config.eval_batches = 0  # the whole validation split, as held_out_masked_loss reads it
-    root = tmp_path_factory.mktemp("mlm_runs")
-    straight, staged = str(root / "straight"), str(root / "staged")
-    config.num_train_steps = STEPS
-    scalars = train.train(config, straight, ONE_DEVICE)
-    config.num_train_steps = STEPS // 2
-    train.train(config, staged, ONE_DEVICE)
-    config.num_train_steps = STEPS
-    train.train(config, staged, ONE_DEVICE)
-    return config, straight, staged, scalars
+def resumed_mlm_run(tiny_mlm_run, tmp_path_factory):
+    """The tiny_mlm_run config run again, stopped halfway and resumed: (config, its workdir)."""
+    config = trained.load_config(tiny_mlm_run)
+    steps = config.num_train_steps
+    workdir = str(tmp_path_factory.mktemp("resumed_mlm_run"))
+    config.num_train_steps = steps // 2
+    train.train(config, workdir, ONE_DEVICE)
+    config.num_train_steps = steps
+    train.train(config, workdir, ONE_DEVICE)
+    return config, workdir
 
 
 def held_out_masked_loss(config, params):
@@ -167,25 +158,32 @@ def held_out_masked_loss(config, params):
     return total / count
 
 
-def test_a_tiny_masked_lm_learns_to_fill_in_masked_tokens(mlm_runs, restore):
-    config, workdir, _, scalars = mlm_runs
+def logged(workdir, tag):
+    """{step: value} of one TensorBoard scalar the run wrote."""
+    events = EventAccumulator(os.path.join(workdir, "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    return {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
+
+
+def test_a_tiny_masked_lm_learns_to_fill_in_masked_tokens(tiny_mlm_run, restore):
+    config = trained.load_config(tiny_mlm_run)
     mesh = sharding.make_mesh(config.mesh, ONE_DEVICE)
     tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
     initial = train_state.init_state(config.model, tx, train_state.state_shardings(config.model, tx, mesh),
                                      config.seed)
-    final, _ = restore(config, workdir, with_data=False)
+    final, _ = restore(config, tiny_mlm_run, with_data=False)
     before, after = held_out_masked_loss(config, initial.params), held_out_masked_loss(config, final.params)
-    print(f"held-out masked-token loss: {before:.3f} at init -> {after:.3f} after {STEPS} steps "
-          f"(the run's eval/loss: {scalars['eval/loss']:.3f})")
+    print(f"held-out masked-token loss: {before:.3f} at init -> {after:.3f} after {config.num_train_steps} steps")
     assert before == pytest.approx(np.log(config.model.vocab_size), abs=0.1)
     assert after < before - 1.0
-    assert scalars["eval/loss"] == pytest.approx(after, rel=1e-4)  # the loop evaluates the same objective
+    logged_loss = logged(tiny_mlm_run, "eval/loss")[config.num_train_steps]
+    assert logged_loss == pytest.approx(after, rel=1e-4)  # the loop's validation uses the same objective and key
 
 
-def test_a_masked_lm_run_resumes_bitwise(mlm_runs, restore):
-    config, straight_dir, staged_dir, _ = mlm_runs
-    straight, _ = restore(config, straight_dir, with_data=False)
-    staged, _ = restore(config, staged_dir, with_data=False)
-    assert int(straight.step) == int(staged.step) == STEPS
-    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(staged)):
+def test_a_masked_lm_run_resumes_bitwise(tiny_mlm_run, resumed_mlm_run, restore):
+    config, resumed_dir = resumed_mlm_run
+    straight, _ = restore(config, tiny_mlm_run, with_data=False)
+    resumed, _ = restore(config, resumed_dir, with_data=False)
+    assert int(straight.step) == int(resumed.step) == config.num_train_steps
+    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
