@@ -45,15 +45,14 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data_prep import classifier, corpora, mixture, pack, prepare, readers, records, stages, tokenizer
-from data_prep.curate import READ
+from data_prep import classifier, corpora, curate, mixture, pack, prepare, readers, records, stages, tokenizer
 from data_prep.dedup import DedupConfig
 from data_prep.dedup.beam import Accumulate, ExactDuplicates, NearDuplicates, Order, cluster_report
-from data_prep.document import Document, Removed
+from data_prep.document import Document
 from data_prep.errors import ConfigError
 from data_prep.readers import Dropped, Result
 from data_prep.sampling import TRAIN, HashSample, split_of
-from data_prep.stats import SAMPLE_CHARS, Ledger, Removal, StageStats
+from data_prep.stats import Ledger, Removal, StageStats
 
 REMOVED, STATS, COUNTS = "removed", "stats", "counts"  # tagged outputs beside the kept documents
 ENCODE_BATCH = 256  # documents per SentencePiece call
@@ -150,8 +149,7 @@ class _Read(beam.DoFn):
             self.read.inc()
             stats = StageStats(docs_in=1)
             yield beam.pvalue.TaggedOutput(COUNTS, (("read", source.name, ""), 1))
-            if not isinstance(result, Dropped) and len(result.text.encode("utf-8")) > self.max_bytes:
-                result = Dropped(result.id, Removed(READ, "too_large"))
+            result = curate.size_checked(result, self.max_bytes)
             if isinstance(result, Dropped):
                 stats.removed[str(result.removed)] += 1
                 yield beam.pvalue.TaggedOutput(REMOVED, (order, Removal(result.id, source.name, "",
@@ -159,7 +157,7 @@ class _Read(beam.DoFn):
             else:
                 stats.docs_out, stats.chars_out = 1, len(result.text)
                 yield order, result
-            yield beam.pvalue.TaggedOutput(STATS, (READ, stats))
+            yield beam.pvalue.TaggedOutput(STATS, (curate.READ, stats))
 
 
 class _DocumentStages(beam.DoFn):
@@ -174,23 +172,15 @@ class _DocumentStages(beam.DoFn):
     def process(self, element: tuple[Order, Document, Result]) -> Iterator[Any]:
         order, doc, verdict = element
         named = [(self.corpus_stage, lambda _: verdict)] if self.corpus_stage else []
-        for name, stage in [*named, *self.stages]:
-            stats = StageStats(docs_in=1, chars_in=len(doc.text))
-            start = time.perf_counter()
-            result = stage(doc)
-            stats.seconds = time.perf_counter() - start
-            if name in stages.TALLIES:
-                stats.count(stages.TALLIES[name](result))
-            if isinstance(result, Dropped):
-                stats.removed[str(result.removed)] += 1
+        counts = {name: StageStats() for name, _ in [*named, *self.stages]}
+        outcome = curate.run_document(doc, [*named, *self.stages], counts)
+        for name, stats in counts.items():
+            if stats.docs_in:
                 yield beam.pvalue.TaggedOutput(STATS, (name, stats))
-                yield beam.pvalue.TaggedOutput(REMOVED, (order, Removal(
-                    doc.id, doc.source, doc.url, str(result.removed), doc.text[:SAMPLE_CHARS])))
-                return
-            stats.docs_out, stats.chars_out = 1, len(result.text)
-            yield beam.pvalue.TaggedOutput(STATS, (name, stats))
-            doc = result
-        yield order, doc
+        if isinstance(outcome, Removal):
+            yield beam.pvalue.TaggedOutput(REMOVED, (order, outcome))
+        else:
+            yield order, outcome
 
 
 def _corpus_stage(docs, name: str, config: ml_collections.ConfigDict):

@@ -75,8 +75,7 @@ def _read(sources: Sequence[corpora.InputSource], max_bytes: int, ledger: Ledger
         for result in source.read():
             ledger.sources[source.name].read += 1
             stats.docs_in += 1
-            if not isinstance(result, Dropped) and len(result.text.encode("utf-8")) > max_bytes:
-                result = Dropped(result.id, Removed(READ, "too_large"))
+            result = size_checked(result, max_bytes)
             if isinstance(result, Dropped):
                 stats.removed[str(result.removed)] += 1
                 ledger.remove(Removal(result.id, source.name, "", str(result.removed), ""))
@@ -84,6 +83,13 @@ def _read(sources: Sequence[corpora.InputSource], max_bytes: int, ledger: Ledger
             stats.docs_out += 1
             stats.chars_out += len(result.text)
             yield result
+
+
+def size_checked(result: Result, max_bytes: int) -> Result:
+    """A document over `max_bytes` of UTF-8 becomes a removal (read:too_large); shared with Beam."""
+    if not isinstance(result, Dropped) and len(result.text.encode("utf-8")) > max_bytes:
+        return Dropped(result.id, Removed(READ, "too_large"))
+    return result
 
 
 class _Spill:
@@ -173,11 +179,12 @@ def _init_worker(named: Sequence[NamedStage]) -> None:
 def _run_chunk(chunk: list[Document]) -> tuple[list[Document | Removal], dict[str, StageStats]]:
     """Each document through the worker's stages; per-stage counts for the chunk."""
     counts = {name: StageStats() for name, _ in _worker_stages}
-    return [_run_document(doc, counts) for doc in chunk], counts
+    return [run_document(doc, _worker_stages, counts) for doc in chunk], counts
 
 
-def _run_document(doc: Document, counts: dict[str, StageStats]) -> Document | Removal:
-    for name, stage in _worker_stages:
+def run_document(doc: Document, named: Sequence[NamedStage], counts: dict[str, StageStats]) -> Document | Removal:
+    """`doc` through the stages `named` in order, counted into `counts` (by stage name); shared with Beam."""
+    for name, stage in named:
         stats = counts[name]
         stats.docs_in += 1
         stats.chars_in += len(doc.text)
