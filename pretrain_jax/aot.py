@@ -11,6 +11,8 @@ renting the slice. libtpu (installed by `make install` off the import path, or b
 (shapes and shardings, no memory), and the step is the one `train.py` runs, with the
 same shardings and donation. A model too large for the chips' HBM fails to compile
 with RESOURCE_EXHAUSTED: that is the "does not fit" verdict, reported, not raised.
+A program XLA compiled fits; one whose buffers add up to more than the chip's HBM
+(XLA reuses temporary space) is marked tight.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def topology_devices(topology: Topology) -> list[jax.Device]:
 
 
 def hbm_bytes_per_device(topology: Topology, num_devices: int) -> int:
-    """The HBM XLA lets one device use: the verdict's limit (a little under the chip's datasheet HBM)."""
+    """The HBM XLA lets one device use (a little under the chip's datasheet HBM)."""
     per_chip = GENERATIONS[topology.generation].usable_gib_per_chip * GIB
     return int(per_chip * topology.chips / num_devices)
 
@@ -212,9 +214,14 @@ def collective_counts(hlo_text: str) -> dict[str, int]:
 
 
 def report(compiled: jax.stages.Compiled, hbm_bytes: int) -> dict[str, Any]:
-    """Memory per device, XLA's FLOPs per device, collective counts and the verdict of one compiled step."""
+    """Memory per device, XLA's FLOPs per device, collective counts and the verdict of one compiled step.
+
+    It compiled, so it fits: XLA refuses a program it cannot place in HBM. "tight" marks
+    a program whose buffers add up to more than the limit, which XLA placed only by
+    reusing temporary space (its peak is lower): no headroom for a larger batch.
+    """
     memory = memory_report(compiled.memory_analysis(), hbm_bytes)
-    return {"fits": memory["total"] <= hbm_bytes, "memory_per_device": memory,
+    return {"fits": True, "tight": memory["total"] > hbm_bytes, "memory_per_device": memory,
             "xla_flops_per_device": float(compiled.cost_analysis()["flops"]),
             "collectives": collective_counts(compiled.as_text()), "error": None}
 
@@ -234,7 +241,7 @@ def out_of_memory_report(message: str, hbm_bytes: int) -> dict[str, Any]:
     if found:
         memory["required"] = _bytes(*found.group(1, 2))
         memory["available"] = _bytes(*found.group(3, 4))
-    return {"fits": False, "memory_per_device": memory, "xla_flops_per_device": None,
+    return {"fits": False, "tight": False, "memory_per_device": memory, "xla_flops_per_device": None,
             "collectives": None, "error": message.strip().splitlines()[0]}
 
 
@@ -284,7 +291,10 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"XLA cost analysis: {r['xla_flops_per_device']:.3e} FLOPs per device, "
                      f"{r['xla_flops_per_device'] * r['devices']:.3e} per step (each loop body counted once)")
         lines.append("collectives in the program: " + ", ".join(f"{k} {v}" for k, v in r["collectives"].items()))
-    lines.append("verdict: " + ("fits" if r["fits"] else "DOES NOT FIT") + (f" ({r['error']})" if r["error"] else ""))
+    if not r["fits"]:
+        lines.append(f"verdict: DOES NOT FIT ({r['error']})")
+    else:
+        lines.append("verdict: fits" + (", tight: the buffers add up to more than the limit" if r["tight"] else ""))
     return "\n".join(lines)
 
 
