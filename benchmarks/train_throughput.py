@@ -1,0 +1,306 @@
+"""Training throughput (tokens/s, MFU) of our JAX train step beside the same Llama in PyTorch, on CPU.
+
+Run (from the repository root):
+
+    python benchmarks/train_throughput.py [--configs 25m,125m,tiny] [--steps N] [--warmup W] [--pieces]
+
+For each config the JAX step (pretrain_jax.train.jit_train_step: forward, causal-LM
+loss, backward, global-norm clipping, AdamW; layers scanned, and unrolled as a
+second JAX row) and transformers' LlamaForCausalLM with the same shape, batch,
+sequence length and AdamW (b1 0.9, b2 0.95, weight decay 0.1, clipping at 1.0),
+eager and under torch.compile, run in this one process on random token batches
+(throughput does not depend on the text), float32, with torch.set_num_threads at
+the core count. After W warm-up steps (compilation), the variants take turns, one
+step each, N times (A B C A B C ...) so that load from other processes hits all
+alike; a row reports the median step. MFU is tokens/s x
+metrics.training_flops_per_token (6N without the embedding table, plus
+12·L·H·Q·T for attention) over the machine's float32 matmul peak, measured in the
+same run with JAX, PyTorch and NumPy (the highest of the three is the denominator).
+The table is printed and replaces the section "## Training throughput" in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # configs/ is not an installed package
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import flax.linen as nn  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from configs import base  # noqa: E402
+from data_prep_throughput import busy_cpu_s, cpu_model, load_note, write_section  # noqa: E402
+from pretrain_jax import (attention, hf, layers, metrics, model, objectives, optimizer, sharding,  # noqa: E402
+                          train, train_state)
+
+SECTION = "## Training throughput"
+# name -> (model section overrides, seq_len, batch); "tiny" is configs/tiny.py.
+CONFIGS = {
+    "25m": (dict(vocab_size=8000, dim=384, num_layers=6, num_heads=6, num_kv_heads=2, mlp_dim=1024), 512, 8),
+    "125m": (dict(vocab_size=32000, dim=768, num_layers=12, num_heads=12, num_kv_heads=4, mlp_dim=2048), 1024, 4),
+    "tiny": (dict(vocab_size=512, dim=64, num_layers=2, num_heads=8, num_kv_heads=4, mlp_dim=128), 64, 8),
+}
+VARIANTS = ("jax scan", "jax unrolled", "torch eager", "torch.compile")
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "torch", "transformers", "numpy")
+Step = Callable[[], float]  # runs one training step to completion, returns its loss
+
+
+def bench_config(name: str) -> ml_collections.ConfigDict:
+    overrides, seq_len, batch = CONFIGS[name]
+    config = base.get_config()
+    config.model.update(**overrides)
+    config.seq_len, config.global_batch_size, config.num_train_steps = seq_len, batch, 1000
+    config.optimizer.warmup_steps = 10
+    return config
+
+
+def random_tokens(config: ml_collections.ConfigDict) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, config.model.vocab_size, (config.global_batch_size, config.seq_len), dtype=np.int32)
+
+
+def jax_step(config: ml_collections.ConfigDict, scan_layers: bool) -> Step:
+    """Our train step exactly as pretrain_jax.train runs it, on one CPU device, state donated."""
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.model.scan_layers = scan_layers
+    mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    state_sh = train_state.state_shardings(config.model, tx, mesh)
+    state = train_state.init_state(config.model, tx, state_sh, config.seed)
+    tokens = random_tokens(config)
+    batch = jax.device_put({"tokens": tokens, "segment_ids": np.ones_like(tokens),
+                            "positions": np.broadcast_to(np.arange(config.seq_len, dtype=np.int32), tokens.shape)},
+                           sharding.batch_sharding(mesh))
+    step_fn = train.jit_train_step(config, tx, mesh, state_sh)
+
+    def step() -> float:
+        nonlocal state
+        state, step_metrics = step_fn(state, batch)
+        return float(step_metrics["loss"])
+
+    return step
+
+
+def torch_step(config: ml_collections.ConfigDict, compiled: bool) -> Step:
+    """transformers' LlamaForCausalLM (sdpa attention) with torch AdamW; torch.compile wraps the model."""
+    torch.manual_seed(config.seed)
+    llama = transformers.LlamaForCausalLM(transformers.LlamaConfig(**hf.hf_config(config.model, config.seq_len)))
+    llama.train()
+    opt_cfg = config.optimizer
+    adamw = torch.optim.AdamW(llama.parameters(), lr=opt_cfg.peak_learning_rate, betas=(opt_cfg.b1, opt_cfg.b2),
+                              eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
+    forward = torch.compile(llama) if compiled else llama
+    tokens = torch.from_numpy(random_tokens(config)).long()
+
+    def step() -> float:
+        adamw.zero_grad(set_to_none=True)
+        loss = forward(input_ids=tokens, labels=tokens).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(llama.parameters(), opt_cfg.grad_clip_norm)
+        adamw.step()
+        return loss.detach().item()
+
+    return step
+
+
+def matmul_peaks(size: int = 2048, repeats: int = 10) -> dict[str, float]:
+    """float32 FLOP/s of a square matmul in JAX, PyTorch and NumPy on this machine."""
+    def timed(matmul: Callable[[], object]) -> float:
+        matmul()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            matmul()
+        return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    ta = torch.from_numpy(a)
+    return {"jax": metrics.measure_peak_flops(jax.devices()[0], size, repeats),
+            "torch": timed(lambda: ta @ ta), "numpy": timed(lambda: a @ a)}
+
+
+def _median_s(fn: Callable, *args, repeats: int = 3) -> float:
+    """Median wall seconds of a jitted call, after one untimed call that compiles it."""
+    fn = jax.jit(fn)
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def jax_pieces(name: str) -> dict[str, float]:
+    """Seconds per step spent in each piece of the JAX step, each timed alone (forward + backward).
+
+    Per-layer pieces are timed on one layer and multiplied by the depth, so the sum can
+    be held against the whole step's time.
+    """
+    config = bench_config(name)
+    m, (batch, length) = config.model, (config.global_batch_size, config.seq_len)
+    keys = iter(jax.random.split(jax.random.key(0), 10))
+    x = jax.random.normal(next(keys), (batch, length, m.dim))
+    tokens = jnp.asarray(random_tokens(config))
+    segment_ids, positions = jnp.ones_like(tokens), jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), tokens.shape)
+    q = jax.random.normal(next(keys), (batch, length, m.num_heads, model.head_dim(m)))
+    kv = jax.random.normal(next(keys), (batch, length, m.num_kv_heads, model.head_dim(m)))
+    mask = attention.attention_mask(segment_ids, m.causal)
+
+    def module_grad(module: nn.Module, *extra) -> float:
+        params = nn.unbox(module.init(next(keys), x, *extra))["params"]
+        return _median_s(jax.grad(lambda p, x: jnp.sum(module.apply({"params": p}, x, *extra) ** 2), (0, 1)),
+                         params, x)
+
+    f32, hd = jnp.float32, model.head_dim(m)
+    attn = attention.Attention(m.num_heads, m.num_kv_heads, hd, m.rope_theta, m.causal, m.attention_impl,
+                               m.init_std, m.init_std, f32, f32)
+    core = _median_s(jax.grad(lambda q, k: jnp.sum(attention.ATTENTION_IMPLS[m.attention_impl](q, k, k, mask)),
+                              (0, 1)), q, kv)
+    with sharding.activation_rules():
+        attention_s = module_grad(attn, segment_ids, positions)
+        mlp_s = module_grad(layers.SwiGLU(m.mlp_dim, m.init_std, m.init_std, f32, f32))
+    norm_s = module_grad(layers.RMSNorm(m.norm_eps, f32, f32))
+    head = jax.random.normal(next(keys), (m.dim, m.vocab_size)) * m.init_std
+    targets, weights = objectives.causal_lm_targets(tokens, segment_ids)
+    head_loss = lambda x, h: objectives.cross_entropy_sum(jnp.einsum("btd,dv->btv", x, h), targets, weights)  # noqa: E731
+    table_ = jax.random.normal(next(keys), (m.vocab_size, m.dim))
+    params = nn.unbox(model.init_params(m, next(keys)))
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    return {
+        f"attention core (scores, mask, softmax, values) x {m.num_layers}": core * m.num_layers,
+        f"attention rest (q/k/v/o projections, rotary) x {m.num_layers}": (attention_s - core) * m.num_layers,
+        f"SwiGLU MLP x {m.num_layers}": mlp_s * m.num_layers,
+        f"RMSNorm x {2 * m.num_layers + 1}": norm_s * (2 * m.num_layers + 1),
+        "output head matmul + cross-entropy over the vocabulary": _median_s(jax.grad(head_loss, (0, 1)), x, head),
+        "embedding lookup (backward: scatter-add)": _median_s(
+            jax.grad(lambda e, x: jnp.sum(jnp.take(e, tokens, axis=0) * x)), table_, x),
+        "global-norm clip + AdamW update": _median_s(tx.update, params, tx.init(params), params),
+    }
+
+
+def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int) -> dict[str, dict[str, float]]:
+    """{variant: {'step_s', 'compile_s', 'first_loss'}}: warm-up, then the variants take turns."""
+    config = bench_config(name)
+    builders = {"jax scan": lambda: jax_step(config, True), "jax unrolled": lambda: jax_step(config, False),
+                "torch eager": lambda: torch_step(config, False), "torch.compile": lambda: torch_step(config, True)}
+    runs, results = {}, {}
+    for variant in variants:
+        start = time.perf_counter()
+        runs[variant] = builders[variant]()
+        first_loss = runs[variant]()
+        for _ in range(warmup - 1):
+            runs[variant]()
+        results[variant] = {"compile_s": time.perf_counter() - start, "first_loss": first_loss, "times": []}
+        print(f"  {name} {variant}: warm-up {results[variant]['compile_s']:.1f} s, first loss {first_loss:.3f}",
+              flush=True)
+    for i in range(steps):
+        for variant in variants:
+            start = time.perf_counter()
+            runs[variant]()
+            results[variant]["times"].append(time.perf_counter() - start)
+        print(f"  {name} round {i + 1}/{steps}: " + ", ".join(
+            f"{v} {results[v]['times'][-1]:.2f} s" for v in variants), flush=True)
+    for result in results.values():
+        result["step_s"] = statistics.median(result.pop("times"))
+    return results
+
+
+def table(results: dict[str, dict[str, dict[str, float]]], peak: float) -> str:
+    lines = ["| config | params (non-emb.) | tokens/step | variant | step s (median) | tokens/s | MFU "
+             "| vs torch eager | vs torch.compile | warm-up s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for name, by_variant in results.items():
+        config = bench_config(name)
+        tokens = config.global_batch_size * config.seq_len
+        flops = metrics.training_flops_per_token(config.model, config.seq_len)
+        non_emb = model.param_count(config.model)["non_embedding"]
+        for variant, r in by_variant.items():
+            rel = [f"{by_variant[ref]['step_s'] / r['step_s']:.2f}x" if ref in by_variant else "-"
+                   for ref in ("torch eager", "torch.compile")]
+            lines.append(f"| {name} | {non_emb / 1e6:.1f}M | {tokens} | {variant} | {r['step_s']:.3f} | "
+                         f"{tokens / r['step_s']:,.0f} | {100 * tokens * flops / r['step_s'] / peak:.1f}% | "
+                         f"{rel[0]} | {rel[1]} | {r['compile_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def pieces_table(pieces: dict[str, dict[str, float]], results: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = ["| config | piece (forward + backward, timed alone) | s per step | share of the jax scan step |",
+             "|---|---|---:|---:|"]
+    for name, by_piece in pieces.items():
+        step_s = results[name].get("jax scan", {}).get("step_s", float("nan"))
+        for piece, seconds in [*by_piece.items(), ("sum of the pieces", sum(by_piece.values()))]:
+            lines.append(f"| {name} | {piece} | {seconds:.3f} | {100 * seconds / step_s:.0f}% |")
+    return "\n".join(lines)
+
+
+def versions() -> str:
+    return ", ".join([f"Python {platform.python_version()}"]
+                     + [f"{p} {importlib.metadata.version(p)}" for p in PACKAGES])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="25m,125m,tiny", help=f"comma-separated, from {sorted(CONFIGS)}")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {VARIANTS}")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first (>= 1)")
+    parser.add_argument("--pieces", action="store_true", help="also time each piece of the JAX step alone")
+    args = parser.parse_args()
+    names, variants = args.configs.split(","), tuple(args.variants.split(","))
+    unknown = [n for n in names if n not in CONFIGS] + [v for v in variants if v not in VARIANTS]
+    if unknown or args.steps < 1 or args.warmup < 1:
+        parser.error(f"unknown config or variant {unknown}, or --steps/--warmup below 1")
+
+    cores = len(os.sched_getaffinity(0))
+    torch.set_num_threads(cores)
+    start, busy_before = time.perf_counter(), busy_cpu_s()
+    peaks = matmul_peaks()
+    print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()), flush=True)
+    results = {name: measure(name, variants, args.steps, args.warmup) for name in names}
+    pieces = {name: jax_pieces(name) for name in names} if args.pieces else {}
+    peaks_after = matmul_peaks()  # the load may have changed during the run
+    peak = max(*peaks.values(), *peaks_after.values())
+    text_table = table(results, peak) + ("\n\n" + pieces_table(pieces, results) if pieces else "")
+    print(text_table)
+
+    command = (f"python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
+               f"--warmup {args.warmup}" + (" --pieces" if args.pieces else ""))
+    if args.variants != ",".join(VARIANTS):
+        command += f" --variants '{args.variants}'"
+    peak_line = "; ".join(f"{k} {peaks[k] / 1e9:.0f} before, {peaks_after[k] / 1e9:.0f} after" for k in peaks)
+    text = "\n".join([
+        SECTION, "", f"Command: `{command}`", "",
+        f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {cpu_model()}, "
+        f"{cores} cores (torch.set_num_threads({cores}); XLA CPU default threading). {versions()}. "
+        f"Runtime {time.perf_counter() - start:.0f} s.", "",
+        text_table, "",
+        f"- float32 matmul peak (2048², GFLOP/s): {peak_line}. MFU uses the highest, {peak / 1e9:.0f} GFLOP/s.",
+        f"- Median of {args.steps} timed steps after {args.warmup} warm-up steps (warm-up s includes jit / "
+        "torch.compile time); variants ran in turns, one step each.",
+        "- MFU counts 6N (N without the embedding table, output head included) + 12·L·H·Q·T FLOPs per token "
+        "(metrics.training_flops_per_token).",
+        "- Not identical work: the JAX step also masks attention by document (packed rows) and checks for "
+        "non-finite updates; torch's sdpa runs plain causal attention and weight decay on every parameter.",
+        f"- {load_note(busy_before, time.perf_counter() - start)}",
+    ]) + "\n"
+    write_section(text, SECTION)
+    print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
+
+
+if __name__ == "__main__":
+    main()
