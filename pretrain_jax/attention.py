@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from pretrain_jax import axes
-from pretrain_jax.layers import param_with_axes, rotary_embedding
+from pretrain_jax.layers import dense, param_with_axes, rotary_embedding
 
 
 def attention_mask(segment_ids: jax.Array, causal: bool) -> jax.Array:
@@ -118,9 +118,9 @@ class Attention(nn.Module):
                              nn.initializers.normal(self.out_init_std), self.param_dtype)
 
         x = x.astype(self.dtype)
-        q = jnp.einsum("btd,dnh->btnh", x, wq.astype(self.dtype))  # [batch, length, heads, head_dim]
-        k = jnp.einsum("btd,dkh->btkh", x, wk.astype(self.dtype))  # [batch, length, kv_heads, head_dim]
-        v = jnp.einsum("btd,dkh->btkh", x, wv.astype(self.dtype))
+        q = dense(x, wq.astype(self.dtype))  # [batch, length, heads, head_dim]
+        k = dense(x, wk.astype(self.dtype))  # [batch, length, kv_heads, head_dim]
+        v = dense(x, wv.astype(self.dtype))
         q = rotary_embedding(q, positions, self.rope_theta)
         k = rotary_embedding(k, positions, self.rope_theta)
 
@@ -131,7 +131,7 @@ class Attention(nn.Module):
             mask = decoding_mask(decoding, x.shape[1])
         out = ATTENTION_IMPLS[self.impl](q, k, v, mask)
         out = nn.with_logical_constraint(out, (axes.BATCH, axes.LENGTH, axes.ACT_HEADS, axes.HEAD_DIM))
-        return jnp.einsum("btnh,nhd->btd", out, wo.astype(self.dtype))
+        return dense(out, wo.astype(self.dtype), in_dims=2)  # [batch, length, dim]
 
     def _cached(self, k: jax.Array, v: jax.Array, decoding: Decoding) -> tuple[jax.Array, jax.Array]:
         """Writes k, v at slot `decoding.index` of the "cache" collection; returns the whole cache.

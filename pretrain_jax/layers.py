@@ -6,6 +6,7 @@ maps them to mesh axes); no module here knows about a mesh.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -37,6 +38,18 @@ class RMSNorm(nn.Module):
         x32 = x.astype(jnp.float32)
         x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
         return (x32 * scale.astype(jnp.float32)).astype(self.dtype)
+
+
+def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
+    """x [..., *in] times kernel [*in, *out] -> [..., *out], as one 2-D matmul.
+
+    The same product as an einsum over [batch, length, ...], but XLA's CPU backward
+    of a 2-D matmul is about 1.4x faster (benchmarks/train_throughput.py --pieces).
+    """
+    in_shape, out_shape = kernel.shape[:in_dims], kernel.shape[in_dims:]
+    fan_in = math.prod(in_shape)
+    y = x.reshape(-1, fan_in) @ kernel.reshape(fan_in, -1)  # [batch * length, fan_out]
+    return y.reshape(*x.shape[:x.ndim - in_dims], *out_shape)
 
 
 def rotary_embedding(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
@@ -78,7 +91,7 @@ class SwiGLU(nn.Module):
         w_down = param_with_axes(self, "w_down", (self.hidden_dim, dim), (axes.MLP, axes.EMBED),
                                  nn.initializers.normal(self.out_init_std), self.param_dtype)
         x = x.astype(self.dtype)
-        gate = jnp.einsum("btd,df->btf", x, w_gate.astype(self.dtype))
-        up = jnp.einsum("btd,df->btf", x, w_up.astype(self.dtype))
+        gate = dense(x, w_gate.astype(self.dtype))  # [batch, length, hidden]
+        up = dense(x, w_up.astype(self.dtype))
         hidden = nn.with_logical_constraint(nn.silu(gate) * up, (axes.BATCH, axes.LENGTH, axes.ACT_MLP))
-        return jnp.einsum("btf,fd->btd", hidden, w_down.astype(self.dtype))
+        return dense(hidden, w_down.astype(self.dtype))  # [batch, length, dim]

@@ -20,7 +20,7 @@ import ml_collections
 
 from pretrain_jax import axes
 from pretrain_jax.attention import Attention, Decoding
-from pretrain_jax.layers import RMSNorm, SwiGLU, param_with_axes
+from pretrain_jax.layers import RMSNorm, SwiGLU, dense, param_with_axes
 
 # What each remat policy keeps from the forward pass; everything else is recomputed.
 REMAT_POLICIES = {
@@ -104,7 +104,7 @@ class Transformer(nn.Module):
         else:
             head = param_with_axes(self, "head", (cfg.dim, cfg.vocab_size), (axes.EMBED, axes.VOCAB), init,
                                    param_dtype)
-        logits = jnp.einsum("btd,dv->btv", x, head.astype(dtype))
+        logits = dense(x, head.astype(dtype))  # [batch, length, vocab]
         logits = nn.with_logical_constraint(logits, (axes.BATCH, axes.LENGTH, axes.ACT_VOCAB))
         return logits.astype(jnp.float32)
 
