@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
@@ -169,8 +170,9 @@ def jax_pieces(name: str) -> dict[str, float]:
     f32, hd = jnp.float32, model.head_dim(m)
     attn = attention.Attention(m.num_heads, m.num_kv_heads, hd, m.rope_theta, m.causal, m.attention_impl,
                                m.init_std, m.init_std, f32, f32)
-    core = _median_s(jax.grad(lambda q, k: jnp.sum(attention.ATTENTION_IMPLS[m.attention_impl](q, k, k, mask)),
-                              (0, 1)), q, kv)
+    impl = attention.ATTENTION_IMPLS[m.attention_impl]
+    core_fn = partial(attention.causal_blocks, impl) if m.causal else impl  # as Attention runs it
+    core = _median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, mask)), (0, 1)), q, kv)
     with sharding.activation_rules():
         attention_s = module_grad(attn, segment_ids, positions)
         mlp_s = module_grad(layers.SwiGLU(m.mlp_dim, m.init_std, m.init_std, f32, f32))
@@ -296,6 +298,10 @@ def main() -> None:
         "(metrics.training_flops_per_token).",
         "- Not identical work: the JAX step also masks attention by document (packed rows) and checks for "
         "non-finite updates; torch's sdpa runs plain causal attention and weight decay on every parameter.",
+        *(["- Pieces: each part of the JAX step timed alone, forward + backward, in the model's shapes; "
+           "per-layer parts are timed on one layer and multiplied by the depth. The sum falls short of the step "
+           "by what the pieces leave out (residual adds, the scan over layers, the loss reduction)."]
+          if pieces else []),
         f"- {load_note(busy_before, time.perf_counter() - start)}",
     ]) + "\n"
     write_section(text, SECTION)
