@@ -299,8 +299,8 @@ def main() -> None:
         "- Not identical work: the JAX step also masks attention by document (packed rows) and checks for "
         "non-finite updates; torch's sdpa runs plain causal attention and weight decay on every parameter.",
         *(["- Pieces: each part of the JAX step timed alone, forward + backward, in the model's shapes; "
-           "per-layer parts are timed on one layer and multiplied by the depth. The sum falls short of the step "
-           "by what the pieces leave out (residual adds, the scan over layers, the loss reduction)."]
+           "per-layer parts are timed on one layer and multiplied by the depth. The sum differs from the step "
+           "by what they leave out (residual adds, the scan over layers) and by what running alone changes (caches, noise)."]
           if pieces else []),
         f"- {load_note(busy_before, time.perf_counter() - start)}",
     ]) + "\n"
