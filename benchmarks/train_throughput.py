@@ -157,7 +157,8 @@ def jax_pieces(name: str) -> dict[str, float]:
     keys = iter(jax.random.split(jax.random.key(0), 10))
     x = jax.random.normal(next(keys), (batch, length, m.dim))
     tokens = jnp.asarray(random_tokens(config))
-    segment_ids, positions = jnp.ones_like(tokens), jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), tokens.shape)
+    segment_ids = jnp.ones_like(tokens)
+    positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), tokens.shape)
     q = jax.random.normal(next(keys), (batch, length, m.num_heads, model.head_dim(m)))
     kv = jax.random.normal(next(keys), (batch, length, m.num_kv_heads, model.head_dim(m)))
     mask = attention.attention_mask(segment_ids, m.causal)
@@ -300,7 +301,8 @@ def main() -> None:
         "non-finite updates; torch's sdpa runs plain causal attention and weight decay on every parameter.",
         *(["- Pieces: each part of the JAX step timed alone, forward + backward, in the model's shapes; "
            "per-layer parts are timed on one layer and multiplied by the depth. The sum differs from the step "
-           "by what they leave out (residual adds, the scan over layers) and by what running alone changes (caches, noise)."]
+           "by what they leave out (residual adds, the scan over layers) and by what running alone changes "
+           "(caches, noise)."]
           if pieces else []),
         f"- {load_note(busy_before, time.perf_counter() - start)}",
     ]) + "\n"
