@@ -180,7 +180,7 @@ def jax_pieces(name: str) -> dict[str, float]:
     norm_s = module_grad(layers.RMSNorm(m.norm_eps, f32, f32))
     head = jax.random.normal(next(keys), (m.dim, m.vocab_size)) * m.init_std
     targets, weights = objectives.causal_lm_targets(tokens, segment_ids)
-    head_loss = lambda x, h: objectives.cross_entropy_sum(jnp.einsum("btd,dv->btv", x, h), targets, weights)  # noqa: E731
+    head_loss = lambda x, h: objectives.cross_entropy_sum(layers.dense(x, h), targets, weights)  # noqa: E731
     table_ = jax.random.normal(next(keys), (m.vocab_size, m.dim))
     params = nn.unbox(model.init_params(m, next(keys)))
     tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
