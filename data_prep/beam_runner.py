@@ -62,14 +62,7 @@ _DEDUP = {"exact_dedup": ExactDuplicates, "minhash_dedup": NearDuplicates}
 def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner=FnApiRunner",)) -> dict[str, Any]:
     """Runs the pipeline on the runner `beam_args` choose (default: in this process); returns the report."""
     start = time.time()
-    if not config.inputs:
-        raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
-    stages.check_names(config.stages)
-    if config.tokenizer_model:
-        tokenizer.check_model(config.tokenizer_model)
-    if "quality" in config.stages and not config.classifier.model:
-        raise ConfigError("the quality stage needs config.classifier.model (train one with train-classifier)")
-    sources = [corpora.resolve_input(spec) for spec in config.inputs]
+    sources = prepare.checked_sources(config)
     counts = prepare.source_counts(sources)
     mix = mixture.from_config(config.mixture, counts)
     _prepare_output_dir(config)

@@ -68,12 +68,7 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     with the same config reuses the curation pass, the tokenizer and finished shards.
     """
     start = time.time()
-    if not config.inputs:
-        raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
-    stages.check_names(config.stages)
-    if config.tokenizer_model:
-        tokenizer.check_model(config.tokenizer_model)
-    sources = [corpora.resolve_input(spec) for spec in config.inputs]
+    sources = checked_sources(config)
     ledger = Ledger(source_counts(sources), config.removed_samples_per_reason)
     mix = mixture.from_config(config.mixture, ledger.sources)
     num_workers = config.num_workers or len(os.sched_getaffinity(0))
@@ -123,6 +118,18 @@ def report_files(report: dict[str, Any], ledger: Ledger) -> dict[str, bytes]:
     """report.json and removed_samples.jsonl, by file name."""
     return {REPORT_FILE: json.dumps(report, indent=2).encode("utf-8"),
             SAMPLES_FILE: "".join(ledger.sample_lines()).encode("utf-8")}
+
+
+def checked_sources(config: ml_collections.ConfigDict) -> list[corpora.InputSource]:
+    """The config's inputs, once the checks that need no data pass: a bad config fails before any work."""
+    if not config.inputs:
+        raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
+    stages.check_names(config.stages)
+    if config.tokenizer_model:
+        tokenizer.check_model(config.tokenizer_model)
+    if "quality" in config.stages and not config.classifier.model:
+        raise ConfigError("the quality stage needs config.classifier.model (train one with train-classifier)")
+    return [corpora.resolve_input(spec) for spec in config.inputs]
 
 
 def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDict, ledger: Ledger,
