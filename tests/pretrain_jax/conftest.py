@@ -25,7 +25,7 @@ def tiny_dataset(tmp_path_factory) -> str:
     config.seq_len = train_config.seq_len
     config.validation_fraction = 0.05
     config.num_train_shards = 2
-    config.num_workers = 1  # no fork of this JAX-threaded process (see data_prep/curate.py)
+    config.num_workers = 1  # in this process: a small corpus is not worth starting workers for
     prepare.prepare(config)
     return config.output_dir
 

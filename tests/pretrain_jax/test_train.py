@@ -106,7 +106,7 @@ def test_a_short_demo_run_learns_far_more_than_unigram_statistics(tmp_path):
     from configs.data import demo as demo_data
     data_config = demo_data.get_config()
     data_config.output_dir = str(tmp_path / "data")
-    data_config.num_workers = 1  # no fork of this JAX-threaded process (see data_prep/curate.py)
+    data_config.num_workers = 1  # in this process: a small corpus is not worth starting workers for
     prepare.prepare(data_config)
     config = demo.get_config()
     config.data.dir = data_config.output_dir
