@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -148,14 +148,21 @@ def complete(model_cfg: ml_collections.ConfigDict, params: Any, tokenizer: spm.S
     return tokenizer.decode(ids)
 
 
-def sample_texts(config: ml_collections.ConfigDict, params: Any) -> dict[str, str]:
-    """TensorBoard texts during training: each of config.generate.prompts with its greedy completion."""
-    metadata = records.read_metadata(config.data.dir)
+def periodic_samples(config: ml_collections.ConfigDict,
+                     metadata: records.DatasetMetadata) -> Callable[[Any], dict[str, str]]:
+    """params -> TensorBoard texts: each of config.generate.prompts with its greedy completion.
+
+    The tokenizer is read once per run, not at every sampling step.
+    """
     tokenizer = tokenizer_lib.load_tokenizer(os.path.join(config.data.dir, metadata.tokenizer))
     prompts = config.generate.prompts
-    completions = complete(config.model, params, tokenizer, prompts, config.generate.max_new_tokens)
-    # A code block keeps newlines and indentation as they are under TensorBoard's markdown.
-    return {f"samples/{i}": f"```\n{p}{c}\n```" for i, (p, c) in enumerate(zip(prompts, completions))}
+
+    def run(params: Any) -> dict[str, str]:
+        completions = complete(config.model, params, tokenizer, prompts, config.generate.max_new_tokens)
+        # A code block keeps newlines and indentation as they are under TensorBoard's markdown.
+        return {f"samples/{i}": f"```\n{p}{c}\n```" for i, (p, c) in enumerate(zip(prompts, completions))}
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -159,6 +159,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     step_fn = jit_train_step(config, tx, mesh, state_sh)
     eval_params = evaluate.periodic_eval(config, metadata, mesh, state_sh.params)
     run_eval = lambda s: eval_params(s.params)  # noqa: E731
+    samples = generate.periodic_samples(config, metadata) if config.generate.sample_every else None
 
     peak = config.peak_flops_per_device or metrics.measure_peak_flops(jax.local_devices()[0])
     progress = _Progress(config.global_batch_size * config.seq_len,
@@ -168,7 +169,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     writer = metrics.ScalarWriter(os.path.join(workdir, "tensorboard"))
     watcher = PreemptionWatcher()
     try:
-        scalars = _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval, watcher)
+        scalars = _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval, samples,
+                        watcher)
     finally:
         watcher.close()
         ckpt.close()
@@ -176,7 +178,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     return scalars
 
 
-def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval,
+def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval, samples,
           watcher: PreemptionWatcher) -> dict[str, float]:
     """Steps to the end or to a pre-emption. Metrics of step s are read after step s+1 is dispatched."""
     step, scalars, pending = int(state.step), {}, None
@@ -194,7 +196,7 @@ def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_
             writer.write(step, _eval_scalars(run_eval(state), step))
             evaluated_at = step
         if config.generate.sample_every and step % config.generate.sample_every == 0:
-            writer.write_texts(step, generate.sample_texts(config, state.params))
+            writer.write_texts(step, samples(state.params))
             sampled_at = step
         ckpt.save(state, train_iter)
         if watcher.should_stop(step):
