@@ -2,7 +2,7 @@
 
 Run (from the repository root):
 
-    python benchmarks/train_throughput.py [--configs 25m,125m,tiny] [--steps N] [--warmup W] [--pieces]
+    python benchmarks/train_throughput.py [--configs 25m,125m,tiny] [--steps N] [--warmup W] [--pieces] [--profile]
 
 For each config the JAX step (pretrain_jax.train.jit_train_step: forward, causal-LM
 loss, backward, global-norm clipping, AdamW; layers scanned, and unrolled as a
@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import glob
 import importlib.metadata
 import os
 import platform
+import re
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -76,7 +79,10 @@ def random_tokens(config: ml_collections.ConfigDict) -> np.ndarray:
 
 
 def jax_step(config: ml_collections.ConfigDict, scan_layers: bool) -> Step:
-    """Our train step exactly as pretrain_jax.train runs it, on one CPU device, state donated."""
+    """Our train step exactly as pretrain_jax.train runs it, on one CPU device, state donated.
+
+    The step's compiled XLA module is `step.compiled` (its HLO names the ops a profile shows).
+    """
     config = ml_collections.ConfigDict(config.to_dict())
     config.model.scan_layers = scan_layers
     mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
@@ -87,13 +93,14 @@ def jax_step(config: ml_collections.ConfigDict, scan_layers: bool) -> Step:
     batch = jax.device_put({"tokens": tokens, "segment_ids": np.ones_like(tokens),
                             "positions": np.broadcast_to(np.arange(config.seq_len, dtype=np.int32), tokens.shape)},
                            sharding.batch_sharding(mesh))
-    step_fn = train.jit_train_step(config, tx, mesh, state_sh)
+    step_fn = train.jit_train_step(config, tx, mesh, state_sh).lower(state, batch).compile()
 
     def step() -> float:
         nonlocal state
         state, step_metrics = step_fn(state, batch)
         return float(step_metrics["loss"])
 
+    step.compiled = step_fn
     return step
 
 
@@ -112,8 +119,9 @@ def torch_step(config: ml_collections.ConfigDict, compiled: bool) -> Step:
         adamw.zero_grad(set_to_none=True)
         loss = forward(input_ids=tokens, labels=tokens).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(llama.parameters(), opt_cfg.grad_clip_norm)
-        adamw.step()
+        with torch.profiler.record_function(OPTIMIZER):  # a region only while --profile traces
+            torch.nn.utils.clip_grad_norm_(llama.parameters(), opt_cfg.grad_clip_norm)
+            adamw.step()
         return loss.detach().item()
 
     return step
@@ -196,11 +204,112 @@ def jax_pieces(name: str) -> dict[str, float]:
     }
 
 
+# Where a profiled step's time goes. JAX ops are told apart by the scopes in their HLO op_name
+# (jax.named_scope in attention.py, objectives.py, train.py); PyTorch ops by name and by the
+# profiler region the benchmark opens around clipping + AdamW.
+OPTIMIZER, ATTENTION, CROSS_ENTROPY, MATMUL, OTHER = (
+    "optimizer update (clip + AdamW)", "attention core", "cross-entropy (log-softmax over the vocabulary)",
+    "matmuls (projections, MLP, head)", "everything else (norms, activations, rotary, copies, adds)")
+CATEGORIES = (MATMUL, ATTENTION, CROSS_ENTROPY, OPTIMIZER, OTHER)
+TORCH_MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+
+
+def _jax_category(op_name: str) -> str:
+    for scope, category in (("optimizer", OPTIMIZER), ("attention_core", ATTENTION),
+                            ("cross_entropy", CROSS_ENTROPY), ("dot_general", MATMUL)):
+        if scope in op_name:
+            return category
+    return OTHER
+
+
+def _shares(seconds: dict[str, float], wall_s: float) -> dict[str, float]:
+    """Per-category busy seconds rescaled to sum to the step's wall time (ops may overlap in time)."""
+    total = sum(seconds.values()) or 1.0
+    return {c: wall_s * seconds.get(c, 0.0) / total for c in CATEGORIES} | {"step": wall_s}
+
+
+def jax_profile(step: Step) -> dict[str, float]:
+    """One JAX step traced by jax.profiler: the XLA CPU runtime's per-op (thunk) times, by category."""
+    op_names = dict(re.findall(r'%([\w.\-]+) = [^\n]*?metadata=\{op_name="([^"]*)"', step.compiled.as_text()))
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir)
+        start = time.perf_counter()
+        step()
+        wall_s = time.perf_counter() - start
+        jax.profiler.stop_trace()
+        [trace] = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
+        profile = jax.profiler.ProfileData.from_file(trace)
+    seconds: dict[str, float] = {}
+    for plane in profile.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_XLAEigen"):  # XLA's worker threads run the ops
+                continue
+            for event in line.events:
+                if event.name.startswith(("ThunkExecutor", "SlinkyThreadPool")):  # waits, not ops
+                    continue
+                category = _jax_category(op_names.get(event.name, ""))
+                seconds[category] = seconds.get(category, 0.0) + event.duration_ns / 1e9
+    return _shares(seconds, wall_s)
+
+
+def torch_profile(step: Step) -> dict[str, float]:
+    """One PyTorch step traced by torch.profiler: each op's self time, by category."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        step()
+        wall_s = time.perf_counter() - start
+    seconds: dict[str, float] = {}
+    for event in prof.events():
+        names, parent = [event.name], event.cpu_parent
+        while parent is not None:
+            names.append(parent.name)
+            parent = parent.cpu_parent
+        if OPTIMIZER in names:
+            category = OPTIMIZER
+        elif any("scaled_dot_product" in n for n in names):
+            category = ATTENTION
+        elif event.name in TORCH_MATMULS:
+            category = MATMUL
+        elif any("cross_entropy" in n or "log_softmax" in n for n in names):
+            category = CROSS_ENTROPY
+        else:
+            category = OTHER
+        seconds[category] = seconds.get(category, 0.0) + event.self_cpu_time_total / 1e6
+    return _shares(seconds, wall_s)
+
+
+def profile_step(name: str, variants: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """{variant: {category: seconds of one step}}, each variant warmed up, then traced once."""
+    config = bench_config(name)
+    profiles = {}
+    for variant in variants:
+        step = _builders(config)[variant]()
+        step(), step()
+        profiles[variant] = (jax_profile if variant.startswith("jax") else torch_profile)(step)
+        print(f"  {name} {variant}: profiled step {profiles[variant]['step']:.2f} s", flush=True)
+    return profiles
+
+
+def profile_table(profiles: dict[str, dict[str, dict[str, float]]]) -> str:
+    variants = list(next(iter(profiles.values())))
+    lines = ["| config | where the step's time goes | " + " | ".join(f"{v} s" for v in variants) + " |",
+             "|---|---|" + "---:|" * len(variants)]
+    for name, by_variant in profiles.items():
+        for category in (*CATEGORIES, "step"):
+            label = "whole profiled step" if category == "step" else category
+            lines.append(f"| {name} | {label} | " + " | ".join(
+                f"{by_variant[v][category]:.3f}" for v in variants) + " |")
+    return "\n".join(lines)
+
+
+def _builders(config: ml_collections.ConfigDict) -> dict[str, Callable[[], Step]]:
+    return {"jax scan": lambda: jax_step(config, True), "jax unrolled": lambda: jax_step(config, False),
+            "torch eager": lambda: torch_step(config, False), "torch.compile": lambda: torch_step(config, True)}
+
+
 def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int) -> dict[str, dict[str, float]]:
     """{variant: {'step_s', 'compile_s', 'first_loss'}}: warm-up, then the variants take turns."""
-    config = bench_config(name)
-    builders = {"jax scan": lambda: jax_step(config, True), "jax unrolled": lambda: jax_step(config, False),
-                "torch eager": lambda: torch_step(config, False), "torch.compile": lambda: torch_step(config, True)}
+    builders = _builders(bench_config(name))
     runs, results = {}, {}
     for variant in variants:
         start = time.perf_counter()
@@ -263,6 +372,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first (>= 1)")
     parser.add_argument("--pieces", action="store_true", help="also time each piece of the JAX step alone")
+    parser.add_argument("--profile", action="store_true",
+                        help="also trace one step of every variant and split its time by category")
+    parser.add_argument("--no_write", action="store_true", help="print only; leave BENCHMARKS.md as it is")
     args = parser.parse_args()
     names, variants = args.configs.split(","), tuple(args.variants.split(","))
     unknown = [n for n in names if n not in CONFIGS] + [v for v in variants if v not in VARIANTS]
@@ -276,13 +388,15 @@ def main() -> None:
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()), flush=True)
     results = {name: measure(name, variants, args.steps, args.warmup) for name in names}
     pieces = {name: jax_pieces(name) for name in names} if args.pieces else {}
+    profiles = {name: profile_step(name, variants) for name in names} if args.profile else {}
     peaks_after = matmul_peaks()  # the load may have changed during the run
     peak = max(*peaks.values(), *peaks_after.values())
-    text_table = table(results, peak) + ("\n\n" + pieces_table(pieces, results) if pieces else "")
+    text_table = "\n\n".join([table(results, peak), *([pieces_table(pieces, results)] if pieces else []),
+                               *([profile_table(profiles)] if profiles else [])])
     print(text_table)
 
     command = (f"python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
-               f"--warmup {args.warmup}" + (" --pieces" if args.pieces else ""))
+               f"--warmup {args.warmup}" + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else ""))
     if args.variants != ",".join(VARIANTS):
         command += f" --variants '{args.variants}'"
     peak_line = "; ".join(f"{k} {peaks[k] / 1e9:.0f} before, {peaks_after[k] / 1e9:.0f} after" for k in peaks)
@@ -304,10 +418,17 @@ def main() -> None:
            "by what they leave out (residual adds, the scan over layers) and by what running alone changes "
            "(caches, noise)."]
           if pieces else []),
+        *(["- Profile: one more step of each variant, traced (jax.profiler: the XLA CPU runtime's time per "
+           "op on its worker threads; torch.profiler: each op's self time), split by category and scaled so "
+           "the categories add up to that step's wall time (XLA runs independent ops side by side on its "
+           "threads). Under torch.compile, Inductor's fused kernels (cross-entropy included) count as "
+           "everything else."]
+          if profiles else []),
         f"- {load_note(busy_before, time.perf_counter() - start)}",
     ]) + "\n"
-    write_section(text, SECTION)
-    print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
+    if not args.no_write:
+        write_section(text, SECTION)
+        print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
 
 
 if __name__ == "__main__":

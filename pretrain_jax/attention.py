@@ -147,7 +147,8 @@ class Attention(nn.Module):
         impl = ATTENTION_IMPLS[self.impl]
         if decoding is None:
             mask = attention_mask(segment_ids, self.causal)
-            out = causal_blocks(impl, q, k, v, mask) if self.causal else impl(q, k, v, mask)
+            with jax.named_scope("attention_core"):  # names the kernel's ops in profiles
+                out = causal_blocks(impl, q, k, v, mask) if self.causal else impl(q, k, v, mask)
         else:
             k, v = self._cached(k, v, decoding)
             out = impl(q, k, v, decoding_mask(decoding, x.shape[1]))

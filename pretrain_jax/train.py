@@ -74,10 +74,11 @@ def make_train_step(config: ml_collections.ConfigDict,
             loss_sum, count, grads = summed_loss_and_grad(state.params, batch, state.step)
         count = jnp.maximum(count, 1.0)
         loss = loss_sum / count
-        grads = jax.tree.map(lambda g: g / count, grads)
-        grad_norm = optax.global_norm(grads)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        with jax.named_scope("optimizer"):  # names the update's ops in profiles
+            grads = jax.tree.map(lambda g: g / count, grads)
+            grad_norm = optax.global_norm(grads)
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
 
         # A non-finite loss or gradient leaves parameters and optimizer state as they were.
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
