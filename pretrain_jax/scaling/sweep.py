@@ -151,7 +151,10 @@ def launch_commands(sweep_cfg: ml_collections.ConfigDict, root: str, launcher: s
 
 def run_sweep(sweep_cfg: ml_collections.ConfigDict, root: str,
               devices: Sequence[jax.Device] | None = None) -> dict[str, str]:
-    """Trains every unfinished run here, in order; returns {name: 'trained' | 'skipped'}."""
+    """Trains every unfinished run here, in order; returns {name: 'trained' | 'skipped' | 'pre-empted'}.
+
+    A SIGTERM stops the run in training at its next step (saved, as train does) and the sweep with it.
+    """
     from pretrain_jax import train  # the trainer loads the whole stack; planning and fits do not need it
 
     runs = plan_runs(sweep_cfg)
@@ -175,6 +178,10 @@ def run_sweep(sweep_cfg: ml_collections.ConfigDict, root: str,
                     f"FLOPs | sweep ETA {metrics.format_duration(eta)}")
         train.train(config, workdir, devices)
         jax.clear_caches()  # the next run has another shape
+        if not results.is_finished(workdir, config.num_train_steps):  # SIGTERM: it saved and returned early
+            metrics.log(f"sweep stopped: {run.name} was pre-empted; run the same command again to resume")
+            status[run.name] = "pre-empted"
+            break
         status[run.name] = "trained"
         done += compute
     return status

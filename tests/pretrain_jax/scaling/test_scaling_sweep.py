@@ -2,7 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
+import threading
+import time
 
 import jax
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from configs.scaling import base as sweep_base
 from configs.scaling import stdlib
 from pretrain_jax import config as config_lib
+from pretrain_jax.preemption import PreemptionWatcher
 from pretrain_jax.scaling import __main__ as cli
 from pretrain_jax.scaling import accounting, results, sweep
 
@@ -76,6 +80,23 @@ def test_a_workdir_is_never_reused_for_another_run(finished_sweep):
     changed.overrides = (*changed.overrides, ("optimizer.peak_learning_rate", 1e-3))  # same names, other runs
     with pytest.raises(ValueError, match="different config"):
         sweep.run_sweep(changed, root, ONE_DEVICE)
+
+
+def test_sigterm_stops_the_sweep_with_the_run_in_training_saved(tiny_dataset, tmp_path):
+    cfg = grid_config(tiny_dataset)
+    cfg.sizes, cfg.token_budgets = SIZES[:1], (200 * ROWS, 300 * ROWS)
+    root = str(tmp_path)
+
+    def sigterm_once_training_watches_for_it():
+        while not isinstance(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), PreemptionWatcher):
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=sigterm_once_training_watches_for_it, daemon=True).start()
+    first, second = [r.name for r in sweep.plan_runs(cfg)]
+    assert sweep.run_sweep(cfg, root, ONE_DEVICE) == {first: "pre-empted"}  # the second run never started
+    assert os.path.isdir(os.path.join(root, first, "checkpoints")) and not os.path.exists(os.path.join(root, second))
+    assert sweep.run_sweep(cfg, root, ONE_DEVICE) == {first: "trained", second: "trained"}  # the same command resumes
 
 
 def test_launch_commands_run_each_unfinished_run_through_a_launch_script(tiny_dataset, tmp_path):
