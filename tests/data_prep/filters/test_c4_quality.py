@@ -118,6 +118,13 @@ def test_a_page_needs_at_least_five_sentences_in_its_kept_lines(text, reason):
     assert c4_quality(text).reason == reason
 
 
+@pytest.mark.parametrize("tail, reason", [(" Five is", None), ("", "c4:too_few_sentences")])
+def test_an_unterminated_tail_is_a_sentence_when_lines_need_no_punctuation(tail, reason):
+    # FineWeb keeps lines without terminal punctuation; punkt counts their last piece as a sentence.
+    text = "One is here. Two is here. Three is here. Four is here." + tail
+    assert c4_quality(text, require_terminal_punctuation=False).reason == reason
+
+
 def test_none_turns_threshold_rules_off():
     assert c4_quality("Short.", min_sentences=None, min_words_per_line=None) == Cleaned("Short.", None)
     long_word = f"A {'x' * 2000} word."
