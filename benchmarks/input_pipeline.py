@@ -384,6 +384,9 @@ def main() -> None:
                 f"the fastest JAX variant per config in \"{TRAINING_SECTION}\" above")
              + "; headroom is the loader's tokens/s (wall) over it; the share of a core is that rate over the "
              "loader's tokens/s per core.",
+             *([f"Rows with code {args.before} run pretrain_jax/input_pipeline.py as of that git revision, taking "
+                "turns with the working tree's: the same data, shapes and harness."] if args.before else []),
+             targets_note(loader_results, token_rows),
              startup_note(startups, token_rows),
              "Tokenizer per core: tokens over the CPU time of this process and its worker processes (os.times "
              "children, counted once they end); one document per call, and a list of them, are the raw "
@@ -396,6 +399,17 @@ def main() -> None:
         tables, "", *[f"- {n}" for n in notes]]) + "\n"
     write_section(text, SECTION)
     print(f"wrote {BENCHMARKS_FILE}")
+
+
+def targets_note(loader_results: dict[LoaderCase, Timing], token_rows: Sequence[tuple[str, Timing]]) -> str:
+    """Which rows meet issue P5's targets, in one line."""
+    ours = {case: t for case, t in loader_results.items() if case.code == LoaderCase.code}
+    missed = [f"{c.shape} threads {c.threads}" for c, t in ours.items() if t.per_core_s < LOADER_TARGET]
+    tokenizer_rows = [t for name, t in token_rows if not name.startswith("pack")]
+    met = sum(t.per_core_s >= TOKENIZER_TARGET for t in tokenizer_rows)
+    return (f"Targets: loader >= {LOADER_TARGET / 1e6:.0f}M tokens per CPU s met by {len(ours) - len(missed)} of "
+            f"{len(ours)} working-tree rows" + (f" (missed: {', '.join(missed)})" if missed else "")
+            + f"; tokenizer >= {TOKENIZER_TARGET / 1e6:.0f}M per CPU s met by {met} of {len(tokenizer_rows)} rows.")
 
 
 def startup_note(startups: dict[int, Timing], rows: Sequence[tuple[str, Timing]]) -> str:
