@@ -10,7 +10,9 @@ without NLTK's cost:
   slashes, `=`, `+`, `|`, `¶`, inner periods (`3.11.2`, `os.path`), inner apostrophes
   (`O'Neil`), and `,`/`:` before a digit (`1,000`, `10:30`);
 - English clitics become a second token (`John's` -> `John` `'s`, `don't` -> `don` `'t`:
-  NLTK says `do` `n't`; the count and the characters are the same).
+  NLTK says `do` `n't`; the count and the characters are the same). The typographic
+  apostrophe is a token of its own, also inside a word, as NLTK splits it (`it’s` -> `it`
+  `’` `s`).
 
 Languages without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer,
 Myanmar, Tibetan) get one token per character: no dictionary, but word and n-gram
@@ -40,11 +42,11 @@ _NO_SPACE_SCRIPTS = (
 _SPLIT = r"()\[\]{}<>,;:@#$%&?!*\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb\u201e"
 _KEPT = rf"[^\s{_SPLIT}.{_NO_SPACE_SCRIPTS}-]"  # stays in its token; so does a lone "-"
 _RUN = rf"(?:{_KEPT}+|-(?!-){_KEPT}*)(?:-(?!-){_KEPT}*)*"  # "--" is a token of its own
-_JOINER = r"(?:\.|[,:](?=\d)|['\u2019](?!(?i:s|re|ve|ll|d|m|t)\b)(?=\w))"
+_JOINER = r"(?:\.|[,:](?=\d)|'(?!(?i:s|re|ve|ll|d|m|t)\b)(?=\w))"
 TOKEN_RE = re.compile(
     rf"[{_NO_SPACE_SCRIPTS}]"  # one token per character of a script without spaces
     rf"|{_JOINER}*{_RUN}(?:{_JOINER}+{_RUN})*"  # 3.11.2, 1,000, O'Neil, os.path
-    r"|['\u2019](?i:s|re|ve|ll|d|m|t)\b"  # clitic: 's 're 't
+    r"|'(?i:s|re|ve|ll|d|m|t)\b"  # clitic: 's 're 't
     rf"|\.{{2,}}|--|[{_SPLIT}.]"  # ellipsis, double dash, or one split character
 )
 _ALPHANUMERIC_RE = re.compile(r"[^\W_]")

@@ -12,6 +12,7 @@ from data_prep.filters.text_stats import duplicate_counts, fraction, text_stats
         ("Python 3.11.2 costs 1,000 at 10:30!", ["Python", "3.11.2", "costs", "1,000", "at", "10:30", "!"]),
         ("a well-known and/or x=y+1 (os.path)", ["a", "well-known", "and/or", "x=y+1", "(", "os.path", ")"]),
         ("John's #tag... -- end", ["John", "'s", "#", "tag", "...", "--", "end"]),
+        ("It\u2019s O\u2019Neil\u2019s", ["It", "\u2019", "s", "O", "\u2019", "Neil", "\u2019", "s"]),  # NLTK's split
         ("note: done, ok", ["note", ":", "done", ",", "ok"]),
         ("red,green key:value 1,5 2:30", ["red", ",", "green", "key", ":", "value", "1,5", "2:30"]),
         ("我爱北京。", ["我", "爱", "北", "京", "。"]),
