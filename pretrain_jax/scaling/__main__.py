@@ -75,7 +75,8 @@ def _parametric_lines(par: dict) -> list[str]:
 
 def _isoflop_lines(iso: dict) -> list[str]:
     return [*(f"IsoFLOP C {prof['compute']:.3g}: N_opt {prof['params_opt']:.3e}, D_opt {d:.3e}, "
-              f"loss {prof['loss_opt']:.4f}" for prof, d in zip(iso["profiles"], iso["tokens_opt"])),
+              f"loss {prof['loss_opt']:.4f}" + ("" if prof["inside"] else " (outside its sizes: not in the law)")
+              for prof, d in zip(iso["profiles"], iso["tokens_opt"])),
             f"IsoFLOP N_opt = {iso['params_opt_law']['k']:.4g} C^{iso['params_opt_law']['p']:.3f}"]
 
 
@@ -99,7 +100,10 @@ def _print_report(out: dict) -> None:
                 c = check[law]
                 interval = (f", 90% interval [{c['interval_5_95'][0]:.4f}, {c['interval_5_95'][1]:.4f}] over "
                             f"{out[law]['bootstrap_fits']} bootstrap fits" if "interval_5_95" in c else "")
-                print(f"held out {check['name']}: observed {check['observed']:.4f}, {law} predicts "
+                what = ("L(N, D) predicts" if law == "parametric" else
+                        "the L(C) frontier, the best loss at its compute (a bound, not a prediction, unless the "
+                        "run is compute-optimal), is")
+                print(f"held out {check['name']}: observed {check['observed']:.4f}; {what} "
                       f"{c['predicted']:.4f} ({100 * c['relative_error']:.2f}% off{interval})")
 
 

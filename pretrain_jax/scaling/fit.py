@@ -155,6 +155,7 @@ class IsoFlopProfile:
     coefficients: tuple[float, float, float]  # L = c0 + c1 x + c2 x^2 in x = log N
     params_opt: float  # the parabola's minimum
     loss_opt: float
+    inside: bool  # the minimum lies within the profile's sizes; outside it is an extrapolation
 
 
 def isoflop_profiles(n, loss, budgets) -> list[IsoFlopProfile]:
@@ -170,15 +171,24 @@ def isoflop_profiles(n, loss, budgets) -> list[IsoFlopProfile]:
             raise ValueError(f"IsoFLOP budget {budget:.3g}: loss against log N is not convex, so it has no "
                              "minimum; widen the range of model sizes around the optimum")
         x_opt = -c1 / (2 * c2)
+        inside = bool(n[at].min() <= np.exp(x_opt) <= n[at].max())
         profiles.append(IsoFlopProfile(float(budget), (float(c0), float(c1), float(c2)), float(np.exp(x_opt)),
-                                       float(c0 + c1 * x_opt + c2 * x_opt ** 2)))
+                                       float(c0 + c1 * x_opt + c2 * x_opt ** 2), inside))
     return profiles
 
 
 def fit_isoflop(n, loss, budgets) -> tuple[list[IsoFlopProfile], PowerLawFit]:
-    """The profiles and N_opt = k C^a through their minima (D_opt = C / (6 N_opt))."""
+    """The profiles and N_opt = k C^a through the minima inside their sizes (D_opt = C / (6 N_opt)).
+
+    A minimum beyond a profile's smallest or largest model extrapolates the parabola, which
+    says little about where the optimum is, so it is reported but left out of the law.
+    """
     profiles = isoflop_profiles(n, loss, budgets)
-    return profiles, fit_power_law([p.compute for p in profiles], [p.params_opt for p in profiles])
+    inside = [p for p in profiles if p.inside]
+    if len(inside) < 2:
+        raise ValueError(f"{len(inside)} of {len(profiles)} IsoFLOP minima lie within their model sizes; N_opt(C) "
+                         "needs 2: add sizes on the side of the minima")
+    return profiles, fit_power_law([p.compute for p in inside], [p.params_opt for p in inside])
 
 
 # --- hyperparameters against compute ---

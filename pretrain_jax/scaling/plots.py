@@ -74,9 +74,10 @@ def isoflop_curves(rows: Sequence[RunResult], report: dict, path: str) -> str | 
         c0, c1, c2 = profile["coefficients"]
         ax.plot(n, c0 + c1 * np.log(n) + c2 * np.log(n) ** 2, color=color, lw=1.2,
                 label=f"C = {profile['compute']:.2g}")
-        ax.plot(profile["params_opt"], profile["loss_opt"], "kx", ms=8)
+        if profile["inside"]:  # a minimum beyond the profile's sizes is an extrapolation: not drawn
+            ax.plot(profile["params_opt"], profile["loss_opt"], "kx", ms=8)
     return _save(fig, ax, path, xscale="log", xlabel="parameters N (6N)", ylabel=LOSS_LABEL,
-                 title="IsoFLOP profiles (x: fitted minimum)")
+                 title="IsoFLOP profiles (x: fitted minimum within the sizes)")
 
 
 def fitted_vs_observed(rows: Sequence[RunResult], report: dict, path: str) -> str | None:

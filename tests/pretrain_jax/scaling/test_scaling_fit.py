@@ -95,6 +95,21 @@ def test_isoflop_minima_follow_the_law_optimum():
     assert n_law.law.p == pytest.approx(TRUE.a, abs=0.02)
 
 
+def test_isoflop_minima_beyond_a_profiles_sizes_are_reported_but_left_out_of_the_law():
+    budgets = np.geomspace(1e16, 1e18, 3)
+    rows = []
+    for i, c in enumerate(budgets):
+        n_opt, _ = TRUE.optimal(c)
+        sizes = n_opt * np.geomspace(2, 16, 5) if i == 0 else n_opt * np.geomspace(0.25, 4, 7)  # first: all too big
+        rows += [(c, n, TRUE.loss(n, c / (6 * n))) for n in sizes]
+    c, n, loss = (np.array(x) for x in zip(*rows))
+    profiles, n_law = fit.fit_isoflop(n, loss, c)
+    assert [p.inside for p in profiles] == [False, True, True]
+    assert n_law.law.p == pytest.approx(TRUE.a, abs=0.02)  # from the two profiles that bracket their optimum
+    with pytest.raises(ValueError, match="1 of 2 IsoFLOP minima"):
+        fit.fit_isoflop(n[c < budgets[2]], loss[c < budgets[2]], c[c < budgets[2]])
+
+
 def test_isoflop_needs_a_convex_profile():
     with pytest.raises(ValueError, match="not convex"):
         fit.isoflop_profiles([1e5, 2e5, 4e5], [3.0, 3.2, 3.0], [1e15] * 3)
