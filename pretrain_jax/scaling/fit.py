@@ -155,25 +155,37 @@ class IsoFlopProfile:
     coefficients: tuple[float, float, float]  # L = c0 + c1 x + c2 x^2 in x = log N
     params_opt: float  # the parabola's minimum
     loss_opt: float
-    inside: bool  # the minimum lies within the profile's sizes; outside it is an extrapolation
+    params_range: tuple[float, float]  # the smallest and largest N the parabola was fitted through
+    inside: bool  # the minimum lies within params_range; outside it is an extrapolation
 
 
-def isoflop_profiles(n, loss, budgets) -> list[IsoFlopProfile]:
-    """A parabola in log N through each budget's runs (at least 3) and its minimum, N_opt(C)."""
+# Runs on each side of a profile's lowest loss that its parabola is fitted through: far from the
+# minimum, loss against log N is not a parabola (it flattens), and would pull the fitted minimum away.
+ISOFLOP_NEIGHBOURS = 2
+
+
+def isoflop_profiles(n, loss, budgets, neighbours: int = ISOFLOP_NEIGHBOURS) -> list[IsoFlopProfile]:
+    """A parabola in log N through each budget's lowest-loss run and its neighbours (3 runs at least),
+    and its minimum, N_opt(C)."""
     n, loss, budgets = (np.asarray(v, dtype=float) for v in (n, loss, budgets))
     profiles = []
     for budget in np.unique(budgets):
-        at = budgets == budget
-        if at.sum() < 3:
-            raise ValueError(f"IsoFLOP budget {budget:.3g} has {at.sum()} runs; a parabola needs at least 3")
+        at = np.flatnonzero(budgets == budget)
+        if len(at) < 3:
+            raise ValueError(f"IsoFLOP budget {budget:.3g} has {len(at)} runs; a parabola needs at least 3")
+        at = at[np.argsort(n[at])]
+        best = int(np.argmin(loss[at]))
+        start = min(max(best - neighbours, 0), len(at) - 3)
+        at = at[start:max(best + neighbours + 1, start + 3)]
         c2, c1, c0 = np.polyfit(np.log(n[at]), loss[at], 2)
         if c2 <= 0:
             raise ValueError(f"IsoFLOP budget {budget:.3g}: loss against log N is not convex, so it has no "
                              "minimum; widen the range of model sizes around the optimum")
         x_opt = -c1 / (2 * c2)
-        inside = bool(n[at].min() <= np.exp(x_opt) <= n[at].max())
+        n_range = (float(n[at].min()), float(n[at].max()))
         profiles.append(IsoFlopProfile(float(budget), (float(c0), float(c1), float(c2)), float(np.exp(x_opt)),
-                                       float(c0 + c1 * x_opt + c2 * x_opt ** 2), inside))
+                                       float(c0 + c1 * x_opt + c2 * x_opt ** 2), n_range,
+                                       bool(n_range[0] <= np.exp(x_opt) <= n_range[1])))
     return profiles
 
 

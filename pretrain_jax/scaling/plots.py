@@ -70,7 +70,7 @@ def isoflop_curves(rows: Sequence[RunResult], report: dict, path: str) -> str | 
                               plt.cm.plasma(np.linspace(0, 0.8, len(report["isoflop"]["profiles"])))):
         at = [r for r in fit_rows if r.budget == profile["compute"]]
         ax.scatter([r.params for r in at], [r.eval_loss for r in at], color=color, s=24)
-        n = np.geomspace(min(r.params for r in at), max(r.params for r in at), 100)
+        n = np.geomspace(*profile["params_range"], 100)  # the runs the parabola was fitted through
         c0, c1, c2 = profile["coefficients"]
         ax.plot(n, c0 + c1 * np.log(n) + c2 * np.log(n) ** 2, color=color, lw=1.2,
                 label=f"C = {profile['compute']:.2g}")
