@@ -278,19 +278,8 @@ def torch_profile(step: Step) -> dict[str, float]:
     return _shares(seconds, wall_s)
 
 
-def profile_step(name: str, variants: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """{variant: {category: seconds of one step}}, each variant warmed up, then traced once."""
-    config = bench_config(name)
-    profiles = {}
-    for variant in variants:
-        step = _builders(config)[variant]()
-        step(), step()
-        profiles[variant] = (jax_profile if variant.startswith("jax") else torch_profile)(step)
-        print(f"  {name} {variant}: profiled step {profiles[variant]['step']:.2f} s", flush=True)
-    return profiles
-
-
-def profile_table(profiles: dict[str, dict[str, dict[str, float]]]) -> str:
+def profile_table(results: dict[str, dict[str, dict]]) -> str:
+    profiles = {name: {v: r["profile"] for v, r in by_variant.items()} for name, by_variant in results.items()}
     variants = list(next(iter(profiles.values())))
     lines = ["| config | where the step's time goes | " + " | ".join(f"{v} s" for v in variants) + " |",
              "|---|---|" + "---:|" * len(variants)]
@@ -307,8 +296,10 @@ def _builders(config: ml_collections.ConfigDict) -> dict[str, Callable[[], Step]
             "torch eager": lambda: torch_step(config, False), "torch.compile": lambda: torch_step(config, True)}
 
 
-def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int) -> dict[str, dict[str, float]]:
-    """{variant: {'step_s', 'compile_s', 'first_loss'}}: warm-up, then the variants take turns."""
+def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int,
+            profile: bool = False) -> dict[str, dict[str, float]]:
+    """{variant: {'step_s', 'compile_s', 'first_loss'[, 'profile']}}: warm-up, then the variants take turns;
+    with `profile`, one more step of each is traced ({category: seconds})."""
     builders = _builders(bench_config(name))
     runs, results = {}, {}
     for variant in variants:
@@ -329,6 +320,9 @@ def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int) -> di
             f"{v} {results[v]['times'][-1]:.2f} s" for v in variants), flush=True)
     for result in results.values():
         result["step_s"] = statistics.median(result.pop("times"))
+    for variant in variants if profile else ():
+        results[variant]["profile"] = (jax_profile if variant.startswith("jax") else torch_profile)(runs[variant])
+        print(f"  {name} {variant}: profiled step {results[variant]['profile']['step']:.2f} s", flush=True)
     return results
 
 
@@ -386,13 +380,12 @@ def main() -> None:
     start, busy_before = time.perf_counter(), busy_cpu_s()
     peaks = matmul_peaks()
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()), flush=True)
-    results = {name: measure(name, variants, args.steps, args.warmup) for name in names}
+    results = {name: measure(name, variants, args.steps, args.warmup, args.profile) for name in names}
     pieces = {name: jax_pieces(name) for name in names} if args.pieces else {}
-    profiles = {name: profile_step(name, variants) for name in names} if args.profile else {}
     peaks_after = matmul_peaks()  # the load may have changed during the run
     peak = max(*peaks.values(), *peaks_after.values())
     text_table = "\n\n".join([table(results, peak), *([pieces_table(pieces, results)] if pieces else []),
-                               *([profile_table(profiles)] if profiles else [])])
+                               *([profile_table(results)] if args.profile else [])])
     print(text_table)
 
     command = (f"python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
@@ -418,12 +411,12 @@ def main() -> None:
            "by what they leave out (residual adds, the scan over layers) and by what running alone changes "
            "(caches, noise)."]
           if pieces else []),
-        *(["- Profile: one more step of each variant, traced (jax.profiler: the XLA CPU runtime's time per "
+        *(["- Profile: one more step of each variant after the timed ones, traced (jax.profiler: the XLA CPU runtime's time per "
            "op on its worker threads; torch.profiler: each op's self time), split by category and scaled so "
            "the categories add up to that step's wall time (XLA runs independent ops side by side on its "
            "threads). Under torch.compile, Inductor's fused kernels (cross-entropy included) count as "
            "everything else."]
-          if profiles else []),
+          if args.profile else []),
         f"- {load_note(busy_before, time.perf_counter() - start)}",
     ]) + "\n"
     if not args.no_write:

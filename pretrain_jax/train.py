@@ -79,14 +79,13 @@ def make_train_step(config: ml_collections.ConfigDict,
             grad_norm = optax.global_norm(grads)
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
-
-        # A non-finite loss or gradient leaves parameters and optimizer state as they were.
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        keep_if_finite = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
+            # A non-finite loss or gradient leaves parameters and optimizer state as they were.
+            finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
+            params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
         skipped = 1 - finite.astype(jnp.int32)
         new_state = state.replace(
-            step=state.step + 1, params=keep_if_finite(params, state.params),
-            opt_state=keep_if_finite(opt_state, state.opt_state),
+            step=state.step + 1, params=params, opt_state=opt_state,
             nonfinite_in_row=(state.nonfinite_in_row + 1) * skipped, nonfinite_total=state.nonfinite_total + skipped)
         step_metrics = {
             "loss": loss, "target_tokens": count, "grad_norm": grad_norm,
