@@ -15,6 +15,9 @@ def get_config():
     c = base.get_config()
     c.model.update(vocab_size=8000, dim=128, num_layers=4, num_heads=4, num_kv_heads=2, mlp_dim=384,
                    tie_embeddings=True)
+    # Unrolled: on CPU its steps are faster and, at a few layers, so is its compile (BENCHMARKS.md,
+    # "Compile time against depth"); base.py scans, which keeps compile time flat in depth on TPU and GPU.
+    c.model.scan_layers = False
     c.data.dir = "data/demo"
     c.seq_len = 256
     c.global_batch_size = 8

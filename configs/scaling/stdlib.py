@@ -15,7 +15,8 @@ Models: 40K to 770K parameters (N of 6N, tied head included), MHA with 16-wide h
 minimum. 1,024 tokens a step: with 4,096 (batch 16) the larger models got 42 to 670 steps
 and loss rose with N at every budget, so no profile had a minimum. The held-out run is
 larger than every fitted one in N (957K) and in compute (6e12).
-Cost: 4.8e13 FLOPs in all, 19 runs; measured 30 minutes on 2 cores (2026-12-01).
+Cost: 4.8e13 FLOPs in all, 19 runs; measured 30 minutes on 2 cores (2026-12-01), with
+layers scanned (configs/demo.py has since unrolled them, faster on CPU).
 Results: README, "Scaling laws"; figures in docs/scaling/.
 """
 
