@@ -154,6 +154,44 @@ def _median_s(fn: Callable, *args, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def _torch_median_s(fn: Callable[[], object], repeats: int = 3) -> float:
+    fn(), fn()  # compiles under torch.compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def torch_pieces(name: str, compiled: bool) -> dict[str, float]:
+    """The same pieces as jax_pieces in PyTorch (sdpa, Llama's MLP, head + cross-entropy), where one exists."""
+    config = bench_config(name)
+    m, (batch, length) = config.model, (config.global_batch_size, config.seq_len)
+    gen = torch.Generator().manual_seed(0)
+    rand = lambda *shape: (torch.randn(*shape, generator=gen) * m.init_std).requires_grad_()  # noqa: E731
+    hd = model.head_dim(m)
+    x = rand(batch, length, m.dim)
+    q, k = rand(batch, m.num_heads, length, hd), rand(batch, m.num_kv_heads, length, hd)
+    gate, up, down = rand(m.dim, m.mlp_dim), rand(m.dim, m.mlp_dim), rand(m.mlp_dim, m.dim)
+    head = rand(m.dim, m.vocab_size)
+    targets = torch.from_numpy(random_tokens(config)).long().view(-1)
+    wrap = torch.compile if compiled else (lambda f: f)
+
+    def backward(forward: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        return lambda: forward().sum().backward()
+
+    core = wrap(backward(lambda: torch.nn.functional.scaled_dot_product_attention(
+        q, k, k, is_causal=m.causal, enable_gqa=True)))
+    mlp = wrap(backward(lambda: (torch.nn.functional.silu(x @ gate) * (x @ up)) @ down))
+    head_loss = wrap(backward(lambda: torch.nn.functional.cross_entropy((x @ head).view(-1, m.vocab_size), targets)))
+    return {
+        f"attention core (scores, mask, softmax, values) x {m.num_layers}": _torch_median_s(core) * m.num_layers,
+        f"SwiGLU MLP x {m.num_layers}": _torch_median_s(mlp) * m.num_layers,
+        "output head matmul + cross-entropy over the vocabulary": _torch_median_s(head_loss),
+    }
+
+
 def jax_pieces(name: str) -> dict[str, float]:
     """Seconds per step spent in each piece of the JAX step, each timed alone (forward + backward).
 
@@ -344,13 +382,16 @@ def table(results: dict[str, dict[str, dict[str, float]]], peak: float) -> str:
     return "\n".join(lines)
 
 
-def pieces_table(pieces: dict[str, dict[str, float]], results: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = ["| config | piece (forward + backward, timed alone) | s per step | share of the jax scan step |",
-             "|---|---|---:|---:|"]
-    for name, by_piece in pieces.items():
-        step_s = results[name].get("jax scan", {}).get("step_s", float("nan"))
-        for piece, seconds in [*by_piece.items(), ("sum of the pieces", sum(by_piece.values()))]:
-            lines.append(f"| {name} | {piece} | {seconds:.3f} | {100 * seconds / step_s:.0f}% |")
+def pieces_table(pieces: dict[str, dict[str, dict[str, float]]], results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """pieces: {config: {'jax' | 'torch eager' | 'torch.compile': {piece: seconds per step}}}."""
+    lines = ["| config | piece (forward + backward, timed alone) | jax s per step | share of the jax unrolled step "
+             "| torch eager s | torch.compile s |", "|---|---|---:|---:|---:|---:|"]
+    for name, by_system in pieces.items():
+        step_s = results[name].get("jax unrolled", {}).get("step_s", float("nan"))
+        rows = [*by_system["jax"].items(), ("sum of the pieces", sum(by_system["jax"].values()))]
+        for piece, seconds in rows:
+            other = [f"{by_system[t][piece]:.3f}" if piece in by_system[t] else "-" for t in ("torch eager", "torch.compile")]
+            lines.append(f"| {name} | {piece} | {seconds:.3f} | {100 * seconds / step_s:.0f}% | {other[0]} | {other[1]} |")
     return "\n".join(lines)
 
 
@@ -381,7 +422,8 @@ def main() -> None:
     peaks = matmul_peaks()
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()), flush=True)
     results = {name: measure(name, variants, args.steps, args.warmup, args.profile) for name in names}
-    pieces = {name: jax_pieces(name) for name in names} if args.pieces else {}
+    pieces = {name: {"jax": jax_pieces(name), "torch eager": torch_pieces(name, False),
+                     "torch.compile": torch_pieces(name, True)} for name in names} if args.pieces else {}
     peaks_after = matmul_peaks()  # the load may have changed during the run
     peak = max(*peaks.values(), *peaks_after.values())
     text_table = "\n\n".join([table(results, peak), *([pieces_table(pieces, results)] if pieces else []),
@@ -406,7 +448,8 @@ def main() -> None:
         "(metrics.training_flops_per_token).",
         "- Not identical work: the JAX step also masks attention by document (packed rows) and checks for "
         "non-finite updates; torch's sdpa runs plain causal attention and weight decay on every parameter.",
-        *(["- Pieces: each part of the JAX step timed alone, forward + backward, in the model's shapes; "
+        *(["- Pieces: each part of the JAX step timed alone, forward + backward, in the model's shapes, beside "
+           "its PyTorch counterpart where one exists (sdpa with GQA; Llama's MLP; head + cross_entropy); "
            "per-layer parts are timed on one layer and multiplied by the depth. The sum differs from the step "
            "by what they leave out (residual adds, the scan over layers) and by what running alone changes "
            "(caches, noise)."]
