@@ -33,8 +33,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import importlib.metadata  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -46,13 +44,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import ml_collections  # noqa: E402
 
-from configs import base  # noqa: E402
-from data_prep_throughput import busy_cpu_s, cpu_model, load_note, write_section  # noqa: E402
+from data_prep_throughput import busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
+import shapes  # noqa: E402
 from pretrain_jax import aot, config as config_lib, optimizer, sharding, train, train_state  # noqa: E402
 
 SECTION = "## Compile time against depth"
-SHAPE = dict(vocab_size=8000, dim=384, num_heads=6, num_kv_heads=2, mlp_dim=1024)  # the 25M benchmark shape
-SEQ_LEN, BATCH = 512, 8
+SHAPE = "25m"  # of benchmarks/shapes.py; the depth varies
 VARIANTS = {"scan": True, "unrolled": False}  # name -> model.scan_layers
 MESHES = {"1": (1, 1), "fsdp8": (8, 8)}  # name -> (devices, mesh.fsdp); mesh.data takes the rest (1)
 STAGES = ("trace", "lower", "compile")
@@ -61,10 +58,8 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax")
 
 
 def bench_config(depth: int, scan_layers: bool, fsdp: int) -> ml_collections.ConfigDict:
-    config = base.get_config()
-    config.model.update(num_layers=depth, scan_layers=scan_layers, **SHAPE)
-    config.seq_len, config.global_batch_size, config.num_train_steps = SEQ_LEN, BATCH, 1000
-    config.optimizer.warmup_steps = 10
+    config = shapes.bench_config(SHAPE)
+    config.model.update(num_layers=depth, scan_layers=scan_layers)
     config.mesh.fsdp = fsdp
     return config
 
@@ -143,11 +138,6 @@ def target_lines(results: dict[tuple, dict]) -> list[str]:
     return lines
 
 
-def versions() -> str:
-    return ", ".join([f"Python {platform.python_version()}"]
-                     + [f"{p} {importlib.metadata.version(p)}" for p in PACKAGES])
-
-
 def _int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
@@ -182,14 +172,16 @@ def main() -> None:
     command = (f"python benchmarks/compile_time.py --depths {args.depths} --variants {args.variants} "
                f"--meshes {args.meshes} --repeats {args.repeats}")
     cores = len(os.sched_getaffinity(0))
+    overrides, seq_len, batch = shapes.CONFIGS[SHAPE]
+    shape = {k: v for k, v in overrides.items() if k != "num_layers"}
     text = "\n".join([
         SECTION, "", f"Command: `{command}`", "",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {cpu_model()}, "
-        f"{cores} cores. {versions()}. Runtime {time.perf_counter() - start:.0f} s.", "",
+        f"{cores} cores. {versions(PACKAGES)}. Runtime {time.perf_counter() - start:.0f} s.", "",
         text_table, "",
         *targets,
-        f"- The train step of pretrain_jax.train (train.jit_train_step) for the 25M shape ({SHAPE}, "
-        f"{BATCH} x {SEQ_LEN} tokens) at each depth, on abstract state; trace, lower and compile timed "
+        f"- The train step of pretrain_jax.train (train.jit_train_step) for the 25M shape ({shape}, "
+        f"{batch} x {seq_len} tokens) at each depth, on abstract state; trace, lower and compile timed "
         "separately from cold caches (jax.clear_caches(), persistent cache off). Median of "
         f"{args.repeats} run(s) of the grid, cells in turns.",
         "- CPU s: process CPU time over trace + lower + compile, all threads (XLA compiles kernels in "

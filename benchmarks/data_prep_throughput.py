@@ -89,11 +89,12 @@ def read_pages(archive: str, every: int, folders: Sequence[str] | None = None) -
                 for m in members[::every]]
 
 
-def sample_pages(limit: int | None) -> list[Page]:
-    """The default sample, or `limit` of its pages evenly spaced (deterministic)."""
+def sample_pages(limit: int | None, every_page: bool = False) -> list[Page]:
+    """The default sample (or, with `every_page`, all pages of the archives), or `limit` of its
+    pages evenly spaced (deterministic)."""
     if not os.path.isdir(CORPORA_DIR):
         sys.exit(f"error: corpus folder {CORPORA_DIR} not found; it should hold {', '.join(a for a, _ in CORPORA)}")
-    pages = [page for archive, every in CORPORA for page in read_pages(archive, every)]
+    pages = [page for archive, every in CORPORA for page in read_pages(archive, 1 if every_page else every)]
     if limit is None or limit >= len(pages):
         return pages
     return [pages[i * len(pages) // limit] for i in range(limit)]
@@ -179,20 +180,21 @@ def cpu_model() -> str:
     return match.group(1).strip() if match else platform.processor() or "unknown"
 
 
-def versions() -> str:
+def versions(packages: Sequence[str]) -> str:
+    """Python's and the packages' versions, for a benchmark's section header."""
     def version(name: str) -> str:
         try:
             return importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             return "not installed"
-    return ", ".join([f"Python {platform.python_version()}"] + [f"{p} {version(p)}" for p in PACKAGES])
+    return ", ".join([f"Python {platform.python_version()}"] + [f"{p} {version(p)}" for p in packages])
 
 
 def section(command: str, table: str, notes: Sequence[str]) -> str:
     cores = len(os.sched_getaffinity(0))
     header = [SECTION, "", f"Command: `{command}`", "",
               f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, {cores} cores "
-              f"(os.sched_getaffinity). {versions()}.", "", table, ""]
+              f"(os.sched_getaffinity). {versions(PACKAGES)}.", "", table, ""]
     return "\n".join(header + [f"- {n}" for n in notes]) + "\n"
 
 

@@ -39,11 +39,9 @@ import collections
 import dataclasses
 import datetime
 import functools
-import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -55,7 +53,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ and benchmarks/ are not installed packages
 
 from benchmarks.data_prep_throughput import (  # noqa: E402
-    CORPORA, Page, busy_cpu_s, cpu_model, load_note, megabytes, read_pages, timed, write_section)
+    Page, busy_cpu_s, cpu_model, load_note, megabytes, sample_pages, timed, versions, write_section)
 from configs.data import fineweb  # noqa: E402
 from data_prep import corpora, curate, extract, langid, prepare  # noqa: E402
 from data_prep.dedup import DedupConfig, deduplicate  # noqa: E402
@@ -101,16 +99,6 @@ class Timing:
     @property
     def docs_per_cpu_s(self) -> float:
         return self.docs / self.cpu_s if self.cpu_s else float("nan")
-
-
-def sample_pages(limit: int | None) -> list[Page]:
-    """All pages of both archives, or `limit` of them evenly spaced (deterministic)."""
-    if not os.path.isdir(os.path.join(REPO, "..", "shared", "corpora")):
-        sys.exit("error: ../shared/corpora not found; it should hold " + ", ".join(a for a, _ in CORPORA))
-    pages = [page for archive, _ in CORPORA for page in read_pages(archive, 1)]
-    if limit is None or limit >= len(pages):
-        return pages
-    return [pages[i * len(pages) // limit] for i in range(limit)]
 
 
 def fineweb_config(engine: str = "trafilatura"):
@@ -468,18 +456,12 @@ def verdicts(e2e: Sequence[Timing], decisions: Decisions) -> list[str]:
     return notes
 
 
-def versions() -> str:
-    """The compared packages' versions (main checked that they are installed)."""
-    return ", ".join([f"Python {platform.python_version()}"]
-                     + [f"{p} {importlib.metadata.version(p)}" for p in PACKAGES])
-
-
 def section(command: str, pages: Sequence[Page], rows: Sequence[Timing], agreement: Sequence[str],
             notes: Sequence[str]) -> str:
     per_corpus = ", ".join(f"{c}: {sum(p.corpus == c for p in pages)}" for c in sorted({p.corpus for p in pages}))
     lines = [SECTION, "", f"Command: `{command}`", "",
              f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, {len(os.sched_getaffinity(0))} "
-             f"cores (os.sched_getaffinity). {versions()}.", "",
+             f"cores (os.sched_getaffinity). {versions(PACKAGES)}.", "",
              f"Input: {len(pages)} pages ({per_corpus}), {megabytes([p.html for p in pages]):.1f} MB of HTML.", "",
              *throughput_table(rows), "", *agreement, ""]
     return "\n".join(lines + [f"- {n}" for n in notes]) + "\n"
@@ -539,7 +521,7 @@ def main() -> None:
     if args.child:
         return child_main(args)
     start, busy_before = time.perf_counter(), busy_cpu_s()
-    pages = sample_pages(args.pages)
+    pages = sample_pages(args.pages, every_page=True)
     print(f"{len(pages)} pages, {megabytes([p.html for p in pages]):.1f} MB of HTML; per-stage runs ...", flush=True)
     rows, decisions, texts = stage_timings(pages)
     print("datatrove's filters with NLTK's tokenizer, for agreement ...", flush=True)

@@ -32,8 +32,6 @@ import collections
 import dataclasses
 import datetime
 import functools
-import importlib.metadata
-import platform
 import re
 import sys
 import time
@@ -43,7 +41,8 @@ import lxml.html
 from resiliparse.extract.html2text import extract_plain_text
 
 # data_prep_throughput (beside this file) puts the repository on sys.path, so data_prep imports after it.
-from data_prep_throughput import BENCHMARKS_FILE, Page, busy_cpu_s, cpu_model, load_note, read_pages, write_section
+from data_prep_throughput import (BENCHMARKS_FILE, Page, busy_cpu_s, cpu_model, load_note, read_pages, versions,
+                                  write_section)
 
 from data_prep import extract
 
@@ -211,11 +210,10 @@ def main() -> None:
     table = format_table(scores)
     print(table)
     command = "python benchmarks/extract_quality.py" + (f" --pages {args.pages}" if args.pages else "")
-    versions = ", ".join(f"{p} {importlib.metadata.version(p)}" for p in ("trafilatura", "resiliparse", "lxml"))
     text = "\n".join([
         SECTION, "", f"Command: `{command}`", "",
         f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, one core used. "
-        f"Python {platform.python_version()}, {versions}. Runtime {time.perf_counter() - start:.0f} s.", "",
+        f"{versions(('trafilatura', 'resiliparse', 'lxml'))}. Runtime {time.perf_counter() - start:.0f} s.", "",
         table, "",
         *(f"- {note}" for note in notes(scores, busy_before, time.perf_counter() - start)),
     ]) + "\n"

@@ -43,10 +43,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -65,7 +63,7 @@ import numpy as np  # noqa: E402
 from configs import base  # noqa: E402
 from configs.data import demo  # noqa: E402
 from data_prep import corpora, pack, prepare, records, tokenizer  # noqa: E402
-from data_prep_throughput import BENCHMARKS_FILE, busy_cpu_s, cpu_model, load_note, write_section  # noqa: E402
+from data_prep_throughput import BENCHMARKS_FILE, busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
 from pretrain_jax import input_pipeline, sharding  # noqa: E402
 
 SECTION = "## Input pipeline and tokenizer throughput"
@@ -306,11 +304,6 @@ def tokenizer_table(rows: Sequence[tuple[str, Timing]]) -> str:
     return "\n".join(lines)
 
 
-def versions() -> str:
-    return ", ".join([f"Python {platform.python_version()}"]
-                     + [f"{p} {importlib.metadata.version(p)}" for p in PACKAGES])
-
-
 def corpus_note(folders: dict[int, str], texts: Sequence[str]) -> str:
     parts = []
     for seq_len, folder in folders.items():
@@ -395,7 +388,7 @@ def main() -> None:
     text = "\n".join([
         SECTION, "", f"Command: `{command}`", "",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {cpu_model()}, "
-        f"{workers} cores (os.sched_getaffinity). {versions()}. Runtime {time.perf_counter() - start:.0f} s.", "",
+        f"{workers} cores (os.sched_getaffinity). {versions(PACKAGES)}. Runtime {time.perf_counter() - start:.0f} s.", "",
         tables, "", *[f"- {n}" for n in notes]]) + "\n"
     write_section(text, SECTION)
     print(f"wrote {BENCHMARKS_FILE}")

@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
-import importlib.metadata
 import os
-import platform
 import re
 import statistics
 import sys
@@ -47,30 +45,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from configs import base  # noqa: E402
-from data_prep_throughput import busy_cpu_s, cpu_model, load_note, write_section  # noqa: E402
+from data_prep_throughput import busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
+from shapes import CONFIGS, bench_config  # noqa: E402
 from pretrain_jax import (attention, hf, layers, metrics, model, objectives, optimizer, sharding,  # noqa: E402
                           train, train_state)
 
 SECTION = "## Training throughput"
-# name -> (model section overrides, seq_len, batch); "tiny" is configs/tiny.py.
-CONFIGS = {
-    "25m": (dict(vocab_size=8000, dim=384, num_layers=6, num_heads=6, num_kv_heads=2, mlp_dim=1024), 512, 8),
-    "125m": (dict(vocab_size=32000, dim=768, num_layers=12, num_heads=12, num_kv_heads=4, mlp_dim=2048), 1024, 4),
-    "tiny": (dict(vocab_size=512, dim=64, num_layers=2, num_heads=8, num_kv_heads=4, mlp_dim=128), 64, 8),
-}
 VARIANTS = ("jax scan", "jax unrolled", "torch eager", "torch.compile")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "torch", "transformers", "numpy")
 Step = Callable[[], float]  # runs one training step to completion, returns its loss
-
-
-def bench_config(name: str) -> ml_collections.ConfigDict:
-    overrides, seq_len, batch = CONFIGS[name]
-    config = base.get_config()
-    config.model.update(**overrides)
-    config.seq_len, config.global_batch_size, config.num_train_steps = seq_len, batch, 1000
-    config.optimizer.warmup_steps = 10
-    return config
 
 
 def random_tokens(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -142,26 +125,22 @@ def matmul_peaks(size: int = 2048, repeats: int = 10) -> dict[str, float]:
             "torch": timed(lambda: ta @ ta), "numpy": timed(lambda: a @ a)}
 
 
-def _median_s(fn: Callable, *args, repeats: int = 3) -> float:
-    """Median wall seconds of a jitted call, after one untimed call that compiles it."""
-    fn = jax.jit(fn)
-    jax.block_until_ready(fn(*args))
+def _median_s(run: Callable[[], object], warmup: int = 1, repeats: int = 3) -> float:
+    """Median wall seconds of `run()`, after `warmup` untimed calls (they compile it)."""
+    for _ in range(warmup):
+        run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
+        run()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def _torch_median_s(fn: Callable[[], object], repeats: int = 3) -> float:
-    fn(), fn()  # compiles under torch.compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _jit_median_s(fn: Callable, *args) -> float:
+    """Median wall seconds of `fn(*args)` jitted, to completion."""
+    jitted = jax.jit(fn)
+    return _median_s(lambda: jax.block_until_ready(jitted(*args)))
 
 
 def torch_pieces(name: str, compiled: bool) -> dict[str, float]:
@@ -186,9 +165,9 @@ def torch_pieces(name: str, compiled: bool) -> dict[str, float]:
     mlp = wrap(backward(lambda: (torch.nn.functional.silu(x @ gate) * (x @ up)) @ down))
     head_loss = wrap(backward(lambda: torch.nn.functional.cross_entropy((x @ head).view(-1, m.vocab_size), targets)))
     return {
-        f"attention core (scores, mask, softmax, values) x {m.num_layers}": _torch_median_s(core) * m.num_layers,
-        f"SwiGLU MLP x {m.num_layers}": _torch_median_s(mlp) * m.num_layers,
-        "output head matmul + cross-entropy over the vocabulary": _torch_median_s(head_loss),
+        f"attention core (scores, mask, softmax, values) x {m.num_layers}": _median_s(core, warmup=2) * m.num_layers,
+        f"SwiGLU MLP x {m.num_layers}": _median_s(mlp, warmup=2) * m.num_layers,
+        "output head matmul + cross-entropy over the vocabulary": _median_s(head_loss, warmup=2),
     }
 
 
@@ -211,7 +190,7 @@ def jax_pieces(name: str) -> dict[str, float]:
 
     def module_grad(module: nn.Module, *extra) -> float:
         params = nn.unbox(module.init(next(keys), x, *extra))["params"]
-        return _median_s(jax.grad(lambda p, x: jnp.sum(module.apply({"params": p}, x, *extra) ** 2), (0, 1)),
+        return _jit_median_s(jax.grad(lambda p, x: jnp.sum(module.apply({"params": p}, x, *extra) ** 2), (0, 1)),
                          params, x)
 
     f32, hd = jnp.float32, model.head_dim(m)
@@ -219,7 +198,7 @@ def jax_pieces(name: str) -> dict[str, float]:
                                m.init_std, m.init_std, f32, f32)
     impl = attention.ATTENTION_IMPLS[m.attention_impl]
     core_fn = partial(attention.causal_blocks, impl) if m.causal else impl  # as Attention runs it
-    core = _median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, mask)), (0, 1)), q, kv)
+    core = _jit_median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, mask)), (0, 1)), q, kv)
     with sharding.activation_rules():
         attention_s = module_grad(attn, segment_ids, positions)
         mlp_s = module_grad(layers.SwiGLU(m.mlp_dim, m.init_std, m.init_std, f32, f32))
@@ -235,10 +214,10 @@ def jax_pieces(name: str) -> dict[str, float]:
         f"attention rest (q/k/v/o projections, rotary) x {m.num_layers}": (attention_s - core) * m.num_layers,
         f"SwiGLU MLP x {m.num_layers}": mlp_s * m.num_layers,
         f"RMSNorm x {2 * m.num_layers + 1}": norm_s * (2 * m.num_layers + 1),
-        "output head matmul + cross-entropy over the vocabulary": _median_s(jax.grad(head_loss, (0, 1)), x, head),
-        "embedding lookup (backward: scatter-add)": _median_s(
+        "output head matmul + cross-entropy over the vocabulary": _jit_median_s(jax.grad(head_loss, (0, 1)), x, head),
+        "embedding lookup (backward: scatter-add)": _jit_median_s(
             jax.grad(lambda e, x: jnp.sum(jnp.take(e, tokens, axis=0) * x)), table_, x),
-        "global-norm clip + AdamW update": _median_s(tx.update, params, tx.init(params), params),
+        "global-norm clip + AdamW update": _jit_median_s(tx.update, params, tx.init(params), params),
     }
 
 
@@ -395,11 +374,6 @@ def pieces_table(pieces: dict[str, dict[str, dict[str, float]]], results: dict[s
     return "\n".join(lines)
 
 
-def versions() -> str:
-    return ", ".join([f"Python {platform.python_version()}"]
-                     + [f"{p} {importlib.metadata.version(p)}" for p in PACKAGES])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default="25m,125m,tiny", help=f"comma-separated, from {sorted(CONFIGS)}")
@@ -438,7 +412,7 @@ def main() -> None:
     text = "\n".join([
         SECTION, "", f"Command: `{command}`", "",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {cpu_model()}, "
-        f"{cores} cores (torch.set_num_threads({cores}); XLA CPU default threading). {versions()}. "
+        f"{cores} cores (torch.set_num_threads({cores}); XLA CPU default threading). {versions(PACKAGES)}. "
         f"Runtime {time.perf_counter() - start:.0f} s.", "",
         text_table, "",
         f"- float32 matmul peak (2048², GFLOP/s): {peak_line}. MFU uses the highest, {peak / 1e9:.0f} GFLOP/s.",
