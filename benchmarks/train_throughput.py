@@ -37,6 +37,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import pretrain_jax  # noqa: E402,F401  first: its malloc settings (host_memory) must precede JAX's and torch's threads
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
