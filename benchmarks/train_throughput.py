@@ -8,11 +8,13 @@ For each config the JAX step (pretrain_jax.train.jit_train_step: forward, causal
 loss, backward, global-norm clipping, AdamW; layers scanned, and unrolled as a
 second JAX row) and transformers' LlamaForCausalLM with the same shape, batch,
 sequence length and AdamW (b1 0.9, b2 0.95, weight decay 0.1, clipping at 1.0),
-eager and under torch.compile, run in this one process on random token batches
-(throughput does not depend on the text), float32, with torch.set_num_threads at
-the core count. After W warm-up steps (compilation), the variants take turns, one
-step each, N times (A B C A B C ...) so that load from other processes hits all
-alike; a row reports the median step. MFU is tokens/s x
+eager and under torch.compile, run on random token batches (throughput does not
+depend on the text), float32, with torch.set_num_threads at the core count. Each
+variant runs in a fresh process of its own, one after another, as a training
+process would: its own heap, with pretrain_jax's malloc settings (host_memory), and
+its own thread pools; several variants alive in one process at the 125m shape hold
+more memory than 24 GiB. After W warm-up steps (compilation, and the heap's growth
+to its steady state), a row reports the median of N timed steps. MFU is tokens/s x
 metrics.training_flops_per_token (6N without the embedding table, plus
 12·L·H·Q·T for attention) over the machine's float32 matmul peak, measured in the
 same run with JAX, PyTorch and NumPy (the highest of the three is the denominator).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
+import multiprocessing
 import os
 import re
 import statistics
@@ -314,33 +317,37 @@ def _builders(config: ml_collections.ConfigDict) -> dict[str, Callable[[], Step]
             "torch eager": lambda: torch_step(config, False), "torch.compile": lambda: torch_step(config, True)}
 
 
+def run_variant(name: str, variant: str, steps: int, warmup: int, profile: bool) -> dict:
+    """{'step_s', 'compile_s', 'first_loss'[, 'profile']} of one variant, run in this process; with
+    `profile`, one more step is traced ({category: seconds})."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    start = time.perf_counter()
+    run = _builders(bench_config(name))[variant]()
+    first_loss = run()
+    for _ in range(warmup - 1):
+        run()
+    result = {"compile_s": time.perf_counter() - start, "first_loss": first_loss}
+    print(f"  {name} {variant}: warm-up {result['compile_s']:.1f} s, first loss {first_loss:.3f}", flush=True)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    print(f"  {name} {variant}: steps " + ", ".join(f"{t:.2f}" for t in times) + " s", flush=True)
+    result["step_s"] = statistics.median(times)
+    if profile:
+        result["profile"] = (jax_profile if variant.startswith("jax") else torch_profile)(run)
+        print(f"  {name} {variant}: profiled step {result['profile']['step']:.2f} s", flush=True)
+    return result
+
+
 def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int,
             profile: bool = False) -> dict[str, dict[str, float]]:
-    """{variant: {'step_s', 'compile_s', 'first_loss'[, 'profile']}}: warm-up, then the variants take turns;
-    with `profile`, one more step of each is traced ({category: seconds})."""
-    builders = _builders(bench_config(name))
-    runs, results = {}, {}
+    """{variant: run_variant's result}, each variant in a fresh process, one after another."""
+    results = {}
     for variant in variants:
-        start = time.perf_counter()
-        runs[variant] = builders[variant]()
-        first_loss = runs[variant]()
-        for _ in range(warmup - 1):
-            runs[variant]()
-        results[variant] = {"compile_s": time.perf_counter() - start, "first_loss": first_loss, "times": []}
-        print(f"  {name} {variant}: warm-up {results[variant]['compile_s']:.1f} s, first loss {first_loss:.3f}",
-              flush=True)
-    for i in range(steps):
-        for variant in variants:
-            start = time.perf_counter()
-            runs[variant]()
-            results[variant]["times"].append(time.perf_counter() - start)
-        print(f"  {name} round {i + 1}/{steps}: " + ", ".join(
-            f"{v} {results[v]['times'][-1]:.2f} s" for v in variants), flush=True)
-    for result in results.values():
-        result["step_s"] = statistics.median(result.pop("times"))
-    for variant in variants if profile else ():
-        results[variant]["profile"] = (jax_profile if variant.startswith("jax") else torch_profile)(runs[variant])
-        print(f"  {name} {variant}: profiled step {results[variant]['profile']['step']:.2f} s", flush=True)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            results[variant] = pool.apply(run_variant, (name, variant, steps, warmup, profile))
     return results
 
 
@@ -418,7 +425,7 @@ def main() -> None:
         text_table, "",
         f"- float32 matmul peak (2048², GFLOP/s): {peak_line}. MFU uses the highest, {peak / 1e9:.0f} GFLOP/s.",
         f"- Median of {args.steps} timed steps after {args.warmup} warm-up steps (warm-up s includes jit / "
-        "torch.compile time); variants ran in turns, one step each.",
+        "torch.compile time); each variant in a fresh process of its own, one after another.",
         "- MFU counts 6N (N without the embedding table, output head included) + 12·L·H·Q·T FLOPs per token "
         "(metrics.training_flops_per_token).",
         "- Not identical work: the JAX step also masks attention by document (packed rows) and checks for "
