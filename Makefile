@@ -23,7 +23,7 @@ $(DEMO_DATA)/metadata.json: $(VENV)/.installed
 	$(PY) -m data_prep prepare --config=configs/data/demo.py --config.output_dir=$(DEMO_DATA) --config.overwrite=True
 
 demo: $(DEMO_DATA)/metadata.json
-	$(PY) -m pretrain_jax.train --config=configs/demo.py --workdir=$(DEMO_WORKDIR) --config.data.dir=$(DEMO_DATA)
+	PYTHON=$(PY) launch/local.sh configs/demo.py $(DEMO_WORKDIR) --config.data.dir=$(DEMO_DATA)
 	@echo
 	@echo "Checkpoints: $(DEMO_WORKDIR)/checkpoints"
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO_WORKDIR)/tensorboard  (then open http://localhost:6006)"

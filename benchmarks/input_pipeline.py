@@ -57,7 +57,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pretrain_jax  # noqa: E402,F401  first, as in training: its malloc settings (host_memory) precede JAX's threads
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 

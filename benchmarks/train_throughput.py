@@ -11,10 +11,9 @@ sequence length and AdamW (b1 0.9, b2 0.95, weight decay 0.1, clipping at 1.0),
 eager and under torch.compile, run on random token batches (throughput does not
 depend on the text), float32, with torch.set_num_threads at the core count. Each
 variant runs in a fresh process of its own, one after another, as a training
-process would: its own heap, with pretrain_jax's malloc settings (host_memory), and
-its own thread pools; several variants alive in one process at the 125m shape hold
-more memory than 24 GiB. After W warm-up steps (compilation, and the heap's growth
-to its steady state), a row reports the median of N timed steps. MFU is tokens/s x
+process would: its own thread pools and heap, on jemalloc as launch/local.sh runs
+training (pretrain_jax/host_memory.py; --malloc system for glibc's malloc). After W
+warm-up steps (compilation), a row reports the median of N timed steps. MFU is tokens/s x
 metrics.training_flops_per_token (6N without the embedding table, plus
 12·L·H·Q·T for attention) over the machine's float32 matmul peak, measured in the
 same run with JAX, PyTorch and NumPy (the highest of the three is the denominator).
@@ -40,7 +39,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pretrain_jax  # noqa: E402,F401  first: its malloc settings (host_memory) must precede JAX's and torch's threads
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -51,8 +49,8 @@ import transformers  # noqa: E402
 
 from data_prep_throughput import busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
 from shapes import CONFIGS, bench_config  # noqa: E402
-from pretrain_jax import (attention, hf, layers, metrics, model, objectives, optimizer, sharding,  # noqa: E402
-                          train, train_state)
+from pretrain_jax import (attention, host_memory, hf, layers, metrics, model, objectives, optimizer,  # noqa: E402
+                          sharding, train, train_state)
 
 SECTION = "## Training throughput"
 VARIANTS = ("jax scan", "jax unrolled", "torch eager", "torch.compile")
@@ -392,11 +390,19 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="also trace one step of every variant and split its time by category")
     parser.add_argument("--no_write", action="store_true", help="print only; leave BENCHMARKS.md as it is")
+    parser.add_argument("--malloc", choices=("jemalloc", "system"), default="jemalloc",
+                        help="the steps' allocator: jemalloc as launch/local.sh sets it up, or glibc's malloc")
     args = parser.parse_args()
     names, variants = args.configs.split(","), tuple(args.variants.split(","))
     unknown = [n for n in names if n not in CONFIGS] + [v for v in variants if v not in VARIANTS]
     if unknown or args.steps < 1 or args.warmup < 1:
         parser.error(f"unknown config or variant {unknown}, or --steps/--warmup below 1")
+    if args.malloc == "jemalloc":
+        if host_memory.find_jemalloc() is None:
+            parser.error("jemalloc is not installed (apt install libjemalloc2); or pass --malloc system")
+        os.environ.update(host_memory.jemalloc_env())  # inherited by each variant's process
+    else:
+        os.environ["PRETRAIN_JAX_SYSTEM_MALLOC"] = "1"
 
     cores = len(os.sched_getaffinity(0))
     torch.set_num_threads(cores)
@@ -413,7 +419,8 @@ def main() -> None:
     print(text_table)
 
     command = (f"python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
-               f"--warmup {args.warmup}" + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else ""))
+               f"--warmup {args.warmup}" + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else "")
+               + (" --malloc system" if args.malloc == "system" else ""))
     if args.variants != ",".join(VARIANTS):
         command += f" --variants '{args.variants}'"
     peak_line = "; ".join(f"{k} {peaks[k] / 1e9:.0f} before, {peaks_after[k] / 1e9:.0f} after" for k in peaks)
@@ -425,7 +432,9 @@ def main() -> None:
         text_table, "",
         f"- float32 matmul peak (2048², GFLOP/s): {peak_line}. MFU uses the highest, {peak / 1e9:.0f} GFLOP/s.",
         f"- Median of {args.steps} timed steps after {args.warmup} warm-up steps (warm-up s includes jit / "
-        "torch.compile time); each variant in a fresh process of its own, one after another.",
+        "torch.compile time); each variant in a fresh process of its own, one after another, "
+        + ("on jemalloc (LD_PRELOAD, MALLOC_CONF " + host_memory.JEMALLOC_CONF + "; pretrain_jax/host_memory.py)."
+           if args.malloc == "jemalloc" else "on glibc's malloc."),
         "- MFU counts 6N (N without the embedding table, output head included) + 12·L·H·Q·T FLOPs per token "
         "(metrics.training_flops_per_token).",
         "- Not identical work: the JAX step also masks attention by document (packed rows) and checks for "

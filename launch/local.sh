@@ -14,6 +14,9 @@ fi
 config=$1 workdir=$2
 shift 2
 python=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
+# On jemalloc when installed: XLA's CPU runtime would otherwise page-fault every step's
+# temporaries back in (pretrain_jax/host_memory.py).
+eval "$("$python" -m pretrain_jax.host_memory)"
 cmd=("$python" -m pretrain_jax.train "--config=$config" "--workdir=$workdir" "$@")
 if (( dry_run )); then
   printf '%q ' "${cmd[@]}"; echo

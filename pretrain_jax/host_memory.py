@@ -1,37 +1,57 @@
-"""Host memory: freed blocks stay in the process for the next step instead of going back to the OS.
+"""Host memory for training on CPU: run the process on jemalloc, which keeps freed blocks for reuse.
 
-XLA's CPU runtime allocates a step's temporaries as one block from one of its worker
-threads. glibc serves any block over 32 MB with a fresh mmap and unmaps it when it is
-freed, so every step faulted its whole working set back in, zero-filled by the kernel:
-at the benchmark shapes (benchmarks/train_throughput.py) on a 2-core VM, 1.7 GB of page
-faults and 1 to 4 s of system time per 2.5 s step at 25m, 8 GB and 20 to 30 s per step
-at 125m. With one malloc arena, no mmap and no trimming, the block is reused as it is
-and the faults stop after the first few steps; the process keeps its peak footprint,
-as a device allocator does.
+XLA's CPU runtime allocates a step's temporaries as one block (8.3 GB for the 125m
+shape of benchmarks/train_throughput.py) and frees it at the end of the step. glibc
+serves any block over 32 MB with a fresh mmap and unmaps it when freed, so every step
+faulted its whole working set back in, zero-filled by the kernel: on a 2-core VM
+1.7 GB of page faults and 1 to 4 s of system time per 2.5 s step at 25m, 8 GB and 20
+to 30 s per step at 125m. jemalloc with purging off keeps the freed block and hands it
+back on the next step: no faults after the first step, and a flat footprint (11.4 GB
+at 125m scanned). glibc's own knobs (one arena, no mmap, no trimming) also stop the
+faults, but its heap fragments: the same step grew from 11 to 19 GB in three steps.
 
-It must run before JAX starts threads (threads that have allocated keep their own
-arenas, and importing jax already does), so `import pretrain_jax` runs it, unless
-the environment sets PRETRAIN_JAX_SYSTEM_MALLOC=1.
+An allocator is chosen when a process starts (LD_PRELOAD), so launchers take the
+environment from here: `eval "$(python -m pretrain_jax.host_memory)"` (launch/local.sh).
+Install it with `apt install libjemalloc2`; without it, or with
+PRETRAIN_JAX_SYSTEM_MALLOC=1, training runs on glibc's malloc, only slower on CPU.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import glob
 import os
-import platform
+import shlex
+from collections.abc import Mapping
 
-# mallopt(3) parameters (glibc's malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
-_NEVER = -1  # glibc stores the trim threshold as size_t: -1 is the largest, so the heap is never trimmed
+# Freed pages are never returned to the OS: a training process reuses them every step.
+JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+JEMALLOC_GLOBS = ("/usr/lib/*-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemalloc.so.2",
+                  "/usr/lib/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")
 
 
-def retain_freed_memory() -> bool:
-    """Makes glibc keep and reuse freed memory; False where the C library is not glibc or the
-    environment opts out (nothing changed)."""
-    if platform.libc_ver()[0] != "glibc" or os.environ.get("PRETRAIN_JAX_SYSTEM_MALLOC") == "1":
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _NEVER))
-    return all(libc.mallopt(param, value) == 1 for param, value in settings)
+def find_jemalloc() -> str | None:
+    """The path of the system's jemalloc shared library, or None."""
+    for pattern in JEMALLOC_GLOBS:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def jemalloc_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Variables to add to a training process's environment so that it runs on jemalloc.
+
+    Empty when jemalloc is not installed, already preloaded, or PRETRAIN_JAX_SYSTEM_MALLOC=1.
+    A MALLOC_CONF already set is kept.
+    """
+    library = find_jemalloc()
+    preloaded = environ.get("LD_PRELOAD", "")
+    if library is None or environ.get("PRETRAIN_JAX_SYSTEM_MALLOC") == "1" or "jemalloc" in preloaded:
+        return {}
+    return {"LD_PRELOAD": ":".join(filter(None, [library, preloaded])),
+            "MALLOC_CONF": environ.get("MALLOC_CONF", JEMALLOC_CONF)}
+
+
+if __name__ == "__main__":
+    for name, value in jemalloc_env().items():
+        print(f"export {name}={shlex.quote(value)}")

@@ -1,52 +1,45 @@
-"""A training process reuses its freed host memory instead of faulting it in again from the OS.
-
-Each case runs in a fresh interpreter: malloc's settings are process-wide and are made
-when pretrain_jax is imported, before threads allocate.
-"""
+"""Training processes on CPU are started on jemalloc when it is installed (pretrain_jax/host_memory.py)."""
 
 import os
-import platform
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt settings are glibc's")
+from pretrain_jax import host_memory
 
-# After importing pretrain_jax, a worker thread mallocs, writes and frees a 256 MiB block
-# three times (as XLA's CPU runtime does with a step's temporaries); prints the page
-# faults of the last two.
-PROGRAM = textwrap.dedent("""
-    import ctypes, resource, threading
-    import pretrain_jax
-    libc = ctypes.CDLL(None)
-    libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
-    faults = []
-    def step():
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        block = libc.malloc(2**28)
-        ctypes.memset(block, 1, 2**28)
-        libc.free(block)
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    for _ in range(3):
-        thread = threading.Thread(target=step)
-        thread.start()
-        thread.join()
-    print(sum(faults[1:]))
-""")
-PAGES_PER_BLOCK = 2**28 // 4096
+LIBRARY = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 
 
-def faults_after_first(**env: str) -> int:
-    result = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, check=True,
-                            env={**os.environ, **env})
-    return int(result.stdout)
+@pytest.fixture
+def installed(monkeypatch):
+    monkeypatch.setattr(host_memory, "find_jemalloc", lambda: LIBRARY)
 
 
-def test_after_importing_pretrain_jax_a_large_freed_block_is_reused_without_page_faults():
-    assert faults_after_first() < PAGES_PER_BLOCK // 10
+def test_the_environment_preloads_jemalloc_with_purging_off(installed):
+    assert host_memory.jemalloc_env({}) == {"LD_PRELOAD": LIBRARY, "MALLOC_CONF": host_memory.JEMALLOC_CONF}
 
 
-def test_with_system_malloc_a_large_freed_block_is_faulted_in_again_each_time():
-    assert faults_after_first(PRETRAIN_JAX_SYSTEM_MALLOC="1") >= PAGES_PER_BLOCK  # why the setting exists
+def test_other_preloads_and_a_users_malloc_conf_are_kept(installed):
+    env = host_memory.jemalloc_env({"LD_PRELOAD": "/opt/libother.so", "MALLOC_CONF": "narenas:4"})
+    assert env == {"LD_PRELOAD": f"{LIBRARY}:/opt/libother.so", "MALLOC_CONF": "narenas:4"}
+
+
+@pytest.mark.parametrize("environ", [{"PRETRAIN_JAX_SYSTEM_MALLOC": "1"}, {"LD_PRELOAD": LIBRARY}])
+def test_nothing_changes_when_opted_out_or_already_preloaded(installed, environ):
+    assert host_memory.jemalloc_env(environ) == {}
+
+
+def test_nothing_changes_without_jemalloc(monkeypatch):
+    monkeypatch.setattr(host_memory, "find_jemalloc", lambda: None)
+    assert host_memory.jemalloc_env({}) == {}
+
+
+def test_launch_exports_run_the_process_on_jemalloc():
+    if host_memory.find_jemalloc() is None:
+        pytest.skip("jemalloc is not installed here (apt install libjemalloc2)")
+    exports = subprocess.run([sys.executable, "-m", "pretrain_jax.host_memory"], capture_output=True, text=True,
+                             check=True, env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}).stdout
+    maps = subprocess.run(["bash", "-c", f'{exports}\nexec {sys.executable} -c "print(open(\'/proc/self/maps\').read())"'],
+                          capture_output=True, text=True, check=True).stdout
+    assert "libjemalloc" in maps
