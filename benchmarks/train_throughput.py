@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -343,9 +344,9 @@ def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int,
             profile: bool = False) -> dict[str, dict[str, float]]:
     """{variant: run_variant's result}, each variant in a fresh process, one after another."""
     results = {}
-    for variant in variants:
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            results[variant] = pool.apply(run_variant, (name, variant, steps, warmup, profile))
+    for variant in variants:  # a variant killed (out of memory) raises BrokenProcessPool here
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results[variant] = pool.submit(run_variant, name, variant, steps, warmup, profile).result()
     return results
 
 
