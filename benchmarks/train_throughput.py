@@ -128,16 +128,21 @@ def matmul_peaks(size: int = 2048, repeats: int = 10) -> dict[str, float]:
             "torch": timed(lambda: ta @ ta), "numpy": timed(lambda: a @ a)}
 
 
-def _median_s(run: Callable[[], object], warmup: int = 1, repeats: int = 3) -> float:
-    """Median wall seconds of `run()`, after `warmup` untimed calls (they compile it)."""
-    for _ in range(warmup):
-        run()
+def _wall_times(run: Callable[[], object], repeats: int) -> list[float]:
+    """Wall seconds of each of `repeats` calls of `run()`."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def _median_s(run: Callable[[], object], warmup: int = 1, repeats: int = 3) -> float:
+    """Median wall seconds of `run()`, after `warmup` untimed calls (they compile it)."""
+    for _ in range(warmup):
+        run()
+    return statistics.median(_wall_times(run, repeats))
 
 
 def _jit_median_s(fn: Callable, *args) -> float:
@@ -327,11 +332,7 @@ def run_variant(name: str, variant: str, steps: int, warmup: int, profile: bool)
         run()
     result = {"compile_s": time.perf_counter() - start, "first_loss": first_loss}
     print(f"  {name} {variant}: warm-up {result['compile_s']:.1f} s, first loss {first_loss:.3f}", flush=True)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
+    times = _wall_times(run, steps)
     print(f"  {name} {variant}: steps " + ", ".join(f"{t:.2f}" for t in times) + " s", flush=True)
     result["step_s"] = statistics.median(times)
     if profile:
@@ -402,8 +403,9 @@ def main() -> None:
         if host_memory.find_jemalloc() is None:
             parser.error("jemalloc is not installed (apt install libjemalloc2); or pass --malloc system")
         os.environ.update(host_memory.jemalloc_env())  # inherited by each variant's process
-    else:
-        os.environ["PRETRAIN_JAX_SYSTEM_MALLOC"] = "1"
+    else:  # the variants' processes inherit LD_PRELOAD: drop a jemalloc the caller preloaded
+        preloads = os.environ.get("LD_PRELOAD", "").split(":")
+        os.environ["LD_PRELOAD"] = ":".join(p for p in preloads if "jemalloc" not in p)
 
     cores = len(os.sched_getaffinity(0))
     torch.set_num_threads(cores)

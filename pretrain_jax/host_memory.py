@@ -4,8 +4,8 @@ XLA's CPU runtime allocates a step's temporaries as one block (8.3 GB for the 12
 shape of benchmarks/train_throughput.py) and frees it at the end of the step. glibc
 serves any block over 32 MB with a fresh mmap and unmaps it when freed, so every step
 faulted its whole working set back in, zero-filled by the kernel: on a 2-core VM
-1.7 GB of page faults and 1 to 4 s of system time per 2.5 s step at 25m, 8 GB and 20
-to 30 s per step at 125m. jemalloc with purging off keeps the freed block and hands it
+1.7 GB of page faults and 1 to 4 s of system time per 2.5 s step at 25m, 8.7 GB and
+11 to 30 s per 25 to 35 s step at 125m (BENCHMARKS.md). jemalloc with purging off keeps the freed block and hands it
 back on the next step: no faults after the first step, and a flat footprint (11.4 GB
 at 125m scanned). glibc's own knobs (one arena, no mmap, no trimming) also stop the
 faults, but its heap fragments: the same step grew from 11 to 19 GB in three steps.
