@@ -45,7 +45,14 @@ def _check_text(check: Callable[..., str | None], thresholds: dict[str, Any], do
 
 def _text_filter(check: Callable[..., str | None], group: str) -> Callable[[ml_collections.ConfigDict], Stage]:
     """A builder for a filter of the text whose keyword thresholds are `config.<group>`."""
-    return lambda config: functools.partial(_check_text, check, config[group].to_dict())
+    def build(config: ml_collections.ConfigDict) -> Stage:
+        thresholds = config[group].to_dict()
+        try:
+            check("", **thresholds)  # a bad value fails here, not in a worker on every document
+        except ValueError as error:
+            raise ConfigError(f"config.{group}: {error}") from error
+        return functools.partial(_check_text, check, thresholds)
+    return build
 
 
 @functools.cache

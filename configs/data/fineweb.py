@@ -35,5 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
     # FineWeb keeps C4's line and page rules but not its terminal-punctuation line rule
     # (datatrove C4QualityFilter(filter_no_terminal_punct=False)): fineweb_quality has its own.
     c.c4.require_terminal_punctuation = False
+    # gopher_quality.rules and fineweb_quality.rules are "fineweb" (the base default): the rules as
+    # datatrove built FineWeb. "datatrove" follows datatrove 0.10, which changed them since.
     c.dedup.scope = "source"  # each input is one crawl snapshot: dedup within it, not across
     return c

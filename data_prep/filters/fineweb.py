@@ -1,15 +1,18 @@
 """FineWeb's own quality rules (Penedo et al. 2024, section 3.3 and Appendix).
 
 They target what Gopher and C4 leave behind in web text: lists, menus and boilerplate
-lines. Decisions, including which side of each threshold drops, follow datatrove's
-FineWebQualityFilter as it built FineWeb. datatrove 0.10 differs: it skips blank lines,
-keeps a value equal to a limit, and counts line ends of every script (FineWeb-2's);
-BENCHMARKS.md ("data_prep vs datatrove") measures what that changes.
+lines. By default decisions, including which side of each threshold drops, follow
+datatrove's FineWebQualityFilter as it built FineWeb; `rules="datatrove"` follows datatrove
+0.10 instead, which skips blank lines and keeps a value equal to a limit (it also counts line
+ends of every script by default, FineWeb-2's; pass those as `line_end_punctuation`).
+BENCHMARKS.md ("data_prep vs datatrove") measures both against datatrove.
 """
 
 from __future__ import annotations
 
-from data_prep.filters.text_stats import duplicate_counts, fraction, text_stats
+import operator
+
+from data_prep.filters.text_stats import check_rules, duplicate_counts, fraction, text_stats
 
 LINE_END_PUNCTUATION = (".", "'", '"', "!", "?")
 
@@ -22,15 +25,19 @@ def fineweb_quality(
     short_line_max_chars: int = 30,
     max_duplicate_line_char_fraction: float | None = 0.01,
     max_newlines_per_token: float | None = 0.3,
+    line_end_punctuation: tuple[str, ...] = LINE_END_PUNCTUATION,
+    rules: str = "fineweb",
 ) -> str | None:
     """Return None to keep `text`, or the reason `"fineweb_quality:<rule>"` to drop it.
 
-    Lines are split on every newline, empty ones included, and not stripped. The limit
-    itself drops for the first three rules (datatrove compares with <= and >=) and
-    keeps for the last (>). None turns a rule off.
+    Lines are split on every newline and not stripped. With `rules="fineweb"` empty lines
+    count, and the limit itself drops for the first three rules (datatrove compared with
+    <= and >=) and keeps for the last (>). With `rules="datatrove"` lines holding only
+    whitespace are skipped (none left: `no_text`) and the limit keeps for every rule.
+    None turns a rule off.
 
     Args:
-        min_punctuated_line_fraction: lines ending in `. ' " ! ?` must exceed this share.
+        min_punctuated_line_fraction: lines ending in `line_end_punctuation` must exceed this share.
         max_short_line_fraction: lines of at most `short_line_max_chars` characters must
             stay under this share.
         short_line_max_chars: the longest line that counts as short.
@@ -38,19 +45,29 @@ def fineweb_quality(
             stay under this share of the characters outside newlines.
         max_newlines_per_token: most newlines per token, punctuation included (list-like
             pages: menus, link lists).
+        line_end_punctuation: the endings that make a line punctuated.
+        rules: "fineweb" or "datatrove" (see above).
     """
+    check_rules(rules)
     lines = text.split("\n")
-    n_punctuated = sum(line.endswith(LINE_END_PUNCTUATION) for line in lines)
-    if min_punctuated_line_fraction is not None and n_punctuated / len(lines) <= min_punctuated_line_fraction:
+    if rules == "datatrove":
+        lines = [line for line in lines if line.strip()]
+        if not lines:
+            return "fineweb_quality:no_text"
+    # At the limit: FineWeb dropped (<=, >=), datatrove 0.10 keeps (<, >).
+    at_most, at_least = (operator.le, operator.ge) if rules == "fineweb" else (operator.lt, operator.gt)
+    n_punctuated = sum(line.endswith(line_end_punctuation) for line in lines)
+    if min_punctuated_line_fraction is not None and at_most(n_punctuated / len(lines), min_punctuated_line_fraction):
         return "fineweb_quality:too_few_punctuated_lines"
     n_short = sum(len(line) <= short_line_max_chars for line in lines)
-    if max_short_line_fraction is not None and n_short / len(lines) >= max_short_line_fraction:
+    if max_short_line_fraction is not None and at_least(n_short / len(lines), max_short_line_fraction):
         return "fineweb_quality:too_many_short_lines"
+    n_newlines = text.count("\n")
     if max_duplicate_line_char_fraction is not None:
         _, duplicate_chars = duplicate_counts(line for line in lines if line.strip())
-        if fraction(duplicate_chars, len(text) - len(lines) + 1) >= max_duplicate_line_char_fraction:
+        if at_least(fraction(duplicate_chars, len(text) - n_newlines), max_duplicate_line_char_fraction):
             return "fineweb_quality:too_many_duplicate_line_chars"
     n_tokens = len(text_stats(text).tokens)
-    if max_newlines_per_token is not None and fraction(len(lines) - 1, n_tokens) > max_newlines_per_token:
+    if max_newlines_per_token is not None and fraction(n_newlines, n_tokens) > max_newlines_per_token:
         return "fineweb_quality:too_many_newlines_per_token"
     return None

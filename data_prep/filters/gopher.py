@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator, Sequence
 from itertools import accumulate, compress, count
 from operator import itemgetter, ne
 
-from data_prep.filters.text_stats import duplicate_counts, fraction, text_stats
+from data_prep.filters.text_stats import check_rules, duplicate_counts, fraction, text_stats
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 BULLETS = ("\u2022", "-")  # the two bullet marks datatrove counts
@@ -50,6 +50,7 @@ def gopher_quality(
     min_tokens_with_letter_fraction: float | None = 0.8,
     min_stop_words: int | None = 2,
     stop_words: Collection[str] = STOP_WORDS,
+    rules: str = "fineweb",
 ) -> str | None:
     """Drop text that does not look like prose (Rae et al. 2021, Appendix A.1.1).
 
@@ -68,9 +69,11 @@ def gopher_quality(
             paper's "80% of words with an alphabetic character" as datatrove reads it.
             Punctuation tokens count against it, so code-heavy pages (most of the
             Python library reference) fall below 0.8.
-        min_stop_words: fewest occurrences of `stop_words` (case-sensitive), as the datatrove
-            release that built FineWeb counted them; datatrove 0.10 counts distinct ones.
+        min_stop_words: fewest `stop_words` (case-sensitive): occurrences, as the datatrove
+            release that built FineWeb counted them (`rules="fineweb"`), or distinct ones, as
+            datatrove 0.10 does (`rules="datatrove"`).
     """
+    check_rules(rules)
     stats = text_stats(text)
     n_words, n_tokens = len(stats.words), len(stats.tokens)
     if _below(n_words, min_words):
@@ -95,7 +98,8 @@ def gopher_quality(
         return "gopher_quality:too_many_ellipsis_lines"
     if _below(fraction(stats.n_words_with_letter, n_tokens), min_tokens_with_letter_fraction):
         return "gopher_quality:too_few_tokens_with_letter"
-    if min_stop_words is not None and sum(map(stop_words.__contains__, stats.tokens)) < min_stop_words:
+    found = stats.tokens if rules == "fineweb" else set(stats.tokens)
+    if min_stop_words is not None and sum(map(stop_words.__contains__, found)) < min_stop_words:
         return "gopher_quality:too_few_stop_words"
     return None
 

@@ -112,3 +112,13 @@ def duplicate_counts(items: Iterable[str]) -> tuple[int, int]:
             n_duplicates += count - 1
             chars += (count - 1) * len(item)
     return n_duplicates, chars
+
+
+# The rule sets a filter can follow where datatrove changed a rule after building FineWeb:
+# "fineweb" as datatrove built FineWeb (2024), "datatrove" as datatrove 0.10 has it.
+RULES = ("fineweb", "datatrove")
+
+
+def check_rules(rules: str) -> None:
+    if rules not in RULES:
+        raise ValueError(f"rules must be one of {RULES}, got {rules!r}")

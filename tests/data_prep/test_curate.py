@@ -89,3 +89,11 @@ def test_language_histograms_cover_every_identified_document_and_the_kept_ones(r
     assert sum(identified.values()) == report["docs_in"] and sum(kept.values()) == report["docs_out"]
     assert set(kept) == {"en"} and {"fr", "de"} <= set(identified)  # removed languages are reported too
     assert identified["en"] >= kept["en"]
+
+
+@pytest.mark.parametrize("group", ["gopher_quality", "fineweb_quality"])
+def test_a_bad_filter_setting_fails_when_the_stage_is_built(group):
+    config = base.get_config()
+    config[group].rules = "fineweb-2"
+    with pytest.raises(stages.ConfigError, match=f"config.{group}: rules must be one of"):
+        stages.DOCUMENT_STAGES[group](config)

@@ -80,3 +80,28 @@ def test_at_most_3_newlines_per_10_tokens(n_newlines, expected):
 def test_defaults_keep_prose_and_drop_a_navigation_menu():
     assert fineweb_quality("\n".join([SENTENCE, "Another full sentence that ends as it should."])) is None
     assert fineweb_quality("Home\nProducts\nAbout us\nContact") == "fineweb_quality:too_few_punctuated_lines"
+
+
+@pytest.mark.parametrize("rule, text", [
+    # 12 of 100 lines punctuated: 0.12 itself drops under FineWeb's rules, keeps under datatrove 0.10's
+    ("min_punctuated_line_fraction", "\n".join([SENTENCE] * 12 + [FRAGMENT] * 88)),
+    # 2 of 3 lines short is not 0.67 exactly, so count in thirds of 300 lines: 201 short >= 0.67
+    ("max_short_line_fraction", "\n".join(["Short."] * 201 + [SENTENCE] * 99)),
+])
+def test_datatrove_rules_keep_a_value_equal_to_the_limit(rule, text):
+    assert only(rule, text) is not None
+    assert only(rule, text, rules="datatrove") is None
+
+
+def test_datatrove_rules_skip_blank_lines():
+    """Paragraphs apart by three blank lines: for FineWeb's rules the blank lines are short lines."""
+    paragraphs = [f"Paragraph number {i} is long enough to count as a real line of prose." for i in range(10)]
+    text = "\n\n\n\n".join(paragraphs)
+    assert fineweb_quality(text) == "fineweb_quality:too_many_short_lines"
+    assert fineweb_quality(text, rules="datatrove") is None
+    assert fineweb_quality(" \n\n\t", rules="datatrove") == "fineweb_quality:no_text"
+
+
+def test_an_unknown_rule_set_is_an_error():
+    with pytest.raises(ValueError, match="rules must be one of"):
+        fineweb_quality(SENTENCE, rules="fineweb-2")

@@ -9,7 +9,7 @@ from data_prep.filters.gopher import gopher_quality
 THRESHOLDS = [
     name
     for name, parameter in inspect.signature(gopher_quality).parameters.items()
-    if parameter.kind is parameter.KEYWORD_ONLY and name != "stop_words"
+    if parameter.kind is parameter.KEYWORD_ONLY and name not in ("stop_words", "rules")
 ]
 
 
@@ -103,3 +103,11 @@ def test_custom_stop_words_replace_the_english_ones():
     german = words(48) + " und der"
     assert only("min_stop_words", german) == "gopher_quality:too_few_stop_words"
     assert only("min_stop_words", german, stop_words={"und", "der"}) is None
+
+
+def test_datatrove_rules_count_distinct_stop_words():
+    """FineWeb counted occurrences ("the the" is two); datatrove 0.10 counts distinct words."""
+    text = words(48) + " the the"
+    assert only("min_stop_words", text) is None
+    assert only("min_stop_words", text, rules="datatrove") == "gopher_quality:too_few_stop_words"
+    assert only("min_stop_words", words(48) + " the of", rules="datatrove") is None
