@@ -41,15 +41,20 @@ def find_jemalloc() -> str | None:
 def jemalloc_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Variables to add to a training process's environment so that it runs on jemalloc.
 
-    Empty when jemalloc is not installed, already preloaded, or PRETRAIN_JAX_SYSTEM_MALLOC=1.
-    A MALLOC_CONF already set is kept.
+    Empty when PRETRAIN_JAX_SYSTEM_MALLOC=1 or jemalloc is not installed. A MALLOC_CONF
+    already set is kept; a jemalloc already preloaded without one gets JEMALLOC_CONF (its
+    default 10 s decay still faulted 10 GB per 125m step).
     """
-    library = find_jemalloc()
+    conf = {} if "MALLOC_CONF" in environ else {"MALLOC_CONF": JEMALLOC_CONF}
     preloaded = environ.get("LD_PRELOAD", "")
-    if library is None or environ.get("PRETRAIN_JAX_SYSTEM_MALLOC") == "1" or "jemalloc" in preloaded:
+    if environ.get("PRETRAIN_JAX_SYSTEM_MALLOC") == "1":
         return {}
-    return {"LD_PRELOAD": ":".join(filter(None, [library, preloaded])),
-            "MALLOC_CONF": environ.get("MALLOC_CONF", JEMALLOC_CONF)}
+    if "jemalloc" in preloaded:
+        return conf
+    library = find_jemalloc()
+    if library is None:
+        return {}
+    return {"LD_PRELOAD": ":".join(filter(None, [library, preloaded])), **conf}
 
 
 if __name__ == "__main__":

@@ -22,12 +22,19 @@ def test_the_environment_preloads_jemalloc_with_purging_off(installed):
 
 def test_other_preloads_and_a_users_malloc_conf_are_kept(installed):
     env = host_memory.jemalloc_env({"LD_PRELOAD": "/opt/libother.so", "MALLOC_CONF": "narenas:4"})
-    assert env == {"LD_PRELOAD": f"{LIBRARY}:/opt/libother.so", "MALLOC_CONF": "narenas:4"}
+    assert env == {"LD_PRELOAD": f"{LIBRARY}:/opt/libother.so"}
 
 
-@pytest.mark.parametrize("environ", [{"PRETRAIN_JAX_SYSTEM_MALLOC": "1"}, {"LD_PRELOAD": LIBRARY}])
-def test_nothing_changes_when_opted_out_or_already_preloaded(installed, environ):
+@pytest.mark.parametrize("environ", [{"PRETRAIN_JAX_SYSTEM_MALLOC": "1"},
+                                     {"PRETRAIN_JAX_SYSTEM_MALLOC": "1", "LD_PRELOAD": LIBRARY},
+                                     {"LD_PRELOAD": LIBRARY, "MALLOC_CONF": "narenas:4"}])
+def test_nothing_changes_when_opted_out_or_already_set_up(installed, environ):
     assert host_memory.jemalloc_env(environ) == {}
+
+
+def test_a_preloaded_jemalloc_without_settings_gets_purging_off(installed):
+    assert host_memory.jemalloc_env({"LD_PRELOAD": "/opt/libjemalloc.so.2"}) == {
+        "MALLOC_CONF": host_memory.JEMALLOC_CONF}
 
 
 def test_nothing_changes_without_jemalloc(monkeypatch):
