@@ -2,7 +2,8 @@
 
 Run (from the repository root):
 
-    python benchmarks/train_throughput.py [--configs 25m,125m,tiny] [--steps N] [--warmup W] [--pieces] [--profile]
+    python benchmarks/train_throughput.py [--configs 25m,125m,tiny] [--steps N] [--warmup W] [--rounds R]
+                                          [--pieces] [--profile]
 
 For each config the JAX step (pretrain_jax.train.jit_train_step: forward, causal-LM
 loss, backward, global-norm clipping, AdamW; layers scanned, and unrolled as a
@@ -13,7 +14,10 @@ depend on the text), float32, with torch.set_num_threads at the core count. Each
 variant runs in a fresh process of its own, one after another, as a training
 process would: its own thread pools and heap, on jemalloc as launch/local.sh runs
 training (pretrain_jax/host_memory.py; --malloc system for glibc's malloc). After W
-warm-up steps (compilation), a row reports the median of N timed steps. MFU is tokens/s x
+warm-up steps (compilation), a variant times N steps. With R rounds, every variant runs
+in turn R times (a fresh process each time), so a machine whose speed drifts during the
+run (a shared 2-core VM) slows every variant alike; a row reports the median of its
+R x N timed steps, and the warm-up of its first round. MFU is tokens/s x
 metrics.training_flops_per_token (6N without the embedding table, plus
 12·L·H·Q·T for attention) over the machine's float32 matmul peak, measured in the
 same run with JAX, PyTorch and NumPy (the highest of the three is the denominator).
@@ -28,6 +32,7 @@ import glob
 import multiprocessing
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -322,7 +327,7 @@ def _builders(config: ml_collections.ConfigDict) -> dict[str, Callable[[], Step]
 
 
 def run_variant(name: str, variant: str, steps: int, warmup: int, profile: bool) -> dict:
-    """{'step_s', 'compile_s', 'first_loss'[, 'profile']} of one variant, run in this process; with
+    """{'times', 'compile_s', 'first_loss'[, 'profile']} of one variant, run in this process; with
     `profile`, one more step is traced ({category: seconds})."""
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     start = time.perf_counter()
@@ -332,22 +337,34 @@ def run_variant(name: str, variant: str, steps: int, warmup: int, profile: bool)
         run()
     result = {"compile_s": time.perf_counter() - start, "first_loss": first_loss}
     print(f"  {name} {variant}: warm-up {result['compile_s']:.1f} s, first loss {first_loss:.3f}", flush=True)
-    times = _wall_times(run, steps)
-    print(f"  {name} {variant}: steps " + ", ".join(f"{t:.2f}" for t in times) + " s", flush=True)
-    result["step_s"] = statistics.median(times)
+    result["times"] = _wall_times(run, steps)
+    print(f"  {name} {variant}: steps " + ", ".join(f"{t:.2f}" for t in result["times"]) + " s", flush=True)
     if profile:
         result["profile"] = (jax_profile if variant.startswith("jax") else torch_profile)(run)
         print(f"  {name} {variant}: profiled step {result['profile']['step']:.2f} s", flush=True)
     return result
 
 
-def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int,
+def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int, rounds: int = 1,
             profile: bool = False) -> dict[str, dict[str, float]]:
-    """{variant: run_variant's result}, each variant in a fresh process, one after another."""
-    results = {}
-    for variant in variants:  # a variant killed (out of memory) raises BrokenProcessPool here
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results[variant] = pool.submit(run_variant, name, variant, steps, warmup, profile).result()
+    """{variant: run_variant's result of the first round, 'step_s' the median of every round's steps}.
+
+    Each variant in a fresh process, one after another, `rounds` times over; the last round
+    profiles.
+    """
+    results: dict[str, dict] = {}
+    for round_ in range(rounds):
+        for variant in variants:  # a variant killed (out of memory) raises BrokenProcessPool here
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                last = round_ == rounds - 1
+                result = pool.submit(run_variant, name, variant, steps, warmup, profile and last).result()
+            first = results.setdefault(variant, result)
+            if first is not result:
+                first["times"] += result["times"]
+                if "profile" in result:
+                    first["profile"] = result["profile"]
+    for result in results.values():
+        result["step_s"] = statistics.median(result["times"])
     return results
 
 
@@ -388,6 +405,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {VARIANTS}")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first (>= 1)")
+    parser.add_argument("--rounds", type=int, default=1, help="times every variant runs in turn (steps pooled)")
     parser.add_argument("--pieces", action="store_true", help="also time each piece of the JAX step alone")
     parser.add_argument("--profile", action="store_true",
                         help="also trace one step of every variant and split its time by category")
@@ -397,8 +415,8 @@ def main() -> None:
     args = parser.parse_args()
     names, variants = args.configs.split(","), tuple(args.variants.split(","))
     unknown = [n for n in names if n not in CONFIGS] + [v for v in variants if v not in VARIANTS]
-    if unknown or args.steps < 1 or args.warmup < 1:
-        parser.error(f"unknown config or variant {unknown}, or --steps/--warmup below 1")
+    if unknown or min(args.steps, args.warmup, args.rounds) < 1:
+        parser.error(f"unknown config or variant {unknown}, or --steps/--warmup/--rounds below 1")
     if args.malloc == "jemalloc":
         if host_memory.find_jemalloc() is None:
             parser.error("jemalloc is not installed (apt install libjemalloc2); or pass --malloc system")
@@ -407,12 +425,15 @@ def main() -> None:
         preloads = os.environ.get("LD_PRELOAD", "").split(":")
         os.environ["LD_PRELOAD"] = ":".join(p for p in preloads if "jemalloc" not in p)
 
+    if args.rounds > 1:  # later rounds load the JAX variants' executables instead of compiling them again
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="train_throughput_jax_cache_")
+
     cores = len(os.sched_getaffinity(0))
     torch.set_num_threads(cores)
     start, busy_before = time.perf_counter(), busy_cpu_s()
     peaks = matmul_peaks()
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()), flush=True)
-    results = {name: measure(name, variants, args.steps, args.warmup, args.profile) for name in names}
+    results = {name: measure(name, variants, args.steps, args.warmup, args.rounds, args.profile) for name in names}
     pieces = {name: {"jax": jax_pieces(name), "torch eager": torch_pieces(name, False),
                      "torch.compile": torch_pieces(name, True)} for name in names} if args.pieces else {}
     peaks_after = matmul_peaks()  # the load may have changed during the run
@@ -422,7 +443,7 @@ def main() -> None:
     print(text_table)
 
     command = (f"python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
-               f"--warmup {args.warmup}" + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else "")
+               f"--warmup {args.warmup}" + (f" --rounds {args.rounds}" if args.rounds > 1 else "") + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else "")
                + (" --malloc system" if args.malloc == "system" else ""))
     if args.variants != ",".join(VARIANTS):
         command += f" --variants '{args.variants}'"
@@ -434,8 +455,9 @@ def main() -> None:
         f"Runtime {time.perf_counter() - start:.0f} s.", "",
         text_table, "",
         f"- float32 matmul peak (2048², GFLOP/s): {peak_line}. MFU uses the highest, {peak / 1e9:.0f} GFLOP/s.",
-        f"- Median of {args.steps} timed steps after {args.warmup} warm-up steps (warm-up s includes jit / "
-        "torch.compile time); each variant in a fresh process of its own, one after another, "
+        f"- Median of {args.steps * args.rounds} timed steps: {args.rounds} round(s), each running every "
+        f"variant in turn, {args.steps} steps after {args.warmup} warm-up steps (warm-up s, of the first "
+        "round, includes jit / torch.compile time); each variant in a fresh process of its own, one after another, "
         + ("on jemalloc (LD_PRELOAD, MALLOC_CONF " + host_memory.JEMALLOC_CONF + "; pretrain_jax/host_memory.py)."
            if args.malloc == "jemalloc" else "on glibc's malloc."),
         "- MFU counts 6N (N without the embedding table, output head included) + 12·L·H·Q·T FLOPs per token "
@@ -458,6 +480,8 @@ def main() -> None:
     ]) + "\n"
     if not args.no_write:
         write_section(text, SECTION)
+    if args.rounds > 1:
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"])
         print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
 
 
