@@ -3,6 +3,7 @@
 #
 #   launch/local.sh CONFIG WORKDIR [--config.KEY=VALUE ...]
 #   launch/local.sh --dry-run configs/demo.py workdirs/demo --config.data.dir=data/demo
+#     (prints the allocator's exports, if any, and the command)
 set -euo pipefail
 
 dry_run=0
@@ -16,9 +17,11 @@ shift 2
 python=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
 # On jemalloc when installed: XLA's CPU runtime would otherwise page-fault every step's
 # temporaries back in (pretrain_jax/host_memory.py).
-eval "$("$python" -m pretrain_jax.host_memory)"
+allocator=$("$python" -m pretrain_jax.host_memory)
+eval "$allocator"
 cmd=("$python" -m pretrain_jax.train "--config=$config" "--workdir=$workdir" "$@")
 if (( dry_run )); then
+  if [[ -n "$allocator" ]]; then echo "$allocator"; fi
   printf '%q ' "${cmd[@]}"; echo
 else
   exec "${cmd[@]}"

@@ -1,5 +1,6 @@
 """The launch scripts pass shellcheck, and --dry-run prints the commands they would run, overrides intact."""
 
+import functools
 import glob
 import os
 import subprocess
@@ -21,6 +22,21 @@ def test_local_runs_the_train_module_with_the_overrides():
     out = dry_run("launch/local.sh", "--dry-run", "configs/demo.py", "workdirs/demo", OVERRIDE)
     assert "-m pretrain_jax.train --config=configs/demo.py --workdir=workdirs/demo" in out
     assert r"--config.data.dir=/data/my\ corpus" in out
+
+
+@pytest.mark.parametrize("system_malloc", ["0", "1"])
+def test_local_dry_run_shows_the_allocator_training_would_run_on(system_malloc):
+    """The exports pretrain_jax.host_memory gives (none without jemalloc or when opted out), then the command."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")}
+    env.update(PATH="/usr/bin:/bin", PRETRAIN_JAX_SYSTEM_MALLOC=system_malloc)
+    run = functools.partial(subprocess.run, cwd=REPO, capture_output=True, text=True, check=True, env=env)
+    exports = run([sys.executable, "-m", "pretrain_jax.host_memory"]).stdout.splitlines()
+    out = run(["bash", "launch/local.sh", "--dry-run", "configs/demo.py", "workdirs/demo"],
+              env={**env, "PYTHON": sys.executable}).stdout.splitlines()
+    assert out[:-1] == exports
+    assert "-m pretrain_jax.train" in out[-1]
+    if system_malloc == "1":
+        assert exports == []
 
 
 def test_tpu_pod_creates_copies_installs_and_runs_on_every_worker():
