@@ -347,25 +347,21 @@ def run_variant(name: str, variant: str, steps: int, warmup: int, profile: bool)
 
 def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int, rounds: int = 1,
             profile: bool = False) -> dict[str, dict[str, float]]:
-    """{variant: run_variant's result of the first round, 'step_s' the median of every round's steps}.
+    """{variant: {'step_s': median of every round's steps, 'compile_s' and 'first_loss' of the first
+    round[, 'profile' of the last]}}.
 
-    Each variant in a fresh process, one after another, `rounds` times over; the last round
-    profiles.
+    Each variant in a fresh process, one after another, `rounds` times over.
     """
-    results: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {variant: [] for variant in variants}
     for round_ in range(rounds):
         for variant in variants:  # a variant killed (out of memory) raises BrokenProcessPool here
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 last = round_ == rounds - 1
-                result = pool.submit(run_variant, name, variant, steps, warmup, profile and last).result()
-            first = results.setdefault(variant, result)
-            if first is not result:
-                first["times"] += result["times"]
-                if "profile" in result:
-                    first["profile"] = result["profile"]
-    for result in results.values():
-        result["step_s"] = statistics.median(result["times"])
-    return results
+                runs[variant].append(pool.submit(run_variant, name, variant, steps, warmup, profile and last).result())
+    return {variant: {"step_s": statistics.median(t for r in results for t in r["times"]),
+                      "compile_s": results[0]["compile_s"], "first_loss": results[0]["first_loss"],
+                      **({"profile": results[-1]["profile"]} if profile else {})}
+            for variant, results in runs.items()}
 
 
 def table(results: dict[str, dict[str, dict[str, float]]], peak: float) -> str:
@@ -443,7 +439,8 @@ def main() -> None:
     print(text_table)
 
     command = (f"python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
-               f"--warmup {args.warmup}" + (f" --rounds {args.rounds}" if args.rounds > 1 else "") + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else "")
+               f"--warmup {args.warmup}" + (f" --rounds {args.rounds}" if args.rounds > 1 else "")
+               + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else "")
                + (" --malloc system" if args.malloc == "system" else ""))
     if args.variants != ",".join(VARIANTS):
         command += f" --variants '{args.variants}'"
@@ -480,9 +477,9 @@ def main() -> None:
     ]) + "\n"
     if not args.no_write:
         write_section(text, SECTION)
+        print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
     if args.rounds > 1:
         shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"])
-        print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ shape of benchmarks/train_throughput.py) and frees it at the end of the step. gl
 serves any block over 32 MB with a fresh mmap and unmaps it when freed, so every step
 faulted its whole working set back in, zero-filled by the kernel: on a 2-core VM
 1.7 GB of page faults and 1 to 4 s of system time per 2.5 s step at 25m, 8.7 GB and
-11 to 30 s per 25 to 35 s step at 125m (BENCHMARKS.md). jemalloc with purging off keeps the freed block and hands it
-back on the next step: no faults after the first step, and a flat footprint (11.4 GB
-at 125m scanned). glibc's own knobs (one arena, no mmap, no trimming) also stop the
+11 to 30 s per 25 to 35 s step at 125m (BENCHMARKS.md). jemalloc with purging off
+keeps the freed block and hands it back on the next step: no faults after the first
+step, and a flat footprint (11.4 GB at 125m scanned). glibc's own knobs (one arena, no mmap, no trimming) also stop the
 faults, but its heap fragments: the same step grew from 11 to 19 GB in three steps.
 
 An allocator is chosen when a process starts (LD_PRELOAD), so launchers take the
@@ -45,10 +45,10 @@ def jemalloc_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     already set is kept; a jemalloc already preloaded without one gets JEMALLOC_CONF (its
     default 10 s decay still faulted 10 GB per 125m step).
     """
-    conf = {} if "MALLOC_CONF" in environ else {"MALLOC_CONF": JEMALLOC_CONF}
-    preloaded = environ.get("LD_PRELOAD", "")
     if environ.get("PRETRAIN_JAX_SYSTEM_MALLOC") == "1":
         return {}
+    conf = {} if "MALLOC_CONF" in environ else {"MALLOC_CONF": JEMALLOC_CONF}
+    preloaded = environ.get("LD_PRELOAD", "")
     if "jemalloc" in preloaded:
         return conf
     library = find_jemalloc()

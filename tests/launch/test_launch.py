@@ -1,6 +1,5 @@
 """The launch scripts pass shellcheck, and --dry-run prints the commands they would run, overrides intact."""
 
-import functools
 import glob
 import os
 import subprocess
@@ -12,9 +11,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OVERRIDE = "--config.data.dir=/data/my corpus"  # a space must survive quoting
 
 
-def dry_run(*args):
+def dry_run(*args, env=None):
+    """stdout of `bash args` from the repository root; `env` (default: ours) with no gcloud or srun on PATH."""
     result = subprocess.run(["bash", *args], cwd=REPO, capture_output=True, text=True, check=True,
-                            env={**os.environ, "PATH": "/usr/bin:/bin"})  # no gcloud or srun needed
+                            env={**(os.environ if env is None else env), "PATH": "/usr/bin:/bin"})
     return result.stdout
 
 
@@ -28,11 +28,10 @@ def test_local_runs_the_train_module_with_the_overrides():
 def test_local_dry_run_shows_the_allocator_training_would_run_on(system_malloc):
     """The exports pretrain_jax.host_memory gives (none without jemalloc or when opted out), then the command."""
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")}
-    env.update(PATH="/usr/bin:/bin", PRETRAIN_JAX_SYSTEM_MALLOC=system_malloc)
-    run = functools.partial(subprocess.run, cwd=REPO, capture_output=True, text=True, check=True, env=env)
-    exports = run([sys.executable, "-m", "pretrain_jax.host_memory"]).stdout.splitlines()
-    out = run(["bash", "launch/local.sh", "--dry-run", "configs/demo.py", "workdirs/demo"],
-              env={**env, "PYTHON": sys.executable}).stdout.splitlines()
+    env.update(PRETRAIN_JAX_SYSTEM_MALLOC=system_malloc, PYTHON=sys.executable)
+    exports = subprocess.run([sys.executable, "-m", "pretrain_jax.host_memory"], cwd=REPO, capture_output=True,
+                             text=True, check=True, env=env).stdout.splitlines()
+    out = dry_run("launch/local.sh", "--dry-run", "configs/demo.py", "workdirs/demo", env=env).splitlines()
     assert out[:-1] == exports
     assert "-m pretrain_jax.train" in out[-1]
     if system_malloc == "1":
