@@ -32,7 +32,6 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -44,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import ml_collections  # noqa: E402
 
-from data_prep_throughput import busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
+from report import busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
 import shapes  # noqa: E402
 from pretrain_jax import aot, config as config_lib, optimizer, sharding, train, train_state  # noqa: E402
 
@@ -175,9 +174,7 @@ def main() -> None:
     overrides, seq_len, batch = shapes.CONFIGS[SHAPE]
     shape = {k: v for k, v in overrides.items() if k != "num_layers"}
     text = "\n".join([
-        SECTION, "", f"Command: `{command}`", "",
-        f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {cpu_model()}, "
-        f"{cores} cores. {versions(PACKAGES)}. Runtime {time.perf_counter() - start:.0f} s.", "",
+        *header(SECTION, command, f"Machine: {cpu_model()}, {cores} cores. {versions(PACKAGES)}.", start),
         text_table, "",
         *targets,
         f"- The train step of pretrain_jax.train (train.jit_train_step) for the 25M shape ({shape}, "

@@ -23,10 +23,7 @@ import argparse
 import dataclasses
 import datetime
 import functools
-import importlib.metadata
 import os
-import platform
-import re
 import sys
 import tarfile
 import tempfile
@@ -35,6 +32,7 @@ from collections.abc import Callable, Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from configs.data import fineweb  # noqa: E402
 from data_prep import extract, langid, pii, prepare  # noqa: E402
@@ -42,12 +40,11 @@ from data_prep.dedup import DedupConfig, deduplicate  # noqa: E402
 from data_prep.document import Document  # noqa: E402
 from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition  # noqa: E402
 from data_prep.filters.text_stats import text_stats  # noqa: E402
+from report import BENCHMARKS_FILE, busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
 
 CORPORA_DIR = os.path.normpath(os.path.join(REPO, "..", "shared", "corpora"))
 # (archive, keep every n-th page) of the default sample
 CORPORA = (("python-3.11-docs-html.tar.xz", 1), ("debian-handbook-html.tar.xz", 4))
-SHARED_FRACTION = 0.05  # other processes' CPU s over the run's wall s above which the machine was shared
-BENCHMARKS_FILE = os.path.join(REPO, "BENCHMARKS.md")
 SECTION = "## data_prep throughput"
 PACKAGES = ("resiliparse", "trafilatura", "datasketch", "fasttext-predict", "sentencepiece", "numpy")
 # Settings the small sample needs to pass prepare's checks; curation is FineWeb's.
@@ -174,55 +171,12 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as f:
-        match = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.MULTILINE)
-    return match.group(1).strip() if match else platform.processor() or "unknown"
-
-
-def versions(packages: Sequence[str]) -> str:
-    """Python's and the packages' versions, for a benchmark's section header."""
-    def version(name: str) -> str:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-    return ", ".join([f"Python {platform.python_version()}"] + [f"{p} {version(p)}" for p in packages])
-
-
 def section(command: str, table: str, notes: Sequence[str]) -> str:
     cores = len(os.sched_getaffinity(0))
     header = [SECTION, "", f"Command: `{command}`", "",
               f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, {cores} cores "
               f"(os.sched_getaffinity). {versions(PACKAGES)}.", "", table, ""]
     return "\n".join(header + [f"- {n}" for n in notes]) + "\n"
-
-
-def write_section(text: str, title: str = SECTION) -> None:
-    """Replace (or append) the section `title` in BENCHMARKS.md with `text`, creating the file if needed."""
-    old = open(BENCHMARKS_FILE).read() if os.path.exists(BENCHMARKS_FILE) else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    with open(BENCHMARKS_FILE, "w") as f:
-        f.write(new.rstrip("\n") + "\n")
-
-
-def busy_cpu_s() -> tuple[float, float]:
-    """(CPU s the whole machine has been busy, CPU s of this process and its reaped children)."""
-    with open("/proc/stat") as f:
-        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
-    ours = os.times()
-    return ((user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"),
-            ours.user + ours.system + ours.children_user + ours.children_system)
-
-
-def load_note(before: tuple[float, float], wall_s: float) -> str:
-    """Whether other processes used the machine during the run: its busy time beyond ours."""
-    machine, ours = (after - start for after, start in zip(busy_cpu_s(), before))
-    others = max(0.0, machine - ours)
-    verdict = "the machine was shared" if others > SHARED_FRACTION * wall_s else "the machine was not noticeably shared"
-    return (f"Other processes used {others:.0f} CPU s during the {wall_s:.0f} s run "
-            f"(/proc/stat minus this run's own), load average now {os.getloadavg()[0]:.2f}: {verdict}.")
 
 
 def notes(pages: Sequence[Page], report: dict, busy_before: tuple[float, float], total_s: float) -> list[str]:
@@ -256,8 +210,7 @@ def main() -> None:
     print(table)
     command = "python benchmarks/data_prep_throughput.py" + "".join(
         f" --{k} {v}" for k, v in vars(args).items() if k == "pages" and v is not None) + f" --workers {args.workers}"
-    write_section(section(command, table, notes(pages, report, busy_before,
-                                                time.perf_counter() - start)))
+    write_section(section(command, table, notes(pages, report, busy_before, time.perf_counter() - start)), SECTION)
     print(f"wrote {BENCHMARKS_FILE}")
 
 

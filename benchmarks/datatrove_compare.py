@@ -53,8 +53,8 @@ from collections.abc import Callable, Iterable, Sequence
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ and benchmarks/ are not installed packages
 
-from benchmarks.data_prep_throughput import (  # noqa: E402
-    Page, busy_cpu_s, cpu_model, load_note, megabytes, sample_pages, timed, versions, write_section)
+from benchmarks.data_prep_throughput import Page, megabytes, sample_pages, timed  # noqa: E402
+from benchmarks.report import busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
 from configs.data import fineweb  # noqa: E402
 from data_prep import corpora, curate, extract, langid, prepare  # noqa: E402
 from data_prep.dedup import DedupConfig, deduplicate  # noqa: E402

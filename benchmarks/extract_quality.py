@@ -41,8 +41,8 @@ import lxml.html
 from resiliparse.extract.html2text import extract_plain_text
 
 # data_prep_throughput (beside this file) puts the repository on sys.path, so data_prep imports after it.
-from data_prep_throughput import (BENCHMARKS_FILE, Page, busy_cpu_s, cpu_model, load_note, read_pages, versions,
-                                  write_section)
+from data_prep_throughput import Page, read_pages
+from report import BENCHMARKS_FILE, busy_cpu_s, cpu_model, load_note, versions, write_section
 
 from data_prep import extract
 

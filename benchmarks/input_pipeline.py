@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import os
 import re
@@ -63,7 +62,7 @@ import numpy as np  # noqa: E402
 from configs import base  # noqa: E402
 from configs.data import demo  # noqa: E402
 from data_prep import corpora, pack, prepare, records, tokenizer  # noqa: E402
-from data_prep_throughput import BENCHMARKS_FILE, busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
+from report import BENCHMARKS_FILE, busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
 from pretrain_jax import input_pipeline, sharding  # noqa: E402
 
 SECTION = "## Input pipeline and tokenizer throughput"
@@ -386,9 +385,8 @@ def main() -> None:
              "sentencepiece baselines for the project's wrapper.",
              f"{load_note(busy_before, time.perf_counter() - start)}"]
     text = "\n".join([
-        SECTION, "", f"Command: `{command}`", "",
-        f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {cpu_model()}, "
-        f"{workers} cores (os.sched_getaffinity). {versions(PACKAGES)}. Runtime {time.perf_counter() - start:.0f} s.", "",
+        *header(SECTION, command, f"Machine: {cpu_model()}, {workers} cores (os.sched_getaffinity). "
+                f"{versions(PACKAGES)}.", start),
         tables, "", *[f"- {n}" for n in notes]]) + "\n"
     write_section(text, SECTION)
     print(f"wrote {BENCHMARKS_FILE}")

@@ -1,19 +1,29 @@
-"""The model shapes the training benchmarks share (train_throughput.py, compile_time.py), as train configs.
+"""The model shapes the training benchmarks share, as train configs, and our train step built for one.
 
-"25m" and "125m" are the issue's CPU comparison shapes; "tiny" is configs/tiny.py's model.
+"25m" and "125m" are the issue's CPU comparison shapes; "tiny" is configs/tiny.py's
+model; "350m" and "1b" are the GPU shapes (benchmarks/gpu_throughput.py).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
 import ml_collections
+import numpy as np
 
 from configs import base
+from pretrain_jax import optimizer, sharding, train, train_state
 
 # name -> (model section overrides, seq_len, batch)
 CONFIGS = {
     "25m": (dict(vocab_size=8000, dim=384, num_layers=6, num_heads=6, num_kv_heads=2, mlp_dim=1024), 512, 8),
     "125m": (dict(vocab_size=32000, dim=768, num_layers=12, num_heads=12, num_kv_heads=4, mlp_dim=2048), 1024, 4),
     "tiny": (dict(vocab_size=512, dim=64, num_layers=2, num_heads=8, num_kv_heads=4, mlp_dim=128), 64, 8),
+    # 349M parameters (316M without the embedding table), head_dim 64
+    "350m": (dict(vocab_size=32000, dim=1024, num_layers=24, num_heads=16, num_kv_heads=8, mlp_dim=2816), 2048, 16),
+    # 1.07B parameters (1.01B without the embedding table), head_dim 128
+    "1b": (dict(vocab_size=32000, dim=2048, num_layers=20, num_heads=16, num_kv_heads=8, mlp_dim=5632), 2048, 8),
 }
 
 
@@ -25,3 +35,24 @@ def bench_config(name: str) -> ml_collections.ConfigDict:
     config.seq_len, config.global_batch_size, config.num_train_steps = seq_len, batch, 1000
     config.optimizer.warmup_steps = 10
     return config
+
+
+def random_tokens(config: ml_collections.ConfigDict) -> np.ndarray:
+    """A batch of random token ids: a step's speed does not depend on the text."""
+    rng = np.random.default_rng(0)
+    return rng.integers(0, config.model.vocab_size, (config.global_batch_size, config.seq_len), dtype=np.int32)
+
+
+def compiled_train_step(config: ml_collections.ConfigDict) -> tuple[jax.stages.Compiled, Any, dict[str, jax.Array]]:
+    """(step, initial state, batch): our train step exactly as pretrain_jax.train compiles it, on the first
+    device, with freshly initialized state (donated to the step: pass each call the state it returned)
+    and a batch of one document per row."""
+    mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    state_sh = train_state.state_shardings(config.model, tx, mesh)
+    state = train_state.init_state(config.model, tx, state_sh, config.seed)
+    tokens = random_tokens(config)
+    batch = jax.device_put({"tokens": tokens, "segment_ids": np.ones_like(tokens),
+                            "positions": np.broadcast_to(np.arange(config.seq_len, dtype=np.int32), tokens.shape)},
+                           sharding.batch_sharding(mesh))
+    return train.jit_train_step(config, tx, mesh, state_sh).lower(state, batch).compile(), state, batch

@@ -27,7 +27,6 @@ The table is printed and replaces the section "## Training throughput" in BENCHM
 from __future__ import annotations
 
 import argparse
-import datetime
 import glob
 import multiprocessing
 import os
@@ -39,7 +38,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
@@ -53,20 +51,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from data_prep_throughput import busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
-from shapes import CONFIGS, bench_config  # noqa: E402
+from report import busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
+from shapes import CONFIGS, bench_config, compiled_train_step, random_tokens  # noqa: E402
 from pretrain_jax import (attention, host_memory, hf, layers, metrics, model, objectives, optimizer,  # noqa: E402
-                          sharding, train, train_state)
+                          sharding)
 
 SECTION = "## Training throughput"
 VARIANTS = ("jax scan", "jax unrolled", "torch eager", "torch.compile")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "torch", "transformers", "numpy")
 Step = Callable[[], float]  # runs one training step to completion, returns its loss
-
-
-def random_tokens(config: ml_collections.ConfigDict) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, config.model.vocab_size, (config.global_batch_size, config.seq_len), dtype=np.int32)
 
 
 def jax_step(config: ml_collections.ConfigDict, scan_layers: bool) -> Step:
@@ -76,15 +69,7 @@ def jax_step(config: ml_collections.ConfigDict, scan_layers: bool) -> Step:
     """
     config = ml_collections.ConfigDict(config.to_dict())
     config.model.scan_layers = scan_layers
-    mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    state_sh = train_state.state_shardings(config.model, tx, mesh)
-    state = train_state.init_state(config.model, tx, state_sh, config.seed)
-    tokens = random_tokens(config)
-    batch = jax.device_put({"tokens": tokens, "segment_ids": np.ones_like(tokens),
-                            "positions": np.broadcast_to(np.arange(config.seq_len, dtype=np.int32), tokens.shape)},
-                           sharding.batch_sharding(mesh))
-    step_fn = train.jit_train_step(config, tx, mesh, state_sh).lower(state, batch).compile()
+    step_fn, state, batch = compiled_train_step(config)
 
     def step() -> float:
         nonlocal state
@@ -209,9 +194,8 @@ def jax_pieces(name: str) -> dict[str, float]:
     f32, hd = jnp.float32, model.head_dim(m)
     attn = attention.Attention(m.num_heads, m.num_kv_heads, hd, m.rope_theta, m.causal, m.attention_impl,
                                m.init_std, m.init_std, f32, f32)
-    impl = attention.ATTENTION_IMPLS[m.attention_impl]
-    core_fn = partial(attention.causal_blocks, impl) if m.causal else impl  # as Attention runs it
-    core = _jit_median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, mask)), (0, 1)), q, kv)
+    core_fn = attention.ATTENTION_IMPLS[m.attention_impl]
+    core = _jit_median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, mask, m.causal)), (0, 1)), q, kv)
     with sharding.activation_rules():
         attention_s = module_grad(attn, segment_ids, positions)
         mlp_s = module_grad(layers.SwiGLU(m.mlp_dim, m.init_std, m.init_std, f32, f32))
@@ -446,10 +430,8 @@ def main() -> None:
         command += f" --variants '{args.variants}'"
     peak_line = "; ".join(f"{k} {peaks[k] / 1e9:.0f} before, {peaks_after[k] / 1e9:.0f} after" for k in peaks)
     text = "\n".join([
-        SECTION, "", f"Command: `{command}`", "",
-        f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {cpu_model()}, "
-        f"{cores} cores (torch.set_num_threads({cores}); XLA CPU default threading). {versions(PACKAGES)}. "
-        f"Runtime {time.perf_counter() - start:.0f} s.", "",
+        *header(SECTION, command, f"Machine: {cpu_model()}, {cores} cores (torch.set_num_threads({cores}); "
+                f"XLA CPU default threading). {versions(PACKAGES)}.", start),
         text_table, "",
         f"- float32 matmul peak (2048², GFLOP/s): {peak_line}. MFU uses the highest, {peak / 1e9:.0f} GFLOP/s.",
         f"- Median of {args.steps * args.rounds} timed steps: {args.rounds} round(s), each running every "

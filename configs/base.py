@@ -36,7 +36,9 @@ def get_config() -> ml_collections.ConfigDict:
     m.dtype = "float32"  # compute dtype of activations and matmuls ("bfloat16" on accelerators)
     m.scan_layers = True  # nn.scan over layers: compile time independent of depth
     m.remat = "none"  # rematerialization of each layer: none | full | dots_no_batch | minimal
-    m.attention_impl = "xla"  # xla (reference einsums) | dot_product_attention (jax.nn, picks cuDNN on GPU)
+    # xla: our einsums, backward written out (pretrain_jax/attention.py) | dot_product_attention: jax.nn's XLA
+    # version | cudnn: cuDNN flash attention through jax.nn (NVIDIA GPUs, dtype bfloat16 or float16)
+    m.attention_impl = "xla"
     m.init_std = 0.02  # std of the normal initializer for weight matrices and embeddings
 
     # --- objective (pretrain_jax/objectives.py) ---
@@ -110,5 +112,5 @@ def get_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3  # the newest K are kept
     c.async_checkpointing = True  # write checkpoints in the background while training continues
     c.max_consecutive_nonfinite = 10  # stop after this many skipped (non-finite) updates in a row
-    c.peak_flops_per_device = 0.0  # for MFU; 0 measures a float32 matmul on the device at start-up
+    c.peak_flops_per_device = 0.0  # for MFU; 0 measures a matmul in model.dtype on the device at start-up
     return c

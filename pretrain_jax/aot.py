@@ -165,7 +165,7 @@ def abstract_batch(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -
 
 def compile_train_step(config: ml_collections.ConfigDict, devices: Sequence[jax.Device]) -> jax.stages.Compiled:
     """The train step of `train.py`, lowered on abstract state and batch and compiled for these devices."""
-    config_lib.validate(config, len(devices))
+    config_lib.validate(config, len(devices), devices[0].platform)
     mesh = sharding.make_mesh(config.mesh, devices)
     tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
     state_sh = train_state.state_shardings(config.model, tx, mesh)

@@ -12,8 +12,13 @@ import ml_collections
 from pretrain_jax import attention, masking, model, objectives, sharding
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str | None = None) -> None:
+    """Raises ValueError naming the key at fault. `platform` ('cpu', 'gpu', 'tpu'), when given, is the
+    devices' platform: a kernel that needs another one is rejected here rather than inside jit."""
     _validate_model(config.model)
+    if config.model.attention_impl == "cudnn" and platform not in (None, "gpu"):
+        raise ValueError(f"model.attention_impl='cudnn' runs on NVIDIA GPUs only, and these devices are "
+                         f"{platform}; use 'xla'")
     _validate_objective(config)
     shape = dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, num_devices)))
     tensor = shape["tensor"]
@@ -50,6 +55,8 @@ def _validate_model(cfg: ml_collections.ConfigDict) -> None:
             jnp.dtype(cfg[key])
         except TypeError as e:
             raise ValueError(f"model.{key}={cfg[key]!r} is not a dtype") from e
+    if cfg.attention_impl == "cudnn" and jnp.dtype(cfg.dtype) not in (jnp.bfloat16, jnp.float16):
+        raise ValueError(f"model.attention_impl='cudnn' needs model.dtype bfloat16 or float16, not {cfg.dtype!r}")
 
 
 def _validate_objective(config: ml_collections.ConfigDict) -> None:

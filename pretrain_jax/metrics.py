@@ -33,9 +33,10 @@ def perplexity(loss: float) -> float:
     return math.exp(min(loss, 700.0))
 
 
-def measure_peak_flops(device: jax.Device, size: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of a float32 square matmul on one device: the MFU denominator when none is configured."""
-    x = jax.device_put(jnp.ones((size, size), jnp.float32), device)
+def measure_peak_flops(device: jax.Device, size: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
+    """FLOP/s of a square matmul in `dtype` (the model's compute dtype) on one device: the MFU
+    denominator when none is configured. Random values: zeros run faster than real data on GPUs."""
+    x = jax.device_put(jax.random.normal(jax.random.key(0), (size, size), jnp.dtype(dtype)), device)
     matmul = jax.jit(lambda a: a @ a)
     matmul(x).block_until_ready()
     start = time.perf_counter()

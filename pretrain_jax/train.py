@@ -139,7 +139,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
           devices: Sequence[jax.Device] | None = None) -> dict[str, float]:
     """Trains to config.num_train_steps (resuming from workdir); returns the last scalars written."""
     devices = list(jax.devices() if devices is None else devices)
-    config_lib.validate(config, len(devices))
+    config_lib.validate(config, len(devices), devices[0].platform)
     metadata = records.read_metadata(config.data.dir)
     input_pipeline.check_compatible(metadata, config)
     mesh = sharding.make_mesh(config.mesh, devices)
@@ -161,7 +161,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     run_eval = lambda s: eval_params(s.params)  # noqa: E731
     samples = generate.periodic_samples(config, metadata) if config.generate.sample_every else None
 
-    peak = config.peak_flops_per_device or metrics.measure_peak_flops(jax.local_devices()[0])
+    peak = config.peak_flops_per_device or metrics.measure_peak_flops(jax.local_devices()[0],
+                                                                         dtype=config.model.dtype)
     progress = _Progress(config.global_batch_size * config.seq_len,
                          metrics.training_flops_per_token(config.model, config.seq_len), peak * len(devices))
     _log_start(config, mesh, peak, progress.flops_per_token)

@@ -48,6 +48,17 @@ def test_mesh_of_the_wrong_size_is_refused():
         config_lib.validate(config, num_devices=8)
 
 
+def test_cudnn_attention_is_refused_off_gpu_and_in_float32():
+    config = tiny.get_config()
+    config.model.update(attention_impl="cudnn", dtype="bfloat16")
+    config_lib.validate(config, num_devices=1, platform="gpu")
+    with pytest.raises(ValueError, match="runs on NVIDIA GPUs only, and these devices are cpu"):
+        config_lib.validate(config, num_devices=1, platform="cpu")
+    config.model.dtype = "float32"
+    with pytest.raises(ValueError, match="needs model.dtype bfloat16 or float16, not 'float32'"):
+        config_lib.validate(config, num_devices=1, platform="gpu")
+
+
 def test_unknown_key_in_code_is_refused_by_the_locked_schema():
     config = tiny.get_config()
     config.lock()

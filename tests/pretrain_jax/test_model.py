@@ -98,16 +98,26 @@ def test_attention_implementations_agree():
     np.testing.assert_allclose(reference, other, atol=1e-5)
 
 
-@pytest.mark.parametrize("impl", sorted(attention.ATTENTION_IMPLS))
-def test_causal_attention_in_blocks_equals_attention_over_the_whole_row(impl):
+@pytest.mark.parametrize("kernel", [attention.xla_attention, attention.jax_nn_attention])
+def test_causal_attention_in_blocks_equals_attention_over_the_whole_row(kernel):
     """Skipping the masked upper triangle block by block changes no output, across documents and padding."""
     kq, kk, kv = jax.random.split(jax.random.key(0), 3)
     q = jax.random.normal(kq, (2, 48, 4, 8))
     k, v = jax.random.normal(kk, (2, 48, 2, 8)), jax.random.normal(kv, (2, 48, 2, 8))
     segment_ids = jnp.asarray([[1] * 20 + [2] * 28, [1] * 30 + [0] * 18])
     mask = attention.attention_mask(segment_ids, causal=True)
-    fn = attention.ATTENTION_IMPLS[impl]
-    np.testing.assert_allclose(attention.causal_blocks(fn, q, k, v, mask, block=16), fn(q, k, v, mask), atol=1e-6)
+    np.testing.assert_allclose(attention.causal_blocks(kernel, q, k, v, mask, block=16), kernel(q, k, v, mask),
+                               atol=1e-6)
+
+
+def test_cudnn_attention_decodes_with_the_xla_kernel():
+    """Queries against a longer key/value cache (generation) never reach cuDNN, so decoding runs anywhere."""
+    kq, kk, kv = jax.random.split(jax.random.key(2), 3)
+    q = jax.random.normal(kq, (2, 1, 4, 8), jnp.bfloat16)
+    k, v = jax.random.normal(kk, (2, 6, 2, 8), jnp.bfloat16), jax.random.normal(kv, (2, 6, 2, 8), jnp.bfloat16)
+    mask = attention.decoding_mask(attention.Decoding(jnp.int32(3), jnp.ones((2, 6), bool)), q_len=1)
+    np.testing.assert_array_equal(attention.cudnn_attention(q, k, v, mask, causal=False),
+                                  attention.xla_attention(q, k, v, mask))
 
 
 @pytest.mark.parametrize("causal", [True, False])

@@ -8,7 +8,7 @@ import pytest
 
 from configs import tiny
 from data_prep import records
-from pretrain_jax import sharding, trained
+from pretrain_jax import trained
 
 
 def test_load_gives_the_config_parameters_and_tokenizer_of_the_run(tiny_run, tiny_dataset, restore):
