@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from pretrain_jax import axes
-from pretrain_jax.layers import dense, param_with_axes, rotary_embedding
+from pretrain_jax.layers import Rotary, dense, param_with_axes, rotary_embedding
 
 
 def attention_mask(segment_ids: jax.Array, causal: bool) -> jax.Array:
@@ -177,7 +177,6 @@ class Attention(nn.Module):
     num_heads: int
     num_kv_heads: int
     head_dim: int
-    rope_theta: float
     causal: bool
     impl: str
     init_std: float
@@ -186,7 +185,7 @@ class Attention(nn.Module):
     param_dtype: Any
 
     @nn.compact
-    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, positions: jax.Array,
+    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, rotary: Rotary,
                  decoding: Decoding | None = None) -> jax.Array:
         """Training: keys are this call's tokens, masked by segment. Decoding: keys are the cache."""
         dim = x.shape[-1]
@@ -206,8 +205,8 @@ class Attention(nn.Module):
         q = dense(x, wq.astype(self.dtype))  # [batch, length, heads, head_dim]
         k = dense(x, wk.astype(self.dtype))  # [batch, length, kv_heads, head_dim]
         v = dense(x, wv.astype(self.dtype))
-        q = rotary_embedding(q, positions, self.rope_theta)
-        k = rotary_embedding(k, positions, self.rope_theta)
+        q = rotary_embedding(q, rotary)
+        k = rotary_embedding(k, rotary)
 
         core = ATTENTION_IMPLS[self.impl]
         if decoding is None:

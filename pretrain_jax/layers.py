@@ -7,11 +7,12 @@ maps them to mesh axes); no module here knows about a mesh.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pretrain_jax import axes
 
@@ -52,20 +53,37 @@ def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
     return y.reshape(*x.shape[:x.ndim - in_dims], *out_shape)
 
 
-def rotary_embedding(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
+class Rotary(NamedTuple):
+    """Sine and cosine of RoPE's angles at each token's position, each [batch, length, head_dim/2]
+    float32; made once per forward pass (`rotary_angles`) for every layer's queries and keys."""
+
+    sin: jax.Array
+    cos: jax.Array
+
+
+def rotary_angles(positions: jax.Array, head_dim: int, theta: float, num_positions: int) -> Rotary:
+    """positions: [batch, length] int in [0, num_positions), restarting at 0 for every packed document.
+
+    The sines and cosines are a table of constants (NumPy, at trace time) that positions
+    index. Computed in the step instead, XLA fused a sine and a cosine into the loop over
+    every element of q and k (per head, per layer, forward and backward): the rotations
+    ran 1.4x to 3.8x slower on CPU.
+    """
+    inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)))
+    angles = np.arange(num_positions, dtype=np.float32)[:, None] * inv_freq.astype(np.float32)
+    table = lambda f: jnp.take(jnp.asarray(f(angles)), positions, axis=0)  # noqa: E731
+    return Rotary(table(np.sin), table(np.cos))
+
+
+def rotary_embedding(x: jax.Array, rotary: Rotary) -> jax.Array:
     """Rotates pairs of features by position-dependent angles (RoPE, Su et al. 2021).
 
     Uses the half-split pairing (feature i with i + head_dim/2), the layout of
     Hugging Face's Llama, so weights convert without permutation.
-
-    x: [batch, length, heads, head_dim]; positions: [batch, length] int, restarting
-    at 0 for every packed document.
+    x: [batch, length, heads, head_dim].
     """
-    head_dim = x.shape[-1]
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
-    angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [batch, length, head_dim/2]
-    sin = jnp.sin(angles)[:, :, None, :]  # [batch, length, 1, head_dim/2]
-    cos = jnp.cos(angles)[:, :, None, :]
+    sin = rotary.sin[:, :, None, :]  # [batch, length, 1, head_dim/2]
+    cos = rotary.cos[:, :, None, :]
     x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
     rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
     return rotated.astype(x.dtype)

@@ -20,7 +20,7 @@ import ml_collections
 
 from pretrain_jax import axes
 from pretrain_jax.attention import Attention, Decoding
-from pretrain_jax.layers import RMSNorm, SwiGLU, dense, param_with_axes
+from pretrain_jax.layers import RMSNorm, Rotary, SwiGLU, dense, param_with_axes, rotary_angles
 
 # What each remat policy keeps from the forward pass; everything else is recomputed.
 REMAT_POLICIES = {
@@ -40,7 +40,7 @@ class Block(nn.Module):
     cfg: ml_collections.ConfigDict
 
     @nn.compact
-    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, positions: jax.Array,
+    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, rotary: Rotary,
                  decoding: Decoding | None = None):
         cfg = self.cfg
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
@@ -48,9 +48,9 @@ class Block(nn.Module):
         out_std = cfg.init_std / math.sqrt(2 * cfg.num_layers)
         norm = lambda name: RMSNorm(cfg.norm_eps, dtype, param_dtype, name=name)  # noqa: E731
 
-        attn = Attention(cfg.num_heads, cfg.num_kv_heads, head_dim(cfg), cfg.rope_theta, cfg.causal,
+        attn = Attention(cfg.num_heads, cfg.num_kv_heads, head_dim(cfg), cfg.causal,
                          cfg.attention_impl, cfg.init_std, out_std, dtype, param_dtype, name="attention")
-        x = x + attn(norm("attention_norm")(x), segment_ids, positions, decoding)
+        x = x + attn(norm("attention_norm")(x), segment_ids, rotary, decoding)
         mlp = SwiGLU(cfg.mlp_dim, cfg.init_std, out_std, dtype, param_dtype, name="mlp")
         x = x + mlp(norm("mlp_norm")(x))
         x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.ACT_EMBED))
@@ -91,12 +91,15 @@ class Transformer(nn.Module):
         x = jnp.take(embedding, tokens, axis=0).astype(dtype)  # [batch, length, dim]
         x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.ACT_EMBED))
 
+        # Positions restart at each document of a row; decoding's run up to the cache's length.
+        num_positions = tokens.shape[1] if decoding is None else decoding.valid.shape[1]
+        rotary = rotary_angles(positions, head_dim(cfg), cfg.rope_theta, num_positions)  # once, for every layer
         stack = _layer_stack(cfg, decoding is not None)
         if cfg.scan_layers:
-            x, _ = stack(cfg, name="layers")(x, segment_ids, positions, decoding)
+            x, _ = stack(cfg, name="layers")(x, segment_ids, rotary, decoding)
         else:
             for i in range(cfg.num_layers):
-                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, positions, decoding)
+                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, rotary, decoding)
 
         x = RMSNorm(cfg.norm_eps, dtype, param_dtype, name="final_norm")(x)
         if cfg.tie_embeddings:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs import base, tiny
-from pretrain_jax import attention, axes, model
+from pretrain_jax import attention, axes, layers, model
 from pretrain_jax.input_pipeline import segments_and_positions
 
 EOS = 2
@@ -87,6 +87,28 @@ def test_causal_model_does_not_look_ahead_and_bidirectional_does():
         params = init(cfg)
         logits = forward(cfg, params, [tokens, tokens[:3] + [30, 31, 32]])
         assert np.allclose(logits[0, :3], logits[1, :3], atol=1e-6) == expect_same
+
+
+def test_rotary_angles_are_each_position_times_the_rope_frequencies():
+    positions = jnp.asarray([[0, 1, 2, 0, 1, 2, 3, 4]])  # two packed documents
+    rotary = layers.rotary_angles(positions, head_dim=8, theta=10000.0, num_positions=8)
+    angles = np.asarray(positions, np.float64)[..., None] * 10000.0 ** (-np.arange(0, 8, 2) / 8)
+    np.testing.assert_allclose(rotary.sin, np.sin(angles), atol=1e-6)
+    np.testing.assert_allclose(rotary.cos, np.cos(angles), atol=1e-6)
+
+
+def test_rotated_query_key_products_depend_only_on_the_distance():
+    """RoPE's point: q at position m against k at position n sees m - n, not m or n."""
+    kq, kk = jax.random.split(jax.random.key(3))
+    q, k = jax.random.normal(kq, (1, 1, 1, 16)), jax.random.normal(kk, (1, 1, 1, 16))
+
+    def score(m, n):
+        rotate = lambda x, p: layers.rotary_embedding(  # noqa: E731
+            x, layers.rotary_angles(jnp.asarray([[p]]), 16, 10000.0, num_positions=64))
+        return float(jnp.sum(rotate(q, m) * rotate(k, n)))
+
+    np.testing.assert_allclose(score(7, 3), score(40, 36), rtol=1e-5)
+    assert abs(score(7, 3) - score(7, 4)) > 1e-3
 
 
 def test_attention_implementations_agree():
