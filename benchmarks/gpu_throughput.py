@@ -45,8 +45,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import jax  # noqa: E402
+
 from report import busy_cpu_s, header, load_note, versions, write_section  # noqa: E402
-from shapes import CONFIGS, bench_config  # noqa: E402
+from shapes import CONFIGS, bench_config, compiled_train_step  # noqa: E402
+from pretrain_jax import config as config_lib, metrics, model  # noqa: E402
 
 SECTION = "## GPU training throughput"
 ATTENTION = ("cudnn", "xla", "dot_product_attention")
@@ -62,10 +65,6 @@ def datasheet_peak(device_kind: str) -> float | None:
 
 def matmul_peak(dtype: str) -> dict:
     """{'device_kind', 'platform', 'flops'}: a square matmul in `dtype` on the first device."""
-    import jax
-
-    from pretrain_jax import metrics
-
     device = jax.devices()[0]
     size = 8192 if device.platform == "gpu" else 1024
     return {"device_kind": device.device_kind, "platform": device.platform,
@@ -73,12 +72,7 @@ def matmul_peak(dtype: str) -> dict:
 
 
 def run_variant(name: str, attention: str, batch: int, dtype: str, remat: str, steps: int, warmup: int) -> dict:
-    """One variant in this process: {'times', 'compile_s', 'losses', 'memory', ...} or {'error'}."""
-    import jax
-
-    from pretrain_jax import config as config_lib, metrics
-    from shapes import compiled_train_step
-
+    """One variant in this process: {'times', 'compile_s', 'losses', 'step_gb', 'peak_gb', ...} or {'error'}."""
     config = bench_config(name)
     config.global_batch_size = batch or config.global_batch_size
     config.model.update(dtype=dtype, attention_impl=attention, remat=remat)
@@ -111,7 +105,10 @@ def run_variant(name: str, attention: str, batch: int, dtype: str, remat: str, s
 
 
 def in_fresh_process(fn, *args):
-    """fn(*args) in a new process: it initializes the GPU runtime (and takes its memory) for itself alone."""
+    """fn(*args) in a new process: it initializes the GPU runtime (and takes its memory) for itself alone.
+
+    This process never touches a device, so each variant starts with the whole GPU.
+    """
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(fn, *args).result()
 
@@ -124,8 +121,6 @@ def table(results: dict[tuple[str, str], dict], measured_peak: float, sheet_peak
     lines = ["| config | params | attention | batch x seq | step s (median) | tokens/s | MFU (datasheet) "
              "| MFU (measured matmul) | warm-up s | step memory GB | peak GB in use | loss first -> last |",
              "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    from pretrain_jax import model
-
     for (name, attention), r in results.items():
         params = f"{model.param_count(bench_config(name).model)['total'] / 1e6:,.0f}M"
         if "error" in r:
