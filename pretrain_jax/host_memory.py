@@ -9,8 +9,9 @@ faulted its whole working set back in, zero-filled by the kernel: on a 2-core VM
 keeps the freed block and hands it back on the next step: no faults after the first
 step, and a flat footprint (11.4 GB at 125m scanned) but for one more block of
 temporaries, mapped once per process at some step (likely one that allocated before
-the previous step had freed its block; BENCHMARKS.md). glibc's own knobs (one arena, no mmap, no trimming) also stop the
-faults, but its heap fragments: the same step grew from 11 to 19 GB in three steps.
+the previous step had freed its block; BENCHMARKS.md). glibc's own knobs (one arena,
+no mmap, no trimming) also stop the faults, but its heap fragments: the same step grew
+from 11 to 19 GB in three steps.
 
 An allocator is chosen when a process starts (LD_PRELOAD), so launchers take the
 environment from here: `eval "$(python -m pretrain_jax.host_memory)"` (launch/local.sh).
