@@ -40,6 +40,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
@@ -94,7 +95,8 @@ def run_variant(name: str, attention: str, batch: int, dtype: str, remat: str, s
             times.append(time.perf_counter() - start)
     except Exception as e:  # noqa: BLE001 - reported as the variant's row
         traceback.print_exc()
-        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+        first_line = (str(e).splitlines() or [""])[0]
+        return {"error": f"{type(e).__name__}: {first_line[:200]}".replace("|", "/")}  # one table cell
     stats = jax.devices()[0].memory_stats() or {}
     return {"times": times, "compile_s": compile_s, "losses": losses,
             "tokens": config.global_batch_size * config.seq_len, "batch": config.global_batch_size,
@@ -104,13 +106,17 @@ def run_variant(name: str, attention: str, batch: int, dtype: str, remat: str, s
             "peak_gb": stats["peak_bytes_in_use"] / 1e9 if "peak_bytes_in_use" in stats else None}
 
 
-def in_fresh_process(fn, *args):
+def in_fresh_process(fn, *args) -> dict:
     """fn(*args) in a new process: it initializes the GPU runtime (and takes its memory) for itself alone.
 
-    This process never touches a device, so each variant starts with the whole GPU.
+    This process never touches a device, so each variant starts with the whole GPU. A
+    process that dies (killed for memory, a crash in a kernel) gives {'error'}.
     """
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            return {"error": "the process died (killed for memory, or a crash in native code)"}
 
 
 def _gb(value: float | None) -> str:
@@ -154,6 +160,8 @@ def main() -> None:
 
     start, busy_before = time.perf_counter(), busy_cpu_s()
     peak = in_fresh_process(matmul_peak, args.dtype)
+    if "error" in peak:
+        sys.exit(f"the matmul peak could not be measured: {peak['error']}")
     sheet_peak = datasheet_peak(peak["device_kind"]) if peak["platform"] == "gpu" else None
     print(f"{peak['device_kind']}: {args.dtype} matmul {peak['flops'] / 1e12:.1f} TFLOP/s measured"
           + (f", {sheet_peak / 1e12:.0f} datasheet" if sheet_peak else ""), flush=True)

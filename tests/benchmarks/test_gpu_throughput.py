@@ -25,6 +25,11 @@ def test_runs_our_train_step_and_reports_a_kernel_that_cannot_run_as_a_failed_ro
     assert "failed: ValueError: model.attention_impl='cudnn' runs on NVIDIA GPUs only" in rows["cudnn"]
 
 
+def test_a_variant_whose_process_dies_becomes_an_error_not_the_end_of_the_run():
+    assert gpu_throughput.in_fresh_process(os._exit, 3) == {
+        "error": "the process died (killed for memory, or a crash in native code)"}
+
+
 def test_datasheet_peaks_tell_the_h100_variants_apart():
     assert gpu_throughput.datasheet_peak("NVIDIA H100 80GB HBM3") == 989e12
     assert gpu_throughput.datasheet_peak("NVIDIA H100 PCIe") == 756e12
