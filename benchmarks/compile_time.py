@@ -189,7 +189,6 @@ def main() -> None:
     if args.no_write:
         return
     write_section(text, SECTION)
-    print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import functools
 import os
 import sys
@@ -40,7 +39,7 @@ from data_prep.dedup import DedupConfig, deduplicate  # noqa: E402
 from data_prep.document import Document  # noqa: E402
 from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition  # noqa: E402
 from data_prep.filters.text_stats import text_stats  # noqa: E402
-from report import BENCHMARKS_FILE, busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
+from report import busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
 
 CORPORA_DIR = os.path.normpath(os.path.join(REPO, "..", "shared", "corpora"))
 # (archive, keep every n-th page) of the default sample
@@ -171,12 +170,10 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def section(command: str, table: str, notes: Sequence[str]) -> str:
-    cores = len(os.sched_getaffinity(0))
-    header = [SECTION, "", f"Command: `{command}`", "",
-              f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, {cores} cores "
-              f"(os.sched_getaffinity). {versions(PACKAGES)}.", "", table, ""]
-    return "\n".join(header + [f"- {n}" for n in notes]) + "\n"
+def section(command: str, table: str, notes: Sequence[str], start: float) -> str:
+    setting = (f"Machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores (os.sched_getaffinity). "
+               f"{versions(PACKAGES)}.")
+    return "\n".join(header(SECTION, command, setting, start) + [table, ""] + [f"- {n}" for n in notes]) + "\n"
 
 
 def notes(pages: Sequence[Page], report: dict, busy_before: tuple[float, float], total_s: float) -> list[str]:
@@ -190,8 +187,8 @@ def notes(pages: Sequence[Page], report: dict, busy_before: tuple[float, float],
         f"Overall {len(pages) / report['seconds']:.1f} docs/s (wall); prepare's own read_and_curate rate "
         f"{report['docs_per_second']:.1f} docs/s; documents kept: {kept} of {len(pages)}.",
         load_note(busy_before, total_s) + " Where it was, wall s above CPU s shows where it slowed a stage.",
-        "datatrove was not run side by side here (it is not installed); the P5 comparison is still to do.",
-        f"Benchmark runtime: {total_s:.0f} s.",
+        "datatrove, running the same FineWeb-style pipeline on the same corpora, is measured side by side in "
+        "\"data_prep vs datatrove\" (benchmarks/datatrove_compare.py).",
     ]
 
 
@@ -210,8 +207,8 @@ def main() -> None:
     print(table)
     command = "python benchmarks/data_prep_throughput.py" + "".join(
         f" --{k} {v}" for k, v in vars(args).items() if k == "pages" and v is not None) + f" --workers {args.workers}"
-    write_section(section(command, table, notes(pages, report, busy_before, time.perf_counter() - start)), SECTION)
-    print(f"wrote {BENCHMARKS_FILE}")
+    write_section(section(command, table, notes(pages, report, busy_before, time.perf_counter() - start), start),
+                  SECTION)
 
 
 if __name__ == "__main__":

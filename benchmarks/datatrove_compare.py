@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import datetime
 import functools
 import importlib.util
 import itertools
@@ -54,7 +53,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ and benchmarks/ are not installed packages
 
 from benchmarks.data_prep_throughput import Page, megabytes, sample_pages, timed  # noqa: E402
-from benchmarks.report import busy_cpu_s, cpu_model, load_note, versions, write_section  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    busy_cpu_s, cpu_model, header, load_note, versions, write_section)
 from configs.data import fineweb  # noqa: E402
 from data_prep import corpora, curate, extract, langid, prepare  # noqa: E402
 from data_prep.dedup import DedupConfig, deduplicate  # noqa: E402
@@ -483,11 +483,11 @@ def verdicts(e2e: Sequence[Timing], decisions: Decisions, is_english: Sequence[b
 
 
 def section(command: str, pages: Sequence[Page], rows: Sequence[Timing], agreement: Sequence[str],
-            notes: Sequence[str]) -> str:
+            notes: Sequence[str], start: float) -> str:
     per_corpus = ", ".join(f"{c}: {sum(p.corpus == c for p in pages)}" for c in sorted({p.corpus for p in pages}))
-    lines = [SECTION, "", f"Command: `{command}`", "",
-             f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, {len(os.sched_getaffinity(0))} "
-             f"cores (os.sched_getaffinity). {versions(PACKAGES)}.", "",
+    setting = (f"Machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores (os.sched_getaffinity). "
+               f"{versions(PACKAGES)}.")
+    lines = [*header(SECTION, command, setting, start),
              f"Input: {len(pages)} pages ({per_corpus}), {megabytes([p.html for p in pages]):.1f} MB of HTML.", "",
              *throughput_table(rows), "", *agreement, ""]
     return "\n".join(lines + [f"- {n}" for n in notes]) + "\n"
@@ -561,14 +561,13 @@ def main() -> None:
     if args.examples:
         print_examples(decisions, texts, args.examples)
     notes = [*verdicts(e2e, decisions, is_english), *disagreement_reasons(decisions), *STANDING_NOTES,
-             load_note(busy_before, time.perf_counter() - start),
-             f"Benchmark runtime: {time.perf_counter() - start:.0f} s."]
+             load_note(busy_before, time.perf_counter() - start)]
     print("\n".join(f"- {n}" for n in notes))
     command = "python benchmarks/datatrove_compare.py" + (f" --pages {args.pages}" if args.pages else "") + \
         f" --workers {args.workers}"
     if not args.no_write:
-        write_section(section(command, pages, rows + e2e, agreement_rows(decisions, is_english), notes), SECTION)
-        print("wrote BENCHMARKS.md")
+        write_section(section(command, pages, rows + e2e, agreement_rows(decisions, is_english), notes, start),
+                      SECTION)
 
 
 if __name__ == "__main__":

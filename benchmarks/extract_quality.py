@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import datetime
 import functools
 import re
 import sys
@@ -42,7 +41,7 @@ from resiliparse.extract.html2text import extract_plain_text
 
 # data_prep_throughput (beside this file) puts the repository on sys.path, so data_prep imports after it.
 from data_prep_throughput import Page, read_pages
-from report import BENCHMARKS_FILE, busy_cpu_s, cpu_model, load_note, versions, write_section
+from report import busy_cpu_s, cpu_model, header, load_note, versions, write_section
 
 from data_prep import extract
 
@@ -210,15 +209,13 @@ def main() -> None:
     table = format_table(scores)
     print(table)
     command = "python benchmarks/extract_quality.py" + (f" --pages {args.pages}" if args.pages else "")
+    setting = f"Machine: {cpu_model()}, one core used. {versions(('trafilatura', 'resiliparse', 'lxml'))}."
     text = "\n".join([
-        SECTION, "", f"Command: `{command}`", "",
-        f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, one core used. "
-        f"{versions(('trafilatura', 'resiliparse', 'lxml'))}. Runtime {time.perf_counter() - start:.0f} s.", "",
+        *header(SECTION, command, setting, start),
         table, "",
         *(f"- {note}" for note in notes(scores, busy_before, time.perf_counter() - start)),
     ]) + "\n"
     write_section(text, SECTION)
-    print(f"wrote {BENCHMARKS_FILE}")
 
 
 if __name__ == "__main__":

@@ -33,14 +33,11 @@ On CPU (no GPU) it runs too, for a check that it works: `--configs tiny --attent
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
@@ -49,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 
 from report import busy_cpu_s, header, load_note, versions, write_section  # noqa: E402
-from shapes import CONFIGS, bench_config, compiled_train_step  # noqa: E402
+from shapes import CONFIGS, bench_config, compiled_train_step, in_fresh_process  # noqa: E402
 from pretrain_jax import config as config_lib, metrics, model  # noqa: E402
 
 SECTION = "## GPU training throughput"
@@ -106,19 +103,6 @@ def run_variant(name: str, attention: str, batch: int, dtype: str, remat: str, s
             "peak_gb": stats["peak_bytes_in_use"] / 1e9 if "peak_bytes_in_use" in stats else None}
 
 
-def in_fresh_process(fn, *args) -> dict:
-    """fn(*args) in a new process: it initializes the GPU runtime (and takes its memory) for itself alone.
-
-    This process never touches a device, so each variant starts with the whole GPU. A
-    process that dies (killed for memory, a crash in a kernel) gives {'error'}.
-    """
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            return pool.submit(fn, *args).result()
-        except BrokenProcessPool:
-            return {"error": "the process died (killed for memory, or a crash in native code)"}
-
-
 def _gb(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -159,6 +143,7 @@ def main() -> None:
         parser.error(f"unknown config or attention kernel {unknown}, or --steps/--warmup below 1")
 
     start, busy_before = time.perf_counter(), busy_cpu_s()
+    # This process never touches a device, so every variant's process has the whole GPU to itself.
     peak = in_fresh_process(matmul_peak, args.dtype)
     if "error" in peak:
         sys.exit(f"the matmul peak could not be measured: {peak['error']}")
@@ -196,7 +181,6 @@ def main() -> None:
     ]) + "\n"
     if not args.no_write:
         write_section(text, SECTION)
-        print("wrote BENCHMARKS.md")
 
 
 if __name__ == "__main__":

@@ -389,7 +389,6 @@ def main() -> None:
                 f"{versions(PACKAGES)}.", start),
         tables, "", *[f"- {n}" for n in notes]]) + "\n"
     write_section(text, SECTION)
-    print(f"wrote {BENCHMARKS_FILE}")
 
 
 def targets_note(loader_results: dict[LoaderCase, Timing], token_rows: Sequence[tuple[str, Timing]]) -> str:

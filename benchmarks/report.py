@@ -43,6 +43,7 @@ def write_section(text: str, title: str) -> None:
     new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     with open(BENCHMARKS_FILE, "w") as f:
         f.write(new.rstrip("\n") + "\n")
+    print(f"wrote {title!r} in {BENCHMARKS_FILE}")
 
 
 def busy_cpu_s() -> tuple[float, float]:

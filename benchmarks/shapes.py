@@ -1,4 +1,5 @@
-"""The model shapes the training benchmarks share, as train configs, and our train step built for one.
+"""The model shapes the training benchmarks share, as train configs; our train step built for one; and
+the fresh process each measured variant runs in.
 
 "25m" and "125m" are the issue's CPU comparison shapes; "tiny" is configs/tiny.py's
 model; "350m" and "1b" are the GPU shapes (benchmarks/gpu_throughput.py).
@@ -6,6 +7,9 @@ model; "350m" and "1b" are the GPU shapes (benchmarks/gpu_throughput.py).
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import jax
@@ -56,3 +60,15 @@ def compiled_train_step(config: ml_collections.ConfigDict) -> tuple[jax.stages.C
                             "positions": np.broadcast_to(np.arange(config.seq_len, dtype=np.int32), tokens.shape)},
                            sharding.batch_sharding(mesh))
     return train.jit_train_step(config, tx, mesh, state_sh).lower(state, batch).compile(), state, batch
+
+
+def in_fresh_process(fn, *args) -> dict:
+    """fn(*args) in a new process, so each variant starts with nothing of another's: its own runtime,
+    allocator and (on a GPU) the whole device memory. A process that dies (killed for memory, a crash
+    in native code) gives {'error'}.
+    """
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            return {"error": "the process died (killed for memory, or a crash in native code)"}

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import multiprocessing
 import os
 import re
 import shutil
@@ -37,7 +36,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is not an installed package
@@ -52,7 +50,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from report import busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
-from shapes import CONFIGS, bench_config, compiled_train_step, random_tokens  # noqa: E402
+from shapes import CONFIGS, bench_config, compiled_train_step, in_fresh_process, random_tokens  # noqa: E402
 from pretrain_jax import (attention, host_memory, hf, layers, metrics, model, objectives, optimizer,  # noqa: E402
                           sharding)
 
@@ -338,10 +336,11 @@ def measure(name: str, variants: tuple[str, ...], steps: int, warmup: int, round
     """
     runs: dict[str, list[dict]] = {variant: [] for variant in variants}
     for round_ in range(rounds):
-        for variant in variants:  # a variant killed (out of memory) raises BrokenProcessPool here
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                last = round_ == rounds - 1
-                runs[variant].append(pool.submit(run_variant, name, variant, steps, warmup, profile and last).result())
+        for variant in variants:
+            result = in_fresh_process(run_variant, name, variant, steps, warmup, profile and round_ == rounds - 1)
+            if "error" in result:  # every row compares with the others: a missing one ends the run
+                sys.exit(f"{name} {variant}, round {round_ + 1}: {result['error']}")
+            runs[variant].append(result)
     return {variant: {"step_s": statistics.median(t for r in results for t in r["times"]),
                       "compile_s": results[0]["compile_s"], "first_loss": results[0]["first_loss"],
                       **({"profile": results[-1]["profile"]} if profile else {})}
@@ -459,7 +458,6 @@ def main() -> None:
     ]) + "\n"
     if not args.no_write:
         write_section(text, SECTION)
-        print(f"wrote {os.path.join(REPO, 'BENCHMARKS.md')}")
     if args.rounds > 1:
         shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"])
 
