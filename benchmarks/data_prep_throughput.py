@@ -20,9 +20,11 @@ is docs/s divided by the workers. The table is printed and replaces the section
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import functools
 import os
+import pstats
 import sys
 import tarfile
 import tempfile
@@ -46,6 +48,14 @@ CORPORA_DIR = os.path.normpath(os.path.join(REPO, "..", "shared", "corpora"))
 CORPORA = (("python-3.11-docs-html.tar.xz", 1), ("debian-handbook-html.tar.xz", 4))
 SECTION = "## data_prep throughput"
 PACKAGES = ("resiliparse", "trafilatura", "datasketch", "fasttext-predict", "sentencepiece", "numpy")
+# trafilatura's phases, as (module, function, what it is): where its extraction time goes (--profile).
+TRAFILATURA_PHASES = (
+    ("utils", "load_html", "parsing the HTML (lxml)"),
+    ("main_extractor", "extract_content", "its own main-content extraction"),
+    ("htmlprocessing", "prune_unwanted_nodes", "boilerplate XPath expressions, wherever called"),
+    ("external", "compare_extraction", "the readability (and jusText) extraction it compares with"),
+    ("core", "determine_returnstring", "writing the text out"),
+)
 # Settings the small sample needs to pass prepare's checks; curation is FineWeb's.
 E2E_OVERRIDES = dict(vocab_size=1000, seq_len=128, validation_fraction=0.0, num_validation_shards=0,
                      num_train_shards=2)
@@ -162,6 +172,21 @@ def stage_rows(pages: Sequence[Page]) -> list[Row]:
     return rows + [dedup_row(texts, kept_pages)]
 
 
+def trafilatura_profile(htmls: Sequence[str]) -> str:
+    """A note: the share of trafilatura's extraction time in each of its phases (cProfile, cumulative)."""
+    profile = cProfile.Profile()
+    profile.runcall(lambda: [extract.html_to_text(html, engine="trafilatura") for html in htmls])
+    stats = pstats.Stats(profile).stats  # {(file, line, function): (calls, primitive calls, self s, cumulative s, _)}
+    total = sum(entry[2] for entry in stats.values())
+
+    def cumulative(module: str, function: str) -> float:
+        return sum(entry[3] for (file, _, name), entry in stats.items()
+                   if name == function and file.endswith(os.path.join("trafilatura", f"{module}.py")))
+    shares = "; ".join(f"{what} {100 * cumulative(m, f) / total:.0f}%" for m, f, what in TRAFILATURA_PHASES)
+    return (f"Where trafilatura's time goes (cProfile of the trafilatura row's extraction, {total:.1f} s with the "
+            f"profiler's overhead; a phase counts what it calls, so phases can overlap): {shares}.")
+
+
 def format_table(rows: Sequence[Row]) -> str:
     lines = ["| stage | docs | CPU s | wall s | docs/s per core | MB/s per core |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -197,6 +222,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=None, help="pages to sample (default: the full sample)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                         help="num_workers of the end-to-end run (default: every core)")
+    parser.add_argument("--profile", action="store_true",
+                        help="add where trafilatura's extraction time goes (one more pass, under cProfile)")
     args = parser.parse_args()
     start, busy_before = time.perf_counter(), busy_cpu_s()
     pages = sample_pages(args.pages)
@@ -205,10 +232,12 @@ def main() -> None:
     e2e, report = end_to_end_row(pages, args.workers)
     table = format_table(rows + [e2e])
     print(table)
-    command = "python benchmarks/data_prep_throughput.py" + "".join(
-        f" --{k} {v}" for k, v in vars(args).items() if k == "pages" and v is not None) + f" --workers {args.workers}"
-    write_section(section(command, table, notes(pages, report, busy_before, time.perf_counter() - start), start),
-                  SECTION)
+    profile = [trafilatura_profile([p.html for p in pages])] if args.profile else []
+    print("\n".join(profile))
+    command = ("python benchmarks/data_prep_throughput.py" + (f" --pages {args.pages}" if args.pages else "")
+               + f" --workers {args.workers}" + (" --profile" if args.profile else ""))
+    all_notes = notes(pages, report, busy_before, time.perf_counter() - start) + profile
+    write_section(section(command, table, all_notes, start), SECTION)
 
 
 if __name__ == "__main__":
