@@ -45,11 +45,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data_prep import classifier, corpora, curate, mixture, pack, prepare, readers, records, stages, tokenizer
-from data_prep.dedup import DedupConfig
+from data_prep import classifier, corpora, curate, mixture, pack, prepare, records, stages, tokenizer
 from data_prep.dedup.beam import Accumulate, ExactDuplicates, NearDuplicates, Order, cluster_report
 from data_prep.document import Document
-from data_prep.errors import ConfigError
 from data_prep.readers import Dropped, Result
 from data_prep.sampling import TRAIN, HashSample, split_of
 from data_prep.stats import Ledger, Removal, StageStats
@@ -65,7 +63,7 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner
     sources = prepare.checked_sources(config)
     counts = prepare.source_counts(sources)
     mix = mixture.from_config(config.mixture, counts)
-    _prepare_output_dir(config)
+    _clear_output_dir(config)
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
         _build(pipeline, config, sources, mix, start)
     with FileSystems.open(_join(config.output_dir, prepare.REPORT_FILE)) as f:
@@ -79,7 +77,7 @@ def parse_beam_options(text: str) -> list[str]:
 
 def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: list[corpora.InputSource],
            mix: mixture.Mixture | None, start: float) -> None:
-    inputs = [(s, f) for s, source in enumerate(sources) for f in range(1 if source.tfds else len(source.files))]
+    inputs = [(s, part) for s, source in enumerate(sources) for part in range(source.parts)]
     read = (pipeline | "Inputs" >> beam.Create(inputs)
             | "Spread" >> beam.Reshuffle()  # else a runner may fuse Create with Read: every file on one worker
             | "Read" >> beam.ParDo(_Read(sources, config.max_document_bytes)).with_outputs(REMOVED, STATS, COUNTS,
@@ -135,14 +133,11 @@ class _Read(beam.DoFn):
     def process(self, element: tuple[int, int]) -> Iterator[Any]:
         source_index, file_index = element
         source = self.sources[source_index]
-        results = (source.read() if source.tfds is not None else
-                   readers.read_files(source.name, source.root, [source.files[file_index]], source.text_field))
-        for position, result in enumerate(results):
+        for position, result in enumerate(source.read(file_index, self.max_bytes)):
             order = (source_index, file_index, position)
             self.read.inc()
             stats = StageStats(docs_in=1)
             yield beam.pvalue.TaggedOutput(COUNTS, (("read", source.name, ""), 1))
-            result = curate.size_checked(result, self.max_bytes)
             if isinstance(result, Dropped):
                 stats.removed[str(result.removed)] += 1
                 yield beam.pvalue.TaggedOutput(REMOVED, (order, Removal(result.id, source.name, "",
@@ -180,8 +175,7 @@ def _corpus_stage(docs, name: str, config: ml_collections.ConfigDict):
     """(order, doc) -> ((order, doc, the stage's result), (name, its corpus report))."""
     if name == "quality":
         return _quality(docs, config)
-    settings = DedupConfig(exact=name == "exact_dedup", near=name == "minhash_dedup", num_workers=1,
-                           **config.dedup.to_dict())
+    settings = stages.dedup_settings(config, exact=name == "exact_dedup", num_workers=1)
     verdicts, clusters = docs | name >> _DEDUP[name](settings)
     joined = ({"doc": docs | f"{name} ById" >> beam.Map(lambda od: (od[1].id, od)), "verdict": verdicts}
               | f"{name} Join" >> beam.CoGroupByKey()
@@ -204,16 +198,13 @@ def _quality(docs, config: ml_collections.ConfigDict):
     else:
         threshold = (docs | "quality Texts" >> beam.Map(lambda od: (od[1].id, od[1].text))
                      | "quality Sample" >> _sample_texts(c.sample_bytes, config.seed)
-                     | "quality Cut" >> beam.Map(_top_fraction_threshold, c.model, c.top_fraction))
+                     | "quality Cut" >> beam.Map(_top_fraction_cut, c.model, c.top_fraction))
     verdicts = docs | "quality Score" >> beam.ParDo(_Score(c.model), beam.pvalue.AsSingleton(threshold))
     return verdicts, threshold | "quality Report" >> beam.Map(lambda t: ("quality", t))
 
 
-def _top_fraction_threshold(texts: list[str], model_path: str, top_fraction: float) -> dict[str, Any]:
-    if not texts:
-        return {"threshold": None, "sampled": 0}
-    scores = classifier.QualityModel.load(model_path).scores(texts)
-    return {"threshold": classifier.threshold_for_top_fraction(scores, top_fraction), "sampled": len(texts)}
+def _top_fraction_cut(texts: list[str], model_path: str, top_fraction: float) -> dict[str, Any]:
+    return classifier.top_fraction_cut(classifier.QualityModel.load(model_path), texts, top_fraction)
 
 
 class _Score(beam.DoFn):
@@ -282,7 +273,7 @@ def _train_tokenizer(texts: list[str], config: ml_collections.ConfigDict) -> byt
         path = config.tokenizer_model
         if not path:
             lines = tokenizer.training_lines(texts, config.tokenizer_max_lines)
-            path = tokenizer.train_tokenizer(lines, work, config.vocab_size, num_threads, config.tokenizer_max_lines)
+            path = tokenizer.train_tokenizer(lines, work, config.vocab_size, num_threads)
         with open(path, "rb") as f:
             model = f.read()
     _write(_join(config.output_dir, tokenizer.TOKENIZER_FILE), model)
@@ -396,17 +387,13 @@ def _write_dataset_files(_, config: ml_collections.ConfigDict, sources: list[cor
     _write(_join(config.output_dir, records.METADATA_FILE), metadata_json.encode("utf-8"))
 
 
-def _prepare_output_dir(config: ml_collections.ConfigDict) -> None:
-    """As prepare.py: a finished dataset is replaced only with config.overwrite; stale shards go."""
+def _clear_output_dir(config: ml_collections.ConfigDict) -> None:
+    """prepare.check_output_dir, then stale shards and metadata go: a Beam run does not resume."""
     output_dir = config.output_dir
-    if not output_dir:
-        raise ConfigError("config.output_dir is empty: say where to write the dataset")
-    metadata = _join(output_dir, records.METADATA_FILE)
-    if FileSystems.exists(metadata) and not config.overwrite:
-        raise ConfigError(f"{output_dir} already holds a dataset; set config.overwrite=True to replace it")
+    finished = prepare.check_output_dir(config, FileSystems.exists)
     shards = FileSystems.match([_join(output_dir, "*.array_record")])
     stale = [m.path for result in shards for m in result.metadata_list]
-    FileSystems.delete(stale + [metadata] if FileSystems.exists(metadata) else stale)
+    FileSystems.delete(stale + [_join(output_dir, records.METADATA_FILE)] if finished else stale)
     if not FileSystems.exists(output_dir):
         FileSystems.mkdirs(output_dir)
 

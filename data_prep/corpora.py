@@ -25,6 +25,7 @@ import sysconfig
 from collections.abc import Iterator
 
 from data_prep import readers
+from data_prep.errors import ConfigError
 
 PYTHON_STDLIB = "python-stdlib"
 # Third-party packages are not the standard library; test suites are full of
@@ -61,11 +62,19 @@ class InputSource:
     text_field: str = readers.TEXT_FIELD
     tfds: TfdsSplit | None = None  # read instead of files
 
-    def read(self) -> Iterator[readers.Result]:
-        """Every document of this input, kept or dropped with its reason."""
+    @property
+    def parts(self) -> int:
+        """The units that reading this input splits into, for progress and for Beam's workers: its
+        files, or one for a TFDS split."""
+        return 1 if self.tfds is not None else len(self.files)
+
+    def read(self, part: int | None = None, max_bytes: int | None = None) -> Iterator[readers.Result]:
+        """Every document of this input, or of one of its `parts`, kept or dropped with its reason;
+        documents over `max_bytes` of UTF-8 are removed (read:too_large) before they are held whole."""
         if self.tfds is not None:
-            return readers.read_records(self.name, self.tfds.records(), self.text_field)
-        return readers.read_files(self.name, self.root, self.files, self.text_field)
+            return readers.read_records(self.name, self.tfds.records(), self.text_field, max_bytes)
+        files = self.files if part is None else [self.files[part]]
+        return readers.read_files(self.name, self.root, files, self.text_field, max_bytes)
 
 
 def python_stdlib_files() -> tuple[str, list[str]]:
@@ -90,13 +99,16 @@ def resolve_input(spec: str) -> InputSource:
     if location.startswith(TFDS_SCHEME):
         dataset, _, split = location.removeprefix(TFDS_SCHEME).rpartition("/")
         if not dataset or not split:
-            raise ValueError(f"input {spec!r}: a TFDS input is tfds:DATASET[/CONFIG][:VERSION]/SPLIT")
+            raise ConfigError(f"config.inputs: {spec!r}: a TFDS input is tfds:DATASET[/CONFIG][:VERSION]/SPLIT")
         tfds = TfdsSplit(dataset, split, options.get("data_dir"))
         return InputSource(name or dataset.split("/")[0].split(":")[0], spec, "", [], text_field, tfds)
     if location in NAMED_CORPORA:
         root, files = NAMED_CORPORA[location]()
-    else:
+    elif os.path.exists(location):
         root, files = readers.list_files(location)
+    else:
+        raise ConfigError(f"config.inputs: {spec!r} is not a file, a folder, a corpus ({', '.join(NAMED_CORPORA)}) "
+                          f"or a {TFDS_SCHEME} dataset")
     return InputSource(name or os.path.basename(os.path.normpath(location)), spec, root, files, text_field)
 
 
@@ -106,5 +118,6 @@ def _parse_options(location: str) -> tuple[str, dict[str, str]]:
     options = dict(pair.partition("=")[::2] for pair in query.split("&") if pair)
     unknown = set(options) - OPTIONS
     if unknown:
-        raise ValueError(f"input {location!r}: unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
+        raise ConfigError(f"config.inputs: {location!r} has unknown options {sorted(unknown)}; "
+                          f"known: {sorted(OPTIONS)}")
     return location, options

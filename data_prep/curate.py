@@ -29,13 +29,13 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 
 import ml_collections
 from tqdm import tqdm
 
 from data_prep import corpora, stages
-from data_prep.document import Document, Removed
+from data_prep.document import Document
 from data_prep.readers import Dropped, Result
 from data_prep.stats import SAMPLE_CHARS, Ledger, Removal, StageStats
 
@@ -69,34 +69,35 @@ def curate(sources: Sequence[corpora.InputSource], config: ml_collections.Config
 
 
 def _read(sources: Sequence[corpora.InputSource], max_bytes: int, ledger: Ledger) -> Iterator[Document]:
-    """Every source's documents; unreadable and oversized ones are removed at the `read` stage."""
+    """Every source's documents; unreadable and oversized ones are removed at the `read` stage.
+
+    Progress is counted in files (the count known up front), so it has an end and an ETA.
+    """
     stats = ledger.stage(READ)
-    for source in sources:
-        for result in source.read():
-            ledger.sources[source.name].read += 1
-            stats.docs_in += 1
-            result = size_checked(result, max_bytes)
-            if isinstance(result, Dropped):
-                stats.removed[str(result.removed)] += 1
-                ledger.remove(Removal(result.id, source.name, "", str(result.removed), ""))
-                continue
-            stats.docs_out += 1
-            stats.chars_out += len(result.text)
-            yield result
-
-
-def size_checked(result: Result, max_bytes: int) -> Result:
-    """A document over `max_bytes` of UTF-8 becomes a removal (read:too_large); shared with Beam."""
-    if not isinstance(result, Dropped) and len(result.text.encode("utf-8")) > max_bytes:
-        return Dropped(result.id, Removed(READ, "too_large"))
-    return result
+    parts = [(source, part) for source in sources for part in range(source.parts)]
+    with tqdm(parts, desc=READ, unit=" files", mininterval=1) as progress:
+        for source, part in progress:
+            for result in source.read(part, max_bytes):
+                ledger.sources[source.name].read += 1
+                stats.docs_in += 1
+                if isinstance(result, Dropped):
+                    stats.removed[str(result.removed)] += 1
+                    ledger.remove(Removal(result.id, source.name, "", str(result.removed), ""))
+                    continue
+                stats.docs_out += 1
+                stats.chars_out += len(result.text)
+                yield result
 
 
 class _Spill:
-    """Documents written to a JSONL work file, readable any number of times."""
+    """Documents written to a JSONL work file, readable any number of times; its length is known,
+    so the passes over it show progress with an end."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, count: int):
+        self.path, self.count = path, count
+
+    def __len__(self) -> int:
+        return self.count
 
     def __iter__(self) -> Iterator[Document]:
         with open(self.path, encoding="utf-8") as f:
@@ -105,10 +106,11 @@ class _Spill:
 
 
 def _spill(docs: Iterable[Document], path: str) -> _Spill:
+    count = 0
     with open(path, "w", encoding="utf-8") as f:
-        for doc in docs:
+        for count, doc in enumerate(docs, start=1):
             f.write(json.dumps(dataclasses.asdict(doc), ensure_ascii=False) + "\n")
-    return _Spill(path)
+    return _Spill(path, count)
 
 
 def _apply(docs: Iterable[Document], named: Sequence[NamedStage], ledger: Ledger,
@@ -118,7 +120,9 @@ def _apply(docs: Iterable[Document], named: Sequence[NamedStage], ledger: Ledger
         yield from docs
         return
     label = "+".join(name for name, _ in named)
-    with _chunk_runner(named, num_workers) as run, tqdm(desc=label, unit=" docs", mininterval=1) as progress:
+    total = len(docs) if isinstance(docs, Sized) else None  # known after a spill; the first pass counts files
+    with (_chunk_runner(named, num_workers) as run,
+          tqdm(desc=label, total=total, unit=" docs", mininterval=1) as progress):
         for outcomes, chunk_stats in run(_chunks(docs)):
             progress.update(len(outcomes))
             for name, stats in chunk_stats.items():

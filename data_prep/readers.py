@@ -5,25 +5,37 @@ that names it and says why it was lost, so the caller can check that
 kept + removed = documents in. Formats by file suffix, after an optional `.gz` or
 `.zst` (a file cut short counts one `truncated_*` removal after what was read):
 
-- JSONL (`.jsonl`, `.ndjson`): one document per line, a JSON object with a string
-  text field (`text` unless configured) and optional `id` and `url`. Blank lines are
-  not documents.
+- JSON lines (`.jsonl`, `.ndjson`, `.json`: Dolma's shards are `.json.gz`): one
+  document per line, a JSON object with a string text field (`text` unless
+  configured) and optional `id` and `url`. Blank lines are not documents; a UTF-8
+  BOM is ignored. A `.json` file whose first line is not a whole object (a JSON
+  array, or one object over several lines) is not JSON lines: counted once, as
+  `not_json_lines`.
 - Parquet (`.parquet`): one document per row, columns as for JSONL.
-- WARC (`.warc`): one document per `response` record with HTML content, read with
-  FastWARC; the URL is WARC-Target-URI, the id the WARC-Record-ID. The payload is
-  decoded with the charset its HTTP headers declare, else UTF-8.
+- WARC (`.warc`) and WET (`.wet`, `.warc.wet`): one document per `response`,
+  `resource` or `conversion` (WET) record with HTML or plain-text content, read
+  with FastWARC; the URL is WARC-Target-URI. HTTP transfer and content codings
+  (chunked, gzip, deflate, zstd) are undone, then the payload is decoded with the
+  charset its headers declare, else (or when Python does not know it) UTF-8.
 - HTML (`.html`, `.htm`): one document per file.
-- Anything else is read as one plain-text document per file.
+- Anything else is read as one plain-text document per file (code corpora: `.py`,
+  `.md`, ...).
 
 HTML (from WARC or files) is kept as raw markup, marked with metadata
-`format="html"` for the extraction stage. `read_records` reads dict records, such
-as a TFDS split, the same way as JSONL objects.
+`format="html"` for the extraction stage; WARC plain text is marked `format="text"`.
+`read_records` reads dict records, such as a TFDS split, the same way as JSONL objects.
+
+Documents over `max_bytes` of UTF-8 are removed as `too_large`, and a reader refuses
+one before holding it whole: a file by its size, a JSON line or WARC payload once it
+passes STORED_BYTES_PER_TEXT_BYTE times the limit.
 
 Files are visited in sorted order, so ids and order are the same on every run.
 """
 
 from __future__ import annotations
 
+import codecs
+import email.message
 import gzip
 import io
 import json
@@ -41,12 +53,19 @@ from data_prep.document import Document, Removed
 
 STAGE = "read"
 TEXT_FIELD = "text"  # the default field or column that holds a record's text
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 HTML_SUFFIXES = (".html", ".htm")
-WARC_SUFFIXES = (".warc",)
+WARC_SUFFIXES = (".warc", ".wet")
 PARQUET_SUFFIXES = (".parquet",)
 HTML_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+TEXT_CONTENT_TYPES = HTML_CONTENT_TYPES | {"text/plain"}  # what a WARC record must hold to be read
+DOCUMENT_RECORDS = warc.WarcRecordType.response | warc.WarcRecordType.resource | warc.WarcRecordType.conversion
 BINARY_SNIFF_BYTES = 8192  # a NUL byte in the first 8 KiB marks a binary file
+# The most bytes a document can take, stored, per byte of its text in UTF-8: a JSON
+# escape such as \u0001 is 6 bytes for 1 (UTF-16 is 2, UTF-32 4). JSON lines and WARC
+# payloads past this many times max_bytes are too large before they are decoded.
+STORED_BYTES_PER_TEXT_BYTE = 6
+SKIP_CHUNK = 1 << 20  # bytes read at a time while skipping the rest of a line too long to hold
 
 
 class Dropped(NamedTuple):
@@ -73,20 +92,41 @@ def list_files(path: str) -> tuple[str, list[str]]:
     return path, files
 
 
-def read_files(source: str, root: str, files: Sequence[str], text_field: str = TEXT_FIELD) -> Iterator[Result]:
-    """Every document in `files`; ids are `source/relative-path[:line or row]`.
+def read_files(source: str, root: str, files: Sequence[str], text_field: str = TEXT_FIELD,
+               max_bytes: int | None = None) -> Iterator[Result]:
+    """Every document in `files`; ids are `source/relative-path[:line, row or WARC record]`.
 
-    `text_field` names the text in JSONL objects and Parquet columns.
+    `text_field` names the text in JSONL objects and Parquet columns; documents over
+    `max_bytes` of UTF-8 (None: no limit) are removed as too_large.
     """
     for path in files:
         doc_id = f"{source}/{os.path.relpath(path, root)}"
-        yield from _read_file(source, doc_id, path, text_field)
+        yield from _size_checked(_read_file(source, doc_id, path, text_field, max_bytes), max_bytes)
 
 
-def read_records(source: str, records: Iterable[Mapping], text_field: str = TEXT_FIELD) -> Iterator[Result]:
+def read_records(source: str, records: Iterable[Mapping], text_field: str = TEXT_FIELD,
+                 max_bytes: int | None = None) -> Iterator[Result]:
     """Documents from dict records (a TFDS split, say); ids are `source:index`."""
-    for index, record in enumerate(records):
-        yield _record_document(source, f"{source}:{index}", f"{source}:{index}", record, text_field)
+    documents = (_record_document(source, f"{source}:{index}", f"{source}:{index}", record, text_field)
+                 for index, record in enumerate(records))
+    return _size_checked(documents, max_bytes)
+
+
+def _size_checked(results: Iterable[Result], max_bytes: int | None) -> Iterator[Result]:
+    """Each result, a document over `max_bytes` of UTF-8 turned into a too_large removal."""
+    for result in results:
+        if max_bytes is not None and isinstance(result, Document) and len(result.text.encode("utf-8")) > max_bytes:
+            result = _too_large(result.id)
+        yield result
+
+
+def _too_large(doc_id: str) -> Dropped:
+    return Dropped(doc_id, Removed(STAGE, "too_large"))
+
+
+def _stored_limit(max_bytes: int | None) -> int | None:
+    """The most bytes a JSON line or WARC payload may hold and still be read (see STORED_BYTES_PER_TEXT_BYTE)."""
+    return None if max_bytes is None else STORED_BYTES_PER_TEXT_BYTE * max_bytes
 
 
 class Codec(NamedTuple):
@@ -150,29 +190,40 @@ def _codec(path: str) -> Codec:
     return next((c for c in CODECS if path.endswith(c.suffix)), PLAIN)
 
 
-def _read_file(source: str, doc_id: str, path: str, text_field: str) -> Iterator[Result]:
+def _format_name(path: str, codec: Codec) -> str:
+    """The lower-case path without its compression suffix, whose own suffix names the format."""
+    return path[: len(path) - len(codec.suffix)].lower()
+
+
+def _read_file(source: str, doc_id: str, path: str, text_field: str, max_bytes: int | None) -> Iterator[Result]:
     codec = _codec(path)
-    inner = path[: len(path) - len(codec.suffix)].lower()
-    reader = next((r for suffixes, r in _READERS if inner.endswith(suffixes)), _read_whole)
+    name = _format_name(path, codec)
+    reader = next((r for suffixes, r in _READERS if name.endswith(suffixes)), _read_whole)
     try:
-        yield from reader(source, doc_id, path, codec, text_field)
+        yield from reader(source, doc_id, path, codec, text_field, max_bytes)
     except OSError as e:  # unreadable file: counted once, under its path
         yield Dropped(doc_id, Removed(STAGE, f"unreadable:{type(e).__name__}"))
 
 
-def _read_whole(source: str, doc_id: str, path: str, codec: Codec, text_field: str) -> Iterator[Result]:
-    """The whole file as one document; HTML is marked for the extraction stage."""
+def _read_whole(source: str, doc_id: str, path: str, codec: Codec, text_field: str,
+                max_bytes: int | None) -> Iterator[Result]:
+    """The whole file as one document; HTML is marked for the extraction stage.
+
+    At most `max_bytes` + 1 bytes are read: the file's bytes are its text's UTF-8.
+    """
     try:
         with codec.open(path) as f:
-            raw = f.read()
+            raw = f.read(-1 if max_bytes is None else max_bytes + 1)
     except codec.errors:
         yield Dropped(doc_id, Removed(STAGE, codec.truncated))
         return
     if b"\0" in raw[:BINARY_SNIFF_BYTES]:
         yield Dropped(doc_id, Removed(STAGE, "binary"))
-        return
-    is_html = path[: len(path) - len(codec.suffix)].lower().endswith(HTML_SUFFIXES)
-    yield _make_document(source, doc_id, path, raw, {"format": "html"} if is_html else {})
+    elif max_bytes is not None and len(raw) > max_bytes:
+        yield _too_large(doc_id)
+    else:
+        is_html = _format_name(path, codec).endswith(HTML_SUFFIXES)
+        yield _make_document(source, doc_id, path, raw, {"format": "html"} if is_html else {})
 
 
 def _make_document(source: str, doc_id: str, url: str, raw: bytes | str, metadata: dict) -> Result:
@@ -187,16 +238,50 @@ def _make_document(source: str, doc_id: str, url: str, raw: bytes | str, metadat
     return Document(id=doc_id, source=source, url=url, text=raw, metadata=metadata)
 
 
-def _read_jsonl(source: str, file_id: str, path: str, codec: Codec, text_field: str) -> Iterator[Result]:
+def _read_jsonl(source: str, file_id: str, path: str, codec: Codec, text_field: str,
+                max_bytes: int | None) -> Iterator[Result]:
+    """One document per line; ids end in the 1-based line number.
+
+    A `.json` file may instead hold one JSON value over many lines; one whose first
+    line is not a whole object is counted once (not_json_lines), not line by line.
+    """
     line_number = 0
+    check_first = _format_name(path, codec).endswith(".json")
     try:
         with codec.open(path) as f:
-            for line_number, line in enumerate(f, start=1):
-                if line.strip():
-                    yield _parse_json_line(source, f"{file_id}:{line_number}", f"{path}:{line_number}",
-                                           line, text_field)
+            for line_number, line in enumerate(_lines(f, _stored_limit(max_bytes)), start=1):
+                if line is None:
+                    yield _too_large(f"{file_id}:{line_number}")
+                    continue
+                if not line.strip():
+                    continue
+                if check_first and not _is_one_line_object(line):
+                    yield Dropped(file_id, Removed(STAGE, "not_json_lines"))
+                    return
+                check_first = False
+                yield _parse_json_line(source, f"{file_id}:{line_number}", f"{path}:{line_number}", line, text_field)
     except codec.errors:
         yield Dropped(f"{file_id}:{line_number + 1}", Removed(STAGE, codec.truncated))
+
+
+def _lines(f: BinaryIO, limit: int | None) -> Iterator[bytes | None]:
+    """The lines of `f`, a UTF-8 BOM at its start removed; None for a line over `limit` bytes, skipped unheld."""
+    size = -1 if limit is None else limit + 1  # one byte more than a line may hold shows it is too long
+    line = f.readline(size).removeprefix(codecs.BOM_UTF8)
+    while line:
+        if len(line) == size and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = f.readline(SKIP_CHUNK)
+            yield None
+        else:
+            yield line
+        line = f.readline(size)
+
+
+def _is_one_line_object(line: bytes) -> bool:
+    """Whether a line can be a whole JSON object: what the first line of JSON lines must be."""
+    line = line.strip()
+    return line.startswith(b"{") and line.endswith(b"}")
 
 
 def _parse_json_line(source: str, doc_id: str, location: str, line: bytes, text_field: str) -> Result:
@@ -235,7 +320,8 @@ def _is_encodable(text: str) -> bool:
     return True
 
 
-def _read_parquet(source: str, file_id: str, path: str, codec: Codec, text_field: str) -> Iterator[Result]:
+def _read_parquet(source: str, file_id: str, path: str, codec: Codec, text_field: str,
+                  max_bytes: int | None) -> Iterator[Result]:
     """One document per row (ids end in the 1-based row); `id` and `url` columns are kept when present."""
     row = 0
     try:
@@ -275,15 +361,20 @@ class _EndAtBreak:
         return self._position
 
 
-def _read_warc(source: str, file_id: str, path: str, codec: Codec, text_field: str) -> Iterator[Result]:
-    """Response records with HTML content; ids are `source/WARC-Record-ID`, unique across crawls.
+def _read_warc(source: str, file_id: str, path: str, codec: Codec, text_field: str,
+               max_bytes: int | None) -> Iterator[Result]:
+    """Response, resource and conversion (WET) records; ids end in the record's 1-based position in the file.
 
-    A file cut short keeps the records before the cut and counts one removal.
+    Positions, unlike WARC-Record-IDs (kept as metadata `source_id`), differ between
+    copies of a file. Request, metadata, warcinfo, revisit (a pointer to an earlier
+    capture) and continuation records hold no document of their own and are not
+    counted; a segmented record, whose continuations are not read, is removed as
+    `segmented`. A file cut short keeps the records before the cut and counts one removal.
     """
     with codec.open(path) as f:
         stream = _EndAtBreak(f, codec.errors)
         try:
-            cut = yield from _warc_documents(source, stream)
+            cut = yield from _warc_documents(source, file_id, stream, _stored_limit(max_bytes))
             reason = codec.truncated if cut or stream.broken else None
         except OSError:  # a record header that FastWARC cannot parse
             reason = codec.truncated if stream.broken else "malformed_warc"
@@ -291,39 +382,127 @@ def _read_warc(source: str, file_id: str, path: str, codec: Codec, text_field: s
         yield Dropped(f"{file_id}:end", Removed(STAGE, reason))
 
 
-def _warc_documents(source: str, stream: _EndAtBreak) -> Generator[Result, None, bool]:
+def _warc_documents(source: str, file_id: str, stream: _EndAtBreak,
+                    limit: int | None) -> Generator[Result, None, bool]:
     """The documents of a WARC stream; returns whether the stream ended inside a record."""
-    for record in warc.ArchiveIterator(stream, record_types=warc.WarcRecordType.response, parse_http=False):
-        block_length = record.content_length  # WARC's Content-Length: HTTP headers and body
-        record.parse_http()  # content_length is now the body's
-        body = record.reader.read()
-        if _is_cut(record, block_length, body):
+    for position, record in enumerate(warc.ArchiveIterator(stream, parse_http=False), start=1):
+        is_document = bool(record.record_type & DOCUMENT_RECORDS)
+        payload, cut = _payload(record, limit if is_document else 0)  # others: only checked for a cut
+        if cut:
             return True
-        yield _warc_document(source, f"{source}/{record.record_id.strip('<>')}", record, body)
+        if is_document:
+            yield _warc_document(source, f"{file_id}:{position}", record, payload, limit)
     return False
 
 
-def _is_cut(record: warc.WarcRecord, block_length: int, body: bytes) -> bool:
-    """Whether the stream ends inside this record: FastWARC yields a partial record there."""
+def _payload(record: warc.WarcRecord, limit: int | None) -> tuple[bytes | None, bool]:
+    """The record's payload (an HTTP body as sent), None when the record is over `limit` bytes (skipped
+    unheld), and whether the stream ends inside the record: FastWARC yields a partial record there."""
     if record.record_id is None or "Content-Length" not in record.headers:  # cut in the WARC headers
-        return True
-    no_http_headers = record.is_http and record.content_length == block_length  # cut before they ended
-    return no_http_headers or len(body) < record.content_length
+        return None, True
+    block_length = record.content_length  # WARC's Content-Length: HTTP headers and body
+    if limit is not None and block_length > limit:
+        return None, record.consume() < block_length
+    record.freeze()  # reads the block: content_length is now what the stream held of it
+    if record.content_length < block_length:
+        return None, True
+    record.parse_http(quirks_mode=True)  # quirks: header lines ended by LF alone, common in crawls
+    return record.reader.read(), False
 
 
-def _warc_document(source: str, doc_id: str, record: warc.WarcRecord, body: bytes) -> Result:
-    if record.http_content_type not in HTML_CONTENT_TYPES:
-        return Dropped(doc_id, Removed(STAGE, "not_html"))
-    # The declared charset first, then UTF-8: servers often declare a wrong one.
-    for encoding in dict.fromkeys((record.http_charset or "utf-8", "utf-8")):
+def _warc_document(source: str, doc_id: str, record: warc.WarcRecord, payload: bytes | None,
+                   limit: int | None) -> Result:
+    """The record's HTML or plain text, or why not; `payload` is None when it was too large to hold."""
+    if payload is None:
+        return _too_large(doc_id)
+    media_type, charset = _content_type(record)
+    if media_type not in TEXT_CONTENT_TYPES:
+        return Dropped(doc_id, Removed(STAGE, "not_text"))
+    if "WARC-Segment-Number" in record.headers:
+        return Dropped(doc_id, Removed(STAGE, "segmented"))
+    try:
+        payload = _http_decoded(record, payload, limit)
+    except (ValueError, zlib.error, zstandard.ZstdError):
+        return Dropped(doc_id, Removed(STAGE, "undecodable"))
+    if limit is not None and len(payload) > limit:
+        return _too_large(doc_id)
+    # The declared charset first, then UTF-8: servers often declare a wrong one, or one that Python
+    # does not know (`none`, `utf8mb4`, `utf-8, iso-8859-1`).
+    for encoding in dict.fromkeys((charset or "utf-8", "utf-8")):
         try:
-            text = body.decode(encoding)
-        except UnicodeDecodeError:
+            text = payload.decode(encoding)
+        except (LookupError, ValueError):  # an unknown codec; UnicodeDecodeError is a ValueError
             continue
-        url = record.headers.get("WARC-Target-URI", "")
-        return _make_document(source, doc_id, url, text, {"format": "html", "encoding": encoding})
+        metadata = {"format": "html" if media_type in HTML_CONTENT_TYPES else "text", "encoding": encoding,
+                    "source_id": record.record_id.strip("<>")}
+        return _make_document(source, doc_id, record.headers.get("WARC-Target-URI", ""), text, metadata)
     return Dropped(doc_id, Removed(STAGE, "undecodable"))
 
+
+def _content_type(record: warc.WarcRecord) -> tuple[str, str | None]:
+    """The payload's media type and declared charset, from the HTTP headers of an HTTP record, else from
+    the record's own (resource and conversion records; WET's text/plain when it declares none)."""
+    value = record.http_headers.get("Content-Type") if record.is_http else record.headers.get("Content-Type")
+    if value is None:
+        return ("", None) if record.is_http else ("text/plain", None)
+    header = email.message.Message()  # parses parameters as HTTP does, quoted or not
+    header["Content-Type"] = value
+    is_valid = "/" in value.partition(";")[0]  # email would read a malformed type as text/plain
+    return header.get_content_type() if is_valid else value, header.get_content_charset()
+
+
+def _http_decoded(record: warc.WarcRecord, payload: bytes, limit: int | None) -> bytes:
+    """The payload with its HTTP content and transfer codings undone, the last applied first
+    (RFC 9110 8.4, RFC 9112 7); each decoder returns at most `limit` + 1 bytes.
+
+    Raises ValueError for an unknown coding (brotli among them: not installed), zlib.error or
+    ZstdError for damaged data.
+    """
+    if not record.is_http:
+        return payload
+    codings = [coding.strip().lower() for name in ("Content-Encoding", "Transfer-Encoding")
+               for coding in (record.http_headers.get(name) or "").split(",") if coding.strip()]
+    for coding in reversed(codings):
+        if coding not in _HTTP_DECODERS:
+            raise ValueError(f"unknown HTTP coding {coding!r}")
+        payload = _HTTP_DECODERS[coding](payload, limit)
+    return payload
+
+
+def _unchunked(data: bytes, limit: int | None) -> bytes:
+    """The data of a chunked body (RFC 9112 7.1); a body cut short keeps what arrived."""
+    chunks, position = [], 0
+    while (line_end := data.find(b"\r\n", position)) >= 0:
+        size = int(data[position:line_end].split(b";")[0], 16)  # ValueError where it is not a size
+        if size == 0:
+            break
+        start = line_end + 2
+        chunks.append(data[start:start + size])
+        position = start + size + 2
+    return b"".join(chunks)
+
+
+def _inflated(data: bytes, limit: int | None) -> bytes:
+    """gzip or zlib data, or raw deflate (which servers also send as `deflate`)."""
+    try:
+        return zlib.decompressobj(zlib.MAX_WBITS | 32).decompress(data, _max_length(limit))  # either header
+    except zlib.error:
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, _max_length(limit))
+
+
+def _unzstd(data: bytes, limit: int | None) -> bytes:
+    return zstandard.ZstdDecompressor().stream_reader(data).read(-1 if limit is None else limit + 1)
+
+
+def _max_length(limit: int | None) -> int:
+    """zlib's `max_length` that shows a payload is over `limit` (0: all)."""
+    return 0 if limit is None else limit + 1
+
+
+_HTTP_DECODERS: dict[str, Callable[[bytes, int | None], bytes]] = {
+    "identity": lambda data, limit: data, "chunked": _unchunked,
+    "gzip": _inflated, "x-gzip": _inflated, "deflate": _inflated, "zstd": _unzstd,
+}
 
 # Readers by file suffix (after a compression suffix); anything else is one document per file.
 _READERS = (
