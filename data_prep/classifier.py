@@ -37,12 +37,12 @@ from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 from data_prep import extract, readers
 from data_prep.document import Document, Removed
+from data_prep.errors import ConfigError
 from data_prep.readers import Dropped, Result
 
 STAGE = "quality"
 SCORE_KEY = "quality_score"  # metadata key of P(high quality), in [0, 1]
 LABEL_FIELD = "label"  # in labeled JSONL: 1 = high quality, 0 = low
-SCORE_BATCH = 1000  # texts vectorized together when scoring a stream
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,14 +120,6 @@ def train(texts: Sequence[str], labels: Sequence[int], features: Features = Feat
     return QualityModel(sgd.coef_[0].astype(np.float32), float(sgd.intercept_[0]), features)
 
 
-def score_stream(model: QualityModel, texts: Iterable[str], batch_size: int = SCORE_BATCH) -> np.ndarray:
-    """The scores of a stream of texts, vectorized in batches (pass 1 of top-fraction keeping)."""
-    texts, batches = iter(texts), []
-    while batch := list(itertools.islice(texts, batch_size)):
-        batches.append(model.scores(batch))
-    return np.concatenate(batches) if batches else np.zeros(0)
-
-
 def threshold_for_top_fraction(scores: np.ndarray, fraction: float) -> float:
     """The score that `score >= threshold` keeps the top `fraction` of `scores` with.
 
@@ -140,20 +132,21 @@ def threshold_for_top_fraction(scores: np.ndarray, fraction: float) -> float:
     return float(np.partition(scores, len(scores) - k)[len(scores) - k])
 
 
-def quality_filter(model: QualityModel, threshold: float | None = None, top_fraction: float | None = None,
-                   corpus_sample: Iterable[str] = ()) -> Callable[[Document], Result]:
-    """A stage that writes each document's score to metadata and keeps scores >= the threshold.
+def top_fraction_cut(model: QualityModel, sample: Sequence[str], fraction: float) -> dict[str, float | int | None]:
+    """The quality stage's report for keeping the top `fraction` (DCLM: 0.10) of the corpus: its threshold,
+    placed on `sample`, texts of the corpus as they reach the stage, and the sample's size (both runners).
 
-    Give either `threshold` (a probability), or `top_fraction` (DCLM: 0.10) with
-    `corpus_sample`, texts of the corpus as it reaches this stage: they are scored first
-    (pass 1) to find the threshold that keeps that fraction. From a uniform sample of n
-    texts, the share of the corpus kept errs by about sqrt(f * (1 - f) / n): half a
-    point for f = 0.10 and n = 3,000.
+    From a uniform sample of n texts, the share of the corpus kept errs by about
+    sqrt(f * (1 - f) / n): half a point for f = 0.10 and n = 3,000. With no text to
+    sample the threshold is None: nothing reached the stage, it keeps everything.
     """
-    if (threshold is None) == (top_fraction is None):
-        raise ValueError("give exactly one of threshold and top_fraction")
-    if top_fraction is not None:
-        threshold = threshold_for_top_fraction(score_stream(model, corpus_sample), top_fraction)
+    if not sample:
+        return {"threshold": None, "sampled": 0}
+    return {"threshold": threshold_for_top_fraction(model.scores(sample), fraction), "sampled": len(sample)}
+
+
+def quality_filter(model: QualityModel, threshold: float) -> Callable[[Document], Result]:
+    """A stage that writes each document's score to metadata and keeps scores >= `threshold`."""
 
     def stage(doc: Document) -> Result:
         score = float(model.scores([doc.text])[0])
@@ -172,17 +165,22 @@ class Examples(NamedTuple):
     removed: collections.Counter  # removal reason -> documents
 
 
-def read_examples(labeled: Sequence[str] = (), positives: Sequence[str] = (),
-                  negatives: Sequence[str] = ()) -> Examples:
+def read_examples(labeled: Sequence[str] = (), positives: Sequence[str] = (), negatives: Sequence[str] = (),
+                  engine: str = extract.DEFAULT_ENGINE) -> Examples:
     """Examples from JSONL files with `text` and `label` fields, and from files or folders
-    of positives and negatives in any format `data_prep.readers` reads (HTML is extracted)."""
+    of positives and negatives in any format `data_prep.readers` reads.
+
+    HTML is extracted with `engine`, config.extract.engine, so the classifier learns
+    from the text that the quality stage will score. Lines and files that cannot be
+    read are counted by reason, as the pipeline's read stage counts them.
+    """
     pairs: list[tuple[str, int]] = []
     removed: collections.Counter = collections.Counter()
     streams = ([_read_labeled(path) for path in labeled] + [_read_unlabeled(path, 1) for path in positives]
                + [_read_unlabeled(path, 0) for path in negatives])
     for result, label in itertools.chain.from_iterable(streams):
         if isinstance(result, Document):
-            result = extract.extract(result)
+            result = extract.extract(result, engine)
         if isinstance(result, Dropped):
             removed[str(result.removed)] += 1
         else:
@@ -195,14 +193,25 @@ def _read_unlabeled(path: str, label: int) -> Iterator[tuple[Result, int]]:
     return ((result, label) for result in readers.read_files(path, root, files))
 
 
-def _read_labeled(path: str) -> Iterator[tuple[Result, int]]:
-    """Each line's document and label; a label other than 0 or 1 is an error, not a removal."""
-    with open(path, encoding="utf-8") as f:
-        records = [(number, json.loads(line)) for number, line in enumerate(f, start=1) if line.strip()]
-    for (number, record), result in zip(records, readers.read_records(path, (r for _, r in records))):
-        if record.get(LABEL_FIELD) not in (0, 1):
-            raise ValueError(f"{path}:{number}: {LABEL_FIELD!r} must be 0 or 1, got {record.get(LABEL_FIELD)!r}")
-        yield result, int(record[LABEL_FIELD])
+def _read_labeled(path: str) -> Iterator[tuple[Result, int | None]]:
+    """Each line's document (or why it was dropped) and label; a label other than 0 or 1 is a ConfigError.
+
+    Lines are parsed as the JSONL reader parses them, so a malformed line is a removal
+    with the reader's reason; the label is read again from a line that parsed.
+    """
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            location = f"{path}:{number}"
+            result = readers._parse_json_line(path, location, location, line, readers.TEXT_FIELD)
+            if isinstance(result, Dropped):
+                yield result, None
+                continue
+            label = json.loads(line).get(LABEL_FIELD)
+            if label not in (0, 1):
+                raise ConfigError(f"{location}: {LABEL_FIELD!r} must be 0 or 1, got {label!r}")
+            yield result, int(label)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ def train_classifier(config: ml_collections.ConfigDict) -> classifier.QualityMod
     c = config.classifier
     if not c.model:
         raise ConfigError("config.classifier.model is empty: say where to write the model (.npz)")
-    examples = _read(c.train, "config.classifier.train")
+    examples = _read(c.train, "config.classifier.train", config.extract.engine)
     model = classifier.train(examples.texts, examples.labels,
                              classifier.Features(c.max_ngram, c.num_buckets, c.lowercase),
                              epochs=c.epochs, alpha=c.alpha, seed=config.seed)
@@ -37,16 +37,20 @@ def eval_classifier(config: ml_collections.ConfigDict) -> classifier.Evaluation:
     c = config.classifier
     if not c.model:
         raise ConfigError("config.classifier.model is empty: say which model (.npz) to evaluate")
-    examples = _read(c.heldout, "config.classifier.heldout")
+    examples = _read(c.heldout, "config.classifier.heldout", config.extract.engine)
     evaluation = classifier.evaluate(classifier.QualityModel.load(c.model).scores(examples.texts),
                                      examples.labels, c.threshold)
     print(evaluation.format())
     return evaluation
 
 
-def _read(inputs: ml_collections.ConfigDict, key: str) -> classifier.Examples:
-    """The examples that `inputs` (labeled, positives, negatives) name; both labels must occur."""
-    examples = classifier.read_examples(inputs.labeled, inputs.positives, inputs.negatives)
+def _read(inputs: ml_collections.ConfigDict, key: str, engine: str) -> classifier.Examples:
+    """The examples that `inputs` (labeled, positives, negatives) name, HTML extracted with `engine`
+    (config.extract.engine, as the quality stage sees it); both labels must occur."""
+    try:
+        examples = classifier.read_examples(inputs.labeled, inputs.positives, inputs.negatives, engine)
+    except FileNotFoundError as error:
+        raise ConfigError(f"{key}: {error}") from None
     positives = int(examples.labels.sum())
     if not positives or positives == len(examples.labels):
         raise ConfigError(f"{key} needs examples of both labels (1 = high quality, 0 = low), got "

@@ -11,9 +11,11 @@ texts and packs them. Knowing each split's size before packing makes shards
 contiguous, equal ranges of documents.
 
 With a source mixture (config.mixture, see mixture.py) the train split is packed
-per source, into num_train_shards shared out by document count (at least one each),
-and metadata.json gives each source's shards and sampling weight; validation stays
-one split over all sources, so its loss is comparable across mixtures.
+per source: the num_train_shards are shared out in proportion to the sources' kept
+documents, at least one each (so never fewer than the sources) and none beyond a
+source's documents (see `_share_out`). metadata.json gives each source's shards and
+sampling weight; validation stays one split over all sources, so its loss is
+comparable across mixtures.
 
 A run is resumable. Its work files, tokenizer and shard stats go to a folder in
 output_dir named by the config's hash (PARTIAL_PREFIX), so a rerun with another
@@ -38,7 +40,7 @@ import pickle
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import ml_collections
@@ -56,9 +58,8 @@ SAMPLES_FILE = "removed_samples.jsonl"
 PARTIAL_PREFIX = ".partial-"  # + the config hash: an unfinished run's work files, tokenizer and shard stats
 CURATED_FILE = "curated.pkl"  # the ledger and timings of pass 1, saved once it and the tokenizer are done
 
-__all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "check_shardable", "num_shards", "part_name", "prepare",
-           "report_and_metadata", "report_files", "shard_sizes",
-           "source_counts"]
+__all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "check_output_dir", "check_shardable", "num_shards",
+           "part_name", "prepare", "report_and_metadata", "report_files", "shard_sizes", "source_counts"]
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -124,12 +125,23 @@ def checked_sources(config: ml_collections.ConfigDict) -> list[corpora.InputSour
     """The config's inputs, once the checks that need no data pass: a bad config fails before any work."""
     if not config.inputs:
         raise ConfigError("config.inputs is empty: give folders, files or corpus names to read")
-    stages.check_names(config.stages)
+    _check_splits(config)
+    stages.check(config)
     if config.tokenizer_model:
         tokenizer.check_model(config.tokenizer_model)
-    if "quality" in config.stages and not config.classifier.model:
-        raise ConfigError("the quality stage needs config.classifier.model (train one with train-classifier)")
     return [corpora.resolve_input(spec) for spec in config.inputs]
+
+
+def _check_splits(config: ml_collections.ConfigDict) -> None:
+    """Validation documents exactly when there are validation shards, and at least one train shard."""
+    fraction, shards = config.validation_fraction, config.num_validation_shards
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"config.validation_fraction={fraction} is not in [0, 1)")
+    if config.num_train_shards < 1:
+        raise ConfigError(f"config.num_train_shards={config.num_train_shards}: the train split needs a shard")
+    if (fraction > 0) != (shards > 0):
+        raise ConfigError(f"config.validation_fraction={fraction} with config.num_validation_shards={shards}: "
+                          f"set num_validation_shards=0 when validation_fraction is 0, else at least 1")
 
 
 def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDict, ledger: Ledger,
@@ -155,7 +167,7 @@ def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDi
         shutil.copyfile(config.tokenizer_model, os.path.join(partial, tokenizer.TOKENIZER_FILE))
     else:
         lines = tokenizer.training_lines(sample.texts(), config.tokenizer_max_lines)
-        tokenizer.train_tokenizer(lines, partial, config.vocab_size, num_workers, config.tokenizer_max_lines)
+        tokenizer.train_tokenizer(lines, partial, config.vocab_size, num_workers)
     timings["train_tokenizer"] = time.time() - start - timings["read_and_curate"]
     _write_atomically(checkpoint, pickle.dumps((ledger, timings)))
     return ledger, timings
@@ -195,11 +207,7 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
     unfinished one is resumed if its config matches, else started over.
     """
     output_dir = config.output_dir
-    if not output_dir:
-        raise ConfigError("config.output_dir is empty: say where to write the dataset")
-    finished = os.path.exists(os.path.join(output_dir, records.METADATA_FILE))
-    if finished and not config.overwrite:
-        raise ConfigError(f"{output_dir} already holds a dataset; set config.overwrite=True to replace it")
+    finished = check_output_dir(config, os.path.exists)
     partial = os.path.join(output_dir, PARTIAL_PREFIX + _config_hash(config))
     if finished or config.overwrite or not os.path.isdir(partial):
         for stale in glob.glob(os.path.join(output_dir, PARTIAL_PREFIX + "*")):
@@ -210,6 +218,19 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
             os.remove(os.path.join(output_dir, records.METADATA_FILE))
     os.makedirs(partial, exist_ok=True)
     return partial
+
+
+def check_output_dir(config: ml_collections.ConfigDict, exists: Callable[[str], bool]) -> bool:
+    """Whether output_dir holds a finished dataset, which only config.overwrite replaces (both runners).
+
+    `exists` tests a path on output_dir's filesystem (Beam's may be gs://).
+    """
+    if not config.output_dir:
+        raise ConfigError("config.output_dir is empty: say where to write the dataset")
+    finished = exists(os.path.join(config.output_dir, records.METADATA_FILE))
+    if finished and not config.overwrite:
+        raise ConfigError(f"{config.output_dir} already holds a dataset; set config.overwrite=True to replace it")
+    return finished
 
 
 def _config_hash(config: ml_collections.ConfigDict) -> str:
@@ -267,13 +288,28 @@ def _kept(ledger: Ledger, mix: mixture.Mixture | None) -> dict[str, int]:
 
 
 def num_shards(kept: dict[str, int], config: ml_collections.ConfigDict,
-                mix: mixture.Mixture | None) -> dict[str, int]:
-    """num_train_shards, shared out among a mixture's sources by document count, at least one each."""
+               mix: mixture.Mixture | None) -> dict[str, int]:
+    """Shards per part: num_validation_shards, and num_train_shards, shared out among a mixture's sources."""
     if not mix:
         return {TRAIN: config.num_train_shards, VALIDATION: config.num_validation_shards}
-    total = max(1, sum(count for part, count in kept.items() if part != VALIDATION))
-    return {part: config.num_validation_shards if part == VALIDATION
-            else max(1, min(count, round(config.num_train_shards * count / total))) for part, count in kept.items()}
+    train = {part: count for part, count in kept.items() if part != VALIDATION}
+    return {**_share_out(config.num_train_shards, train), VALIDATION: config.num_validation_shards}
+
+
+def _share_out(total: int, counts: dict[str, int]) -> dict[str, int]:
+    """`total` shards in proportion to `counts`, at least one each and no more than a part's count.
+
+    Highest averages (Sainte-Lague): after one each, every next shard goes to the part
+    with the largest count / (shards + 1/2), ties to the first. The shards sum to
+    `total` unless there are more parts than that, or fewer documents.
+    """
+    shards = dict.fromkeys(counts, 1)
+    for _ in range(total - len(counts)):
+        open_parts = [part for part in counts if shards[part] < counts[part]]
+        if not open_parts:
+            break
+        shards[max(open_parts, key=lambda part: counts[part] / (shards[part] + 0.5))] += 1
+    return shards
 
 
 def check_shardable(kept: dict[str, int], num_shards: dict[str, int]) -> None:

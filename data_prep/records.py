@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from data_prep.errors import ConfigError
+
 FORMAT_VERSION = 1
 PAD = -1
 TOKEN_DTYPE = np.dtype("<i4")
@@ -76,7 +78,7 @@ class DatasetMetadata:
     def shard_paths(self, data_dir: str, split: str, source: str | None = None) -> list[str]:
         """The shards of `split`, or of one `source` of a mixed split."""
         if split not in self.splits:
-            raise KeyError(f"split {split!r} not in {data_dir} (have {sorted(self.splits)})")
+            raise ConfigError(f"split {split!r} not in {data_dir} (have {sorted(self.splits)})")
         info = self.mixture[split][source] if source else self.splits[split]
         return [os.path.join(data_dir, name) for name in info.shards]
 
@@ -121,6 +123,11 @@ def write_metadata(data_dir: str, metadata: DatasetMetadata) -> None:
 
 
 def read_metadata(data_dir: str) -> DatasetMetadata:
+    """The metadata of a prepared dataset on a local (or mounted) filesystem."""
+    if "://" in data_dir:
+        raise ConfigError(f"the data folder {data_dir} is a URL, but training reads ArrayRecord shards as local "
+                          "files: mount the bucket (gcsfuse: `gcsfuse --implicit-dirs BUCKET /mnt/BUCKET`) on "
+                          "every host and pass the mounted path")
     path = os.path.join(data_dir, METADATA_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(

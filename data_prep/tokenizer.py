@@ -7,6 +7,9 @@ import io
 import itertools
 import multiprocessing
 import os
+import re
+import sys
+import time
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -37,6 +40,11 @@ LLAMA_RECIPE = dict(
 )
 MAX_LINE_BYTES = 4192  # SentencePiece's max_sentence_length default: longer lines are skipped
 ENCODE_BATCH_CHARS = 1 << 18  # text per task sent to a worker: large enough to amortize pickling
+# Field numbers in sentencepiece_model.proto: ModelProto.trainer_spec, TrainerSpec.num_threads.
+TRAINER_SPEC_FIELD, NUM_THREADS_FIELD = 2, 16
+_LENGTH_DELIMITED = 2  # protobuf wire types: 0 varint, 1 fixed 64-bit, 2 length-delimited, 5 fixed 32-bit
+_FIXED_SIZES = {1: 8, 5: 4}
+_MAX_VOCAB_RE = re.compile(r"Please set it to a value <= (\d+)")
 
 
 def training_lines(texts: Iterable[str], max_lines: int) -> Iterator[str]:
@@ -49,28 +57,95 @@ def training_lines(texts: Iterable[str], max_lines: int) -> Iterator[str]:
     return itertools.islice(lines, max_lines)
 
 
-def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_threads: int,
-                    max_lines: int) -> str:
+def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_threads: int) -> str:
     """Trains on `lines` and writes `tokenizer.model` into `output_dir`; returns its path.
 
     The model is written to memory, not to a model_prefix, so its bytes do not depend
-    on the folder it was trained in (a trained model records its prefix).
+    on the folder it was trained in (a trained model records its prefix), and without
+    the thread count it records, so they do not depend on the machine's cores either.
+    A vocabulary larger than the sample supports is a ConfigError naming vocab_size.
     """
     model = io.BytesIO()
-    with open(os.devnull, "w") as quiet:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines),
-            model_writer=model,
-            vocab_size=vocab_size,
-            max_sentence_length=MAX_LINE_BYTES,
-            num_threads=num_threads,
-            logstream=quiet,
-            **LLAMA_RECIPE,
-        )
+    print(f"training the tokenizer: vocab_size={vocab_size}, num_threads={num_threads}", file=sys.stderr, flush=True)
+    start = time.time()
+    try:
+        with open(os.devnull, "w") as quiet:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(lines),
+                model_writer=model,
+                vocab_size=vocab_size,
+                max_sentence_length=MAX_LINE_BYTES,
+                num_threads=num_threads,
+                logstream=quiet,
+                **LLAMA_RECIPE,
+            )
+    except RuntimeError as error:
+        supported = _MAX_VOCAB_RE.search(str(error))
+        if not supported:
+            raise
+        raise ConfigError(f"config.vocab_size={vocab_size} is too large for the tokenizer's training sample, which "
+                          f"supports at most {supported.group(1)}: lower vocab_size, or give more input text") from None
+    print(f"trained the tokenizer in {time.time() - start:.1f} s", file=sys.stderr, flush=True)
     path = os.path.join(output_dir, TOKENIZER_FILE)
     with open(path, "wb") as f:
-        f.write(model.getvalue())
+        f.write(_without_field(model.getvalue(), TRAINER_SPEC_FIELD, NUM_THREADS_FIELD))
     return path
+
+
+def _without_field(model: bytes, message_field: int, field: int) -> bytes:
+    """`model`, a serialized protobuf, with `field` removed from its sub-message `message_field`.
+
+    Edited in the wire format: sentencepiece_model_pb2 cannot be imported here (it was
+    generated for a newer protobuf runtime than the one installed), and this way every
+    other byte stays as SentencePiece wrote it. Loading reads the field's default.
+    """
+    parts = []
+    for number, header, payload in _fields(model):
+        if number == message_field:
+            payload = b"".join(h + p for n, h, p in _fields(payload) if n != field)
+            header = _varint(number << 3 | _LENGTH_DELIMITED) + _varint(len(payload))
+        parts.append(header + payload)
+    return b"".join(parts)
+
+
+def _fields(message: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """Each field of a serialized protobuf message: (number, its tag and length bytes, its value bytes)."""
+    pos = 0
+    while pos < len(message):
+        start = pos
+        key, pos = _read_varint(message, pos)
+        wire_type = key & 7
+        if wire_type == _LENGTH_DELIMITED:
+            length, pos = _read_varint(message, pos)
+            end = pos + length
+        elif wire_type == 0:
+            end = _read_varint(message, pos)[1]
+        elif wire_type in _FIXED_SIZES:
+            end = pos + _FIXED_SIZES[wire_type]
+        else:
+            raise ValueError(f"protobuf wire type {wire_type} (a group) at byte {start}")
+        yield key >> 3, message[start:pos], message[pos:end]
+        pos = end
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at `pos` and the position after it."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if byte < 0x80:
+            return value, pos
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def load_tokenizer(path: str) -> spm.SentencePieceProcessor:

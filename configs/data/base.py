@@ -5,11 +5,18 @@ Run: python -m data_prep run --config=configs/data/base.py \
 
 `stages` lists the curation stages in order; each reads the config group of its name.
 A stage's thresholds default to its published recipe, taken from the stage function's
-own keyword defaults (data_prep/filters, data_prep/dedup), so they are written once;
-`None` turns a single rule off. configs/data/fineweb.py is the full recipe.
+own keyword defaults (data_prep/filters, data_prep/dedup), so they are written once.
+`None` turns a single rule off, in a config file or on the command line
+(`--config.c4.min_sentences=None`): the keys of those groups that may be None, and
+classifier.top_fraction, are typed `object`, which ml_collections parses as a Python
+literal (it parses an int, float or str key by its type, so None would be an error or
+the string 'None'); the stage checks their values when it is built.
+configs/data/fineweb.py is the full recipe.
 """
 
 import inspect
+import types
+import typing
 
 import ml_collections
 from ml_collections import config_dict
@@ -23,17 +30,17 @@ _DEDUP_SET_BY_STAGE = ("exact", "near", "num_workers")
 
 
 def keyword_defaults(function, exclude=()) -> ml_collections.ConfigDict:
-    """The keyword defaults of `function` as a config group; a None default becomes an optional str."""
+    """The keyword defaults of `function` as a config group; a key that may be None is typed `object`."""
+    hints = typing.get_type_hints(function)
     group = ml_collections.ConfigDict()
     for name, parameter in inspect.signature(function).parameters.items():
         if parameter.default is inspect.Parameter.empty or name in exclude:
             continue
         value = parameter.default
-        if value is None:
-            value = config_dict.placeholder(str)
-        elif isinstance(value, (frozenset, set)):
+        if isinstance(value, (frozenset, set)):
             value = tuple(sorted(value))
-        group[name] = value
+        may_be_none = types.NoneType in typing.get_args(hints[name])
+        group[name] = ml_collections.FieldReference(value, field_type=object) if may_be_none else value
     return group
 
 
@@ -56,7 +63,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.vocab_size = 32000  # tokenizer vocabulary, 259 of it special and byte pieces (Llama 2: 32000)
     c.seq_len = 2048  # tokens per packed record, documents and separators laid end to end
     c.validation_fraction = 0.01  # share of documents (by id hash) held out for validation
-    c.num_train_shards = 8  # ArrayRecord files for train: contiguous, equal document ranges
+    # ArrayRecord files for train: contiguous, equal document ranges. With a mixture they
+    # are shared out among the sources by kept documents, at least one each (data_prep/prepare.py).
+    c.num_train_shards = 8
     c.num_validation_shards = 1  # ArrayRecord files for validation; 0 when validation_fraction is 0
     c.seed = 0  # of the split, the tokenizer and classifier samples; the same seed gives the same dataset
     c.num_workers = 0  # curation and tokenizer processes; 0 = every core this process may use
@@ -94,7 +103,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.fineweb_quality = keyword_defaults(fineweb_quality)
     # pii has no settings: in `stages`, it replaces emails, public IPs and phone numbers.
     # dedup: shared by exact_dedup and minhash_dedup. scope: None = the whole corpus,
-    # "source" = each input on its own (FineWeb: per crawl), else a metadata key.
+    # "source" = each input on its own (FineWeb: per crawl), or "language" = each language
+    # langid found (with langid before the dedup stage).
     c.dedup = keyword_defaults(DedupConfig, exclude=_DEDUP_SET_BY_STAGE)
 
     # The quality classifier: train-classifier writes `model`, eval-classifier and the
@@ -110,7 +120,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.classifier.epochs = 10
     c.classifier.alpha = 1e-5  # L2 regularization per example
     c.classifier.threshold = 0.5  # P(high quality) to keep, when top_fraction is None
-    c.classifier.top_fraction = config_dict.placeholder(float)
+    c.classifier.top_fraction = ml_collections.FieldReference(None, field_type=object)  # a float, or None
     c.classifier.sample_bytes = 50_000_000  # text sampled (by id hash) to place the top_fraction threshold
     return c
 

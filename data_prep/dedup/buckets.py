@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
+from tqdm import tqdm
 
 from data_prep.dedup.hashing import mix64
 
@@ -56,11 +57,14 @@ class DiskBuckets:
             if end > start:
                 records[order[start:end]].tofile(self._files[index])
 
-    def edges(self) -> Iterator[np.ndarray]:
-        """Star edges [m, 2] (run head, other member) of every run of equal keys, bucket by bucket."""
+    def edges(self, progress: str | None = None) -> Iterator[np.ndarray]:
+        """Star edges [m, 2] (run head, other member) of every run of equal keys, bucket by bucket.
+
+        With `progress`, a progress bar of that label counts the buckets scanned.
+        """
         for f in self._files:
             f.close()
-        for path in self.paths:
+        for path in tqdm(self.paths, desc=progress, unit=" buckets", mininterval=1, disable=progress is None):
             yield from self._scan(path)
             os.remove(path)
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
+from tqdm import tqdm
 
 from data_prep.document import Document, Removed
 from data_prep.dedup import exact, minhash
@@ -84,9 +85,6 @@ class DedupResult:
     removed: dict[str, Duplicate]
     stats: dict
 
-    def is_kept(self, doc_id: str) -> bool:
-        return doc_id not in self.removed
-
     def representative(self, doc_id: str) -> str:
         """The kept document that stands for `doc_id` in the output (itself when kept)."""
         while doc_id in self.removed:
@@ -107,7 +105,8 @@ def deduplicate(docs: Iterable[Document], workdir: str, config: DedupConfig = De
         exact_buckets = _buckets(work, "exact", config) if config.exact else None
         near_buckets = _buckets(work, "near", config) if config.near else None
         sig_path = os.path.join(work, "signatures.u32")
-        ids = _write_keys(docs, config, exact_buckets, near_buckets, sig_path)
+        progress = tqdm(docs, desc="dedup: fingerprint", unit=" docs", mininterval=1)  # total: len(docs), if known
+        ids = _write_keys(progress, config, exact_buckets, near_buckets, sig_path)
         seconds["fingerprint"] = time.time() - start
         removed: dict[int, tuple[Removed, int]] = {}
         exact_groups = _exact_stage(exact_buckets, ids, removed) if exact_buckets else []
@@ -197,7 +196,7 @@ def _oldest(pending: collections.deque) -> tuple[list[Document], tuple]:
 
 def _exact_stage(buckets: DiskBuckets, ids: Sequence[str], removed: dict[int, tuple[Removed, int]]) -> list[list[int]]:
     """Groups of identical normalized texts; all but each group's keeper go into `removed`."""
-    groups = clusters_from_edges(buckets.edges())
+    groups = clusters_from_edges(buckets.edges("dedup: exact groups"))
     _remove_all_but_keepers(groups, ids, exact.REMOVED, removed)
     return groups
 
@@ -211,7 +210,7 @@ def _near_stage(buckets: DiskBuckets, sig_path: str, ids: Sequence[str], config:
     sigs = np.memmap(sig_path, np.uint32, "r", shape=(len(ids), config.num_perm))
     to_keeper = _edge_mapping(removed)  # an exact duplicate stands for the document it duplicates
     sets = UnionFind()
-    for edges in buckets.edges():
+    for edges in buckets.edges("dedup: near clusters"):
         edges = to_keeper(edges)
         edges = edges[edges[:, 0] != edges[:, 1]]
         counts["candidate_edges"] += len(edges)

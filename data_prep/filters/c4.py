@@ -57,7 +57,7 @@ def c4_quality(
     drop_curly_bracket: bool = True,
     bad_words_path: str | os.PathLike[str] | None = None,
 ) -> Cleaned:
-    """Keep only C4-clean lines of `text`, or drop it as `"c4:<rule>"`.
+    """Keep only C4-clean lines of `text`, or drop it as `"c4:<rule>"` (`"c4:no_lines"` when none is left).
 
     Args:
         min_words_per_line: fewest whitespace-separated words in a kept line, counted
@@ -72,6 +72,7 @@ def c4_quality(
         drop_curly_bracket: drop the page when a kept line has "{" (code, not prose).
         bad_words_path: drop the page when its kept text has a word of this list.
     """
+    bad_words = None if bad_words_path is None else bad_words_regex(bad_words_path)  # a bad list fails on any text
     kept: list[str] = []
     n_sentences = 0
     for line in text.splitlines():
@@ -98,8 +99,10 @@ def c4_quality(
         kept.append(line)
     if min_sentences is not None and n_sentences < min_sentences:
         return Cleaned(None, "c4:too_few_sentences")
+    if not kept:  # possible only without min_sentences: an empty document is not a document
+        return Cleaned(None, "c4:no_lines")
     cleaned = "\n".join(kept)
-    if bad_words_path is not None and bad_words_regex(bad_words_path).search(cleaned.lower()):
+    if bad_words is not None and bad_words.search(cleaned.lower()):
         return Cleaned(None, "c4:bad_words")
     return Cleaned(cleaned, None)
 

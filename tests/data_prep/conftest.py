@@ -31,7 +31,7 @@ def tokenizer_path(tmp_path_factory, stdlib_texts):
     """A small tokenizer trained with the project recipe on stdlib text."""
     folder = tmp_path_factory.mktemp("tokenizer")
     lines = tokenizer.training_lines(stdlib_texts, max_lines=200_000)
-    return tokenizer.train_tokenizer(lines, str(folder), vocab_size=1000, num_threads=2, max_lines=200_000)
+    return tokenizer.train_tokenizer(lines, str(folder), vocab_size=1000, num_threads=2)
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,16 @@ docstrings, good prose that the random pool labels 0).
 
 import json
 import re
+import tarfile
 
-import ml_collections
 import numpy as np
 import pytest
 from pydoc_data.topics import topics
 
-from data_prep import classifier, classifier_cli
+from configs.data import base
+from data_prep import classifier, classifier_cli, extract
 from data_prep.document import Document, Removed
+from data_prep.errors import ConfigError
 from data_prep.readers import Dropped, list_files, read_files
 from data_prep.sampling import TRAIN, split_of
 
@@ -124,11 +126,17 @@ def test_threshold_keeps_scores_at_or_above_it_and_records_them(model, heldout):
 
 
 def test_top_fraction_keeps_that_share_of_the_corpus(model, heldout):
-    stage = classifier.quality_filter(model, top_fraction=0.1, corpus_sample=iter(heldout.texts))
-    kept = [r for r in _run(stage, heldout.texts) if isinstance(r, Document)]
+    cut = classifier.top_fraction_cut(model, heldout.texts, 0.1)
+    assert cut["sampled"] == len(heldout.texts)
+    results = _run(classifier.quality_filter(model, cut["threshold"]), heldout.texts)
+    kept = [r for r in results if isinstance(r, Document)]
     assert len(kept) == int(np.ceil(0.1 * len(heldout.texts)))  # no held-out scores tie at the cut
     lowest_kept = min(r.metadata[classifier.SCORE_KEY] for r in kept)
     assert np.sum(model.scores(heldout.texts) >= lowest_kept) == len(kept)
+
+
+def test_with_nothing_to_sample_the_top_fraction_cut_keeps_everything(model):
+    assert classifier.top_fraction_cut(model, [], 0.1) == {"threshold": None, "sampled": 0}
 
 
 @pytest.mark.parametrize("fraction, expected", [(0.25, 0.4), (0.5, 0.3), (0.6, 0.2), (1.0, 0.1)])
@@ -136,32 +144,55 @@ def test_threshold_for_top_fraction(fraction, expected):
     assert classifier.threshold_for_top_fraction(np.array([0.3, 0.1, 0.4, 0.2]), fraction) == expected
 
 
-@pytest.mark.parametrize("options", [{}, {"threshold": 0.5, "top_fraction": 0.1}])
-def test_quality_filter_needs_exactly_one_rule(model, options):
-    with pytest.raises(ValueError, match="exactly one"):
-        classifier.quality_filter(model, **options)
-
-
 def test_training_needs_both_labels():
     with pytest.raises(ValueError, match=r"both 0 and 1 .* got \[1\]"):
         classifier.train(["a good text", "another good text"], [1, 1])
 
 
-def test_a_label_other_than_0_or_1_is_an_error(tmp_path):
+@pytest.mark.parametrize("label", [2, None, "1"])
+def test_a_label_other_than_0_or_1_is_a_config_error_naming_the_file_and_line(tmp_path, label):
     path = tmp_path / "bad.jsonl"
-    path.write_text(json.dumps({"text": "some text", "label": 2}) + "\n")
-    with pytest.raises(ValueError, match=r"bad.jsonl:1: 'label' must be 0 or 1"):
+    path.write_text(json.dumps({"text": "good text", "label": 1}) + "\n\n" + json.dumps({"text": "x", "label": label}))
+    with pytest.raises(ConfigError, match=rf"bad.jsonl:3: 'label' must be 0 or 1, got {label!r}"):
         classifier.read_examples(labeled=[str(path)])
 
 
+def test_unreadable_labeled_lines_are_counted_with_the_readers_reasons(tmp_path):
+    path = tmp_path / "labeled.jsonl"
+    lines = [json.dumps({"text": "kept text", "label": 1}).encode(), b"{broken", b'{"text": "caf\xe9", "label": 0}',
+             json.dumps({"label": 0}).encode(), json.dumps({"text": "other text", "label": 0}).encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    examples = classifier.read_examples(labeled=[str(path)])
+    assert examples.texts == ["kept text", "other text"] and examples.labels.tolist() == [1, 0]
+    assert examples.removed == {"read:malformed_json": 1, "read:invalid_utf8": 1, "read:missing_text": 1}
+
+
+def test_html_examples_are_extracted_with_the_configured_engine(tmp_path, shared_corpora):
+    with tarfile.open(shared_corpora / "debian-handbook-html.tar.xz", "r:xz") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("en-US/sect.kali.html"))
+        html = tar.extractfile(member).read().decode("utf-8")
+    (tmp_path / "page.html").write_text(html, encoding="utf-8")
+    texts = {engine: classifier.read_examples(positives=[str(tmp_path)], engine=engine).texts
+             for engine in extract.ENGINES}
+    assert texts["trafilatura"] != texts["resiliparse"]  # else this test could not tell them apart
+    for engine, extracted in texts.items():
+        assert extracted == [extract.html_to_text(html, str(tmp_path / "page.html"), engine)]
+
+
 def test_commands_train_then_evaluate(task, tmp_path, capsys):
-    inputs = {"labeled": (), "positives": (), "negatives": ()}
-    config = ml_collections.ConfigDict({"seed": 0, "classifier": {
-        "model": str(tmp_path / "quality.npz"), "max_ngram": 2, "num_buckets": 2**18, "lowercase": True,
-        "epochs": 5, "alpha": 1e-5, "threshold": 0.5,
-        "train": {**inputs, "positives": (task["positives"],), "negatives": (task["negatives"],)},
-        "heldout": {**inputs, "labeled": (task["heldout"],)}}})
+    config = base.get_config()
+    config.classifier.update(dict(model=str(tmp_path / "quality.npz"), num_buckets=2**18, epochs=5))
+    config.classifier.train.update(dict(positives=(task["positives"],), negatives=(task["negatives"],)))
+    config.classifier.heldout.labeled = (task["heldout"],)
     classifier_cli.train_classifier(config)
     evaluation = classifier_cli.eval_classifier(config)
     assert evaluation.roc_auc > 0.95
     assert "ROC AUC" in capsys.readouterr().out
+
+
+def test_a_missing_example_path_is_a_config_error(tmp_path):
+    config = base.get_config()
+    config.classifier.model = str(tmp_path / "quality.npz")
+    config.classifier.train.positives = (str(tmp_path / "missing"),)
+    with pytest.raises(ConfigError, match="config.classifier.train: .*missing"):
+        classifier_cli.train_classifier(config)

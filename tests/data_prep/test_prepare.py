@@ -108,6 +108,27 @@ def test_a_split_with_fewer_documents_than_shards_is_an_error(tmp_path):
                                 num_validation_shards=0))
 
 
+def test_a_vocabulary_too_large_for_the_corpus_is_a_config_error(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a short document of a few words")
+    with pytest.raises(prepare.ConfigError, match=r"config.vocab_size=1000 is too large .* at most \d+"):
+        prepare.prepare(_config(tmp_path / "out", [str(tmp_path / "in")], validation_fraction=0.0,
+                                num_validation_shards=0, num_train_shards=1))
+
+
+@pytest.mark.parametrize("kept, expected", [
+    ({"a": 100, "b": 100, "c": 100}, {"a": 3, "b": 3, "c": 2}),  # they sum to num_train_shards
+    ({"a": 10, "b": 60}, {"a": 1, "b": 7}),  # in proportion, at least one each
+    ({"a": 2, "b": 3}, {"a": 2, "b": 3}),  # never more shards than documents
+    ({name: 50 for name in "abcdefghij"}, {name: 1 for name in "abcdefghij"}),  # more sources than shards
+])
+def test_a_mixtures_train_shards_are_shared_out_by_kept_documents(kept, expected):
+    mix = mixture.Mixture(dict.fromkeys(kept, 1 / len(kept)), by_epochs=False)
+    parts = {f"train-{name}": count for name, count in kept.items()}
+    shards = prepare.num_shards({**parts, "validation": 5}, _config("", num_train_shards=8), mix)
+    assert shards == {**{f"train-{name}": n for name, n in expected.items()}, "validation": 1}
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "data_prep", *args], cwd=REPO, capture_output=True, text=True)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from data_prep import tokenizer
+from data_prep.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +52,20 @@ def test_parallel_encoding_matches_serial_and_ends_each_document_with_eos(sp, to
     for text, ids in zip(texts, encoded):
         assert ids.dtype == np.int32
         assert ids.tolist() == sp.encode(text) + [sp.eos_id()]
+
+
+def test_the_model_bytes_do_not_depend_on_the_number_of_threads(tmp_path, stdlib_texts):
+    models = []
+    for threads in (1, 2):
+        folder = tmp_path / str(threads)
+        folder.mkdir()
+        lines = tokenizer.training_lines(stdlib_texts[:100], max_lines=20_000)
+        with open(tokenizer.train_tokenizer(lines, str(folder), vocab_size=400, num_threads=threads), "rb") as f:
+            models.append(f.read())
+    assert models[0] == models[1]
+    assert tokenizer.load_tokenizer(str(tmp_path / "1" / tokenizer.TOKENIZER_FILE)).vocab_size() == 400
+
+
+def test_a_vocabulary_larger_than_the_sample_supports_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"config.vocab_size=5000 .* supports at most \d+"):
+        tokenizer.train_tokenizer(["hello world", "abc def"] * 50, str(tmp_path), vocab_size=5000, num_threads=1)

@@ -131,6 +131,11 @@ def test_none_turns_threshold_rules_off():
     assert c4_quality(long_word, min_sentences=None, max_word_length=None).text == long_word
 
 
+@pytest.mark.parametrize("min_sentences", [None, 0])
+def test_a_page_with_no_line_left_is_dropped_even_without_a_sentence_minimum(min_sentences):
+    assert c4_quality("No end mark\nTwo words.", min_sentences=min_sentences) == Cleaned(None, "c4:no_lines")
+
+
 @pytest.mark.parametrize(
     "flag, line",
     [
