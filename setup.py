@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "flax>=0.12.8,<0.13",
     "optax>=0.2.8,<0.3",
     "orbax-checkpoint>=0.12.8,<0.13",
+    "etils[epath]>=1.5",  # workdir files on local disk or GCS, as orbax writes its checkpoints
     "grain>=0.2.18,<0.3",
     "array-record>=0.8.6,<0.9",
     "tensorflow-datasets>=4.9.10,<4.10",
@@ -35,7 +36,8 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "tpu": ["jax[tpu]>=0.10.2,<0.11"],
+    # gcsfs: a gs:// workdir's files and TensorBoard events (through fsspec, with no TensorFlow installed).
+    "tpu": ["jax[tpu]>=0.10.2,<0.11", "gcsfs>=2024.2"],
     "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
     # Hugging Face interop: export/import of Llama checkpoints, and lm-evaluation-harness.
     "hf": ["transformers>=5.0,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],

@@ -79,8 +79,10 @@ def get_config() -> ml_collections.ConfigDict:
     o.eps = 1e-8
     o.weight_decay = 0.1  # decoupled; never applied to norm scales or biases
     o.decay_embeddings = True  # whether weight decay applies to the embedding and output head
-    o.grad_clip_norm = 1.0  # global-norm clipping; None disables
-    o.state_dtype = "float32"  # dtype of the Adam moments
+    o.grad_clip_norm = 1.0  # global-norm clipping; 0 disables
+    # dtype of Adam's first moment (optax's mu_dtype); the second moment keeps the parameters' dtype,
+    # whose range its small squared gradients need
+    o.state_dtype = "float32"
 
     # --- parallelism: mesh axes (pretrain_jax/sharding.py) ---
     mesh = c.mesh = ml_collections.ConfigDict()
@@ -102,7 +104,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     # --- loop, logging, evaluation, checkpoints (pretrain_jax/train.py) ---
     c.log_every = 10  # steps between TensorBoard scalars and console progress lines
-    c.eval_every = 1000  # steps between validation passes; 0 disables
+    # steps between validation passes, and one at the end; 0: only the one at the end; -1: none (a
+    # dataset prepared without a validation split)
+    c.eval_every = 1000
     c.eval_batches = 20  # validation batches per pass; 0 means the whole split
     # Few-shot task files scored at every validation pass (pretrain_jax/fewshot.py): eval/<task>/acc, ...
     c.eval_tasks = ()

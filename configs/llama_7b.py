@@ -1,7 +1,7 @@
 """Llama 7B from the Llama table (configs/llama.py).
 
     python -m pretrain_jax.train --config=configs/llama_7b.py --workdir=gs://BUCKET/llama_7b \
-        --config.data.dir=gs://BUCKET/data
+        --config.data.dir=/mnt/BUCKET/data  # gs://BUCKET/data mounted with gcsfuse
 """
 
 from configs.llama import get_llama_config

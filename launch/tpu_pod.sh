@@ -6,10 +6,11 @@
 #
 #   launch/tpu_pod.sh [--dry-run] NAME ZONE TYPE CONFIG WORKDIR [--config.KEY=VALUE ...]
 #   launch/tpu_pod.sh --dry-run llama7b us-east5-a v5p-128 configs/llama_7b.py gs://bucket/runs/llama7b \
-#       --config.data.dir=gs://bucket/data
+#       --config.data.dir=/mnt/bucket/data
 #
-# RUNTIME (default v2-alpha-tpuv5) picks the TPU VM image. WORKDIR and the data should be on GCS so
-# every worker sees the same files.
+# RUNTIME (default v2-alpha-tpuv5) picks the TPU VM image. Every worker must see the same files:
+# WORKDIR on GCS, the data on local disk or a GCS bucket mounted at the same path on every worker
+# (gcsfuse: ArrayRecord shards are read as local files).
 set -euo pipefail
 
 dry_run=0

@@ -10,6 +10,7 @@ every process writes its own shards.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import grain
 import orbax.checkpoint as ocp
@@ -31,10 +32,14 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def due(self, step: int) -> bool:
+        """Whether `save` at `step` writes a checkpoint unforced."""
+        return self._every > 0 and step % self._every == 0
+
     def save(self, state: TrainState, data_iterator: grain.DatasetIterator, force: bool = False) -> bool:
         """Saves at multiples of `every` (or whenever `force`); returns whether it saved."""
         step = int(state.step)
-        if not force and (self._every <= 0 or step % self._every):
+        if not (force or self.due(step)):
             return False
         if step == self._manager.latest_step():
             return False
@@ -57,6 +62,21 @@ class Checkpointer:
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         return self._manager.restore(step, args=ocp.args.Composite(**items)).state
+
+    def restore_latest_params(self, abstract_params: Any) -> tuple[Any, int] | None:
+        """(parameters, step) of the newest checkpoint, or None if there is none.
+
+        Reads no optimizer state, so a model loads in a third of its training state's memory
+        (evaluation, sampling, export). Call it on a Checkpointer that has not saved: orbax then
+        reads the state as a plain tree, of which it can restore a part.
+        """
+        step = self._manager.latest_step()
+        if step is None:
+            return None
+        item = {"params": abstract_params}
+        part = ocp.args.PyTreeRestore(item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+                                      partial_restore=True)
+        return self._manager.restore(step, args=ocp.args.Composite(state=part)).state["params"], step
 
     def close(self) -> None:
         """Waits for pending writes, then releases the manager."""

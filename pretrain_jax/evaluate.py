@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from functools import partial
 from typing import Any, Callable, Iterable, Sequence
 
@@ -27,6 +28,7 @@ from absl import app, flags, logging
 from jax.sharding import Mesh
 
 from data_prep import records
+from data_prep.errors import ConfigError
 from data_prep import tokenizer as tokenizer_lib
 from pretrain_jax import fewshot, input_pipeline, masking, metrics, model, objectives, sharding, trained
 
@@ -125,15 +127,27 @@ def _main(argv: Sequence[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     args = flags.FLAGS
+    try:
+        _evaluate_run(args)
+    except (ConfigError, FileNotFoundError) as e:  # a workdir, dataset or task that cannot be evaluated
+        sys.exit(f"FATAL {e}")
+
+
+def _evaluate_run(args: flags.FlagValues) -> None:
     run = trained.load(args.workdir)
     config = run.config
     print(f"{args.workdir}: step {run.step}")
+    if args.task and not config.model.causal:
+        raise ConfigError(f"--task scores continuations left to right; {args.workdir} holds a bidirectional "
+                          "model (model.causal=False)")
     if args.heldout:
         config.data.dir = args.data_dir or config.data.dir
+        metadata = records.read_metadata(config.data.dir)
+        input_pipeline.check_compatible(metadata, config)
         mesh = jax.tree.leaves(run.params)[0].sharding.mesh
         step = make_eval_step(config, mesh, jax.tree.map(lambda x: x.sharding, run.params),
                               token_bytes(run.tokenizer, config.model.vocab_size))
-        batches = input_pipeline.eval_batches(config, records.read_metadata(config.data.dir))
+        batches = input_pipeline.eval_batches(config, metadata)
         result = evaluate(step, run.params, batches, mesh, args.max_batches)
         print(fewshot.format_table({f"{config.data.eval_split} split": result}))
     if args.task:

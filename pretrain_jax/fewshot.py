@@ -114,6 +114,9 @@ class Scorer:
 
     def __init__(self, model_cfg: ml_collections.ConfigDict, max_length: int, batch_rows: int = 16,
                  mesh: Mesh | None = None, param_shardings: Any = None):
+        if not model_cfg.causal:
+            raise ValueError("scoring continuations needs a causal model: a bidirectional one (model.causal=False) "
+                             "sees the tokens it scores")
         self.max_length, self.mesh = max_length, mesh
         score = partial(_score_rows, model_cfg)
         if mesh is None:

@@ -125,6 +125,9 @@ def from_hf_tensors(cfg: ml_collections.ConfigDict, tensors: dict[str, np.ndarra
 
 def hf_config(cfg: ml_collections.ConfigDict, seq_len: int) -> dict[str, Any]:
     """LlamaConfig fields (transformers 5: rope_parameters, dtype) for our model section."""
+    if not cfg.causal:
+        raise ValueError("an HF Llama model is causal; this one is bidirectional (model.causal=False), and "
+                         "LlamaForCausalLM would run it with a mask it was not trained with")
     return dict(
         architectures=["LlamaForCausalLM"], model_type="llama", vocab_size=cfg.vocab_size, hidden_size=cfg.dim,
         intermediate_size=cfg.mlp_dim, num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
@@ -288,9 +291,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"wrote {args.output}")
         return
     config = _load_config(args.config, overrides)
-    config = import_checkpoint(args.hf_dir, config, args.workdir)
+    imported = import_checkpoint(args.hf_dir, config, args.workdir)
+    shape = [f"--config.model.{key}={value}" for key, value in imported.model.items() if config.model[key] != value]
     print(f"wrote {args.workdir} (step 0); continue with: python -m pretrain_jax.train --config={args.config} "
-          f"--workdir={args.workdir} " + " ".join(overrides))
+          f"--workdir={args.workdir} " + " ".join([*overrides, *shape]))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import ml_collections
 import numpy as np
 
 from data_prep import records
+from data_prep.errors import ConfigError
 from pretrain_jax import sharding
 
 Batch = dict[str, np.ndarray]
@@ -53,21 +54,21 @@ def segments_and_positions(rows: np.ndarray, eos_id: int) -> Batch:
 def check_compatible(metadata: records.DatasetMetadata, config: ml_collections.ConfigDict) -> None:
     """Fails early when the dataset and the model disagree."""
     if metadata.seq_len != config.seq_len:
-        raise ValueError(f"dataset {config.data.dir} has sequences of {metadata.seq_len} tokens but "
+        raise ConfigError(f"dataset {config.data.dir} has sequences of {metadata.seq_len} tokens but "
                          f"config.seq_len={config.seq_len}; set --config.seq_len={metadata.seq_len}")
     if metadata.vocab_size > config.model.vocab_size:
-        raise ValueError(f"the dataset's tokenizer has {metadata.vocab_size} tokens but "
+        raise ConfigError(f"the dataset's tokenizer has {metadata.vocab_size} tokens but "
                          f"config.model.vocab_size={config.model.vocab_size}; raise it to at least "
                          f"{metadata.vocab_size}")
     if config.objective == "masked_lm" and metadata.vocab_size >= config.model.vocab_size:
-        raise ValueError(f"objective='masked_lm' uses id model.vocab_size - 1 as the mask token, so the model needs "
+        raise ConfigError(f"objective='masked_lm' uses id model.vocab_size - 1 as the mask token, so the model needs "
                          f"more ids than the tokenizer's {metadata.vocab_size}; set "
                          f"--config.model.vocab_size={metadata.vocab_size + 1}")
 
 
 def _local_batch_size(global_batch_size: int) -> int:
     if global_batch_size % jax.process_count():
-        raise ValueError(f"global_batch_size={global_batch_size} is not divisible by the "
+        raise ConfigError(f"global_batch_size={global_batch_size} is not divisible by the "
                          f"{jax.process_count()} processes")
     return global_batch_size // jax.process_count()
 
@@ -85,7 +86,7 @@ def mixture_weights(config: ml_collections.ConfigDict, metadata: records.Dataset
     """
     sources = metadata.mixture.get(config.data.train_split, {})
     if not sources and config.data.mixture_weights:
-        raise ValueError(f"config.data.mixture_weights is set but split {config.data.train_split!r} of "
+        raise ConfigError(f"config.data.mixture_weights is set but split {config.data.train_split!r} of "
                          f"{config.data.dir} is not a mixture (prepare it with config.mixture)")
     if not config.data.mixture_weights:
         return {name: info.weight for name, info in sources.items()}

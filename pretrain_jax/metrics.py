@@ -99,8 +99,12 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def progress_line(step: int, total: int, scalars: dict[str, float], steps_per_second: float) -> str:
-    eta = (total - step) / steps_per_second if steps_per_second > 0 else float("inf")
-    return (f"step {step}/{total} ({100 * step / total:.0f}%) | loss {scalars['train/loss']:.4f} | "
-            f"lr {scalars['train/learning_rate']:.2e} | {scalars['perf/tokens_per_second']:,.0f} tok/s | "
-            f"MFU {100 * scalars['perf/mfu']:.1f}% | ETA {format_duration(eta)}")
+def progress_line(step: int, total: int, scalars: dict[str, float]) -> str:
+    """The periodic log line; speed and ETA only when the interval had a timed step (perf/* scalars)."""
+    line = (f"step {step}/{total} ({100 * step / total:.0f}%) | loss {scalars['train/loss']:.4f} | "
+            f"lr {scalars['train/learning_rate']:.2e}")
+    if "perf/step_time_seconds" not in scalars:
+        return line
+    eta = (total - step) * scalars["perf/step_time_seconds"]
+    return (f"{line} | {scalars['perf/tokens_per_second']:,.0f} tok/s | MFU {100 * scalars['perf/mfu']:.1f}% | "
+            f"ETA {format_duration(eta)}")

@@ -27,6 +27,7 @@ import numpy as np
 from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from data_prep.errors import ConfigError
 from pretrain_jax import axes
 
 MESH_AXES = ("data", "fsdp", "tensor")
@@ -41,7 +42,6 @@ RULES: tuple[tuple[str, Any], ...] = (
     (axes.KV_HEADS, "tensor"),
     (axes.MLP, "tensor"),
     (axes.ACT_HEADS, "tensor"),
-    (axes.ACT_KV_HEADS, "tensor"),
     (axes.ACT_MLP, "tensor"),
     (axes.ACT_VOCAB, "tensor"),
     (axes.HEAD_DIM, None),
@@ -56,17 +56,17 @@ def _per_slice_sizes(sizes: list[int], num_devices: int, where: str) -> list[int
     """Fills the one -1 with the devices the other axes leave; checks the product is num_devices."""
     named = dict(zip(MESH_AXES, sizes))
     if sizes.count(-1) > 1:
-        raise ValueError(f"mesh {named}: at most one axis may be -1")
+        raise ConfigError(f"mesh {named}: at most one axis may be -1")
     if any(s == 0 or s < -1 for s in sizes):
-        raise ValueError(f"mesh {named}: sizes must be positive or -1")
+        raise ConfigError(f"mesh {named}: sizes must be positive or -1")
     fixed = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
         if num_devices % fixed:
-            raise ValueError(f"mesh {named}: {num_devices} devices{where} are not a multiple "
+            raise ConfigError(f"mesh {named}: {num_devices} devices{where} are not a multiple "
                              f"of the fixed axes' product {fixed}")
         sizes[sizes.index(-1)] = num_devices // fixed
     if math.prod(sizes) != num_devices:
-        raise ValueError(f"mesh {named} has {math.prod(sizes)} devices but {num_devices} are available{where}; "
+        raise ConfigError(f"mesh {named} has {math.prod(sizes)} devices but {num_devices} are available{where}; "
                          "the product of the mesh axes must equal the device count")
     return sizes
 
@@ -81,10 +81,10 @@ def hybrid_mesh_shape(mesh_cfg: ml_collections.ConfigDict,
     """
     dcn = [mesh_cfg[f"dcn_{name}"] for name in MESH_AXES]
     if any(s < 1 for s in dcn):
-        raise ValueError(f"mesh dcn sizes {dict(zip(MESH_AXES, dcn))} must be positive (-1 is for per-slice sizes)")
+        raise ConfigError(f"mesh dcn sizes {dict(zip(MESH_AXES, dcn))} must be positive (-1 is for per-slice sizes)")
     slices = math.prod(dcn)
     if num_devices % slices:
-        raise ValueError(f"{num_devices} devices cannot form {slices} equal slices "
+        raise ConfigError(f"{num_devices} devices cannot form {slices} equal slices "
                          f"(mesh.dcn_* = {dict(zip(MESH_AXES, dcn))})")
     where = " per slice" if slices > 1 else ""
     ici = _per_slice_sizes([mesh_cfg[name] for name in MESH_AXES], num_devices // slices, where)
@@ -110,12 +110,12 @@ def make_mesh(mesh_cfg: ml_collections.ConfigDict, devices: Sequence[jax.Device]
     attr, granules = _granules(devices)
     if math.prod(dcn) > 1:
         if granules != math.prod(dcn):
-            raise ValueError(f"mesh.dcn_* = {dict(zip(MESH_AXES, dcn))} asks for {math.prod(dcn)} slices but the "
+            raise ConfigError(f"mesh.dcn_* = {dict(zip(MESH_AXES, dcn))} asks for {math.prod(dcn)} slices but the "
                              f"{len(devices)} devices have {granules} distinct {attr} values")
         device_array = mesh_utils.create_hybrid_device_mesh(ici, dcn, devices,
                                                            process_is_granule=attr == "process_index")
     elif attr == "slice_index" and granules > 1:
-        raise ValueError(f"the devices span {granules} TPU slices: set mesh.dcn_data (or dcn_fsdp) so that the "
+        raise ConfigError(f"the devices span {granules} TPU slices: set mesh.dcn_data (or dcn_fsdp) so that the "
                          f"mesh.dcn_* sizes multiply to {granules}")
     else:
         try:  # a physical-topology-aware layout on TPU and GPU
@@ -147,11 +147,6 @@ def logical_to_spec(names: Sequence[str | None], shape: Sequence[int], mesh: Mes
 
 def _is_boxed(x: Any) -> bool:
     return isinstance(x, nn.LogicallyPartitioned)
-
-
-def logical_names(boxed_params: Any) -> Any:
-    """The tree of logical axis-name tuples of a boxed parameter tree."""
-    return jax.tree.map(lambda b: b.names, boxed_params, is_leaf=_is_boxed)
 
 
 def param_shardings(boxed_params: Any, mesh: Mesh) -> Any:

@@ -11,6 +11,7 @@ Restarting with the same workdir resumes from the latest checkpoint.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from functools import partial
 from typing import Any, Callable, Sequence
@@ -24,6 +25,7 @@ from ml_collections import config_flags
 
 from configs import cli
 from data_prep import records
+from data_prep.errors import ConfigError
 from pretrain_jax import config as config_lib
 from pretrain_jax import distributed
 from pretrain_jax import (evaluate, generate, input_pipeline, masking, metrics, model, objectives, optimizer,
@@ -106,33 +108,45 @@ def jit_train_step(config: ml_collections.ConfigDict, tx: optax.GradientTransfor
 
 
 class _Progress:
-    """Averages step metrics over a log interval and turns them into scalars."""
+    """Averages step metrics over a log interval and turns them into scalars.
+
+    Every step's loss counts; only timed steps count towards the step time, so compilation,
+    validation, sampling and checkpoint writes do not lower tokens/s and MFU.
+    """
 
     def __init__(self, tokens_per_step: int, flops_per_token: float, peak_flops: float):
         self.tokens_per_step, self.flops_per_token, self.peak_flops = tokens_per_step, flops_per_token, peak_flops
-        self.reset(time.perf_counter())
+        self.last_read = time.perf_counter()
+        self.reset()
 
-    def reset(self, now: float) -> None:
-        self.start, self.steps, self.loss_sum, self.token_sum = now, 0, 0.0, 0.0
+    def reset(self) -> None:
+        self.seconds, self.timed_steps, self.loss_sum, self.token_sum = 0.0, 0, 0.0, 0.0
 
-    def add(self, m: dict) -> None:
-        self.steps += 1
+    def add(self, m: dict, now: float, timed: bool) -> None:
+        """Step metrics `m`, read at `now`; a timed step took the time since the previous read."""
+        if timed:
+            self.seconds += now - self.last_read
+            self.timed_steps += 1
+        self.last_read = now
         self.loss_sum += float(m["loss"]) * float(m["target_tokens"])
         self.token_sum += float(m["target_tokens"])
 
-    def scalars(self, m: dict, now: float) -> dict[str, float]:
-        step_time = (now - self.start) / max(self.steps, 1)
-        tokens_per_second = self.tokens_per_step / step_time
+    def scalars(self, m: dict) -> dict[str, float]:
+        """train/* of the interval (and of `m`, its last step); perf/* when a step in it was timed."""
         loss = self.loss_sum / max(self.token_sum, 1.0)
-        flops = tokens_per_second * self.flops_per_token
-        return {
+        scalars = {
             "train/loss": loss, "train/perplexity": metrics.perplexity(loss),
             "train/target_tokens": float(m["target_tokens"]), "train/learning_rate": float(m["learning_rate"]),
             "train/grad_norm": float(m["grad_norm"]), "train/param_norm": float(m["param_norm"]),
             "train/nonfinite_skipped_total": float(m["nonfinite_total"]),
-            "perf/step_time_seconds": step_time, "perf/tokens_per_second": tokens_per_second,
-            "perf/model_flops_per_second": flops, "perf/mfu": flops / self.peak_flops,
         }
+        if self.timed_steps:
+            step_time = self.seconds / self.timed_steps
+            flops = self.tokens_per_step / step_time * self.flops_per_token
+            scalars.update({"perf/step_time_seconds": step_time,
+                            "perf/tokens_per_second": self.tokens_per_step / step_time,
+                            "perf/model_flops_per_second": flops, "perf/mfu": flops / self.peak_flops})
+        return scalars
 
 
 def train(config: ml_collections.ConfigDict, workdir: str,
@@ -140,17 +154,25 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     """Trains to config.num_train_steps (resuming from workdir); returns the last scalars written."""
     devices = list(jax.devices() if devices is None else devices)
     config_lib.validate(config, len(devices), devices[0].platform)
+    if not config.data.dir:
+        raise ConfigError("config.data.dir is empty: set --config.data.dir to a folder that "
+                          "`python -m data_prep prepare` wrote")
     metadata = records.read_metadata(config.data.dir)
     input_pipeline.check_compatible(metadata, config)
+    if config.eval_every >= 0 and config.data.eval_split not in metadata.splits:
+        raise ConfigError(f"config.eval_every={config.eval_every} validates on split {config.data.eval_split!r}, "
+                          f"which {config.data.dir} does not have (it has {sorted(metadata.splits)}); set "
+                          "--config.eval_every=-1 to train without validation, or --config.data.eval_split")
     mesh = sharding.make_mesh(config.mesh, devices)
     tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
     state_sh = train_state.state_shardings(config.model, tx, mesh)
 
     train_iter = input_pipeline.train_iterator(config, metadata)
-    trained.save_run_files(config, workdir)
+    trained.check_same_parameters(config, workdir)
     ckpt = Checkpointer(os.path.join(workdir, trained.CHECKPOINTS), config.checkpoint_every, config.keep_checkpoints,
                         config.async_checkpointing)
     state = ckpt.restore_latest(train_state.abstract_state(config.model, tx, state_sh), train_iter)
+    trained.save_run_files(config, workdir)  # after a restore that worked: config.json describes the checkpoints
     if state is None:
         state = train_state.init_state(config.model, tx, state_sh, config.seed)
     else:
@@ -181,40 +203,48 @@ def train(config: ml_collections.ConfigDict, workdir: str,
 
 def _loop(config, state, step_fn, train_iter, mesh, ckpt, writer, progress, run_eval, samples,
           watcher: PreemptionWatcher) -> dict[str, float]:
-    """Steps to the end or to a pre-emption. Metrics of step s are read after step s+1 is dispatched."""
+    """Steps to the end or to a pre-emption.
+
+    Metrics of step s are read after step s+1 is dispatched, so the host never stalls the device,
+    except before a checkpoint, validation or sampling: their step is read (and logged) first,
+    and the next step, which waits for them, is left untimed.
+    """
     step, scalars, pending = int(state.step), {}, None
-    evaluated_at = sampled_at = None
+    if step >= config.num_train_steps:
+        metrics.log(f"the run is already at step {step} of config.num_train_steps={config.num_train_steps}")
     while step < config.num_train_steps:
         with jax.set_mesh(mesh):
             state, step_metrics = step_fn(state, input_pipeline.global_batch(next(train_iter), mesh))
-        # Timing restarts after compilation (the first step) and after a validation pass.
-        restart_timing = pending is None or step in (evaluated_at, sampled_at)
+        timed = pending is not None  # else: the first step (compilation), or one after other work
         step += 1
         if pending is not None:
             scalars = _after_step(config, *pending, state, train_iter, writer, progress, ckpt) or scalars
-        pending = (step, step_metrics, restart_timing)
-        if config.eval_every and step % config.eval_every == 0:
-            writer.write(step, _eval_scalars(run_eval(state), step))
-            evaluated_at = step
-        if config.generate.sample_every and step % config.generate.sample_every == 0:
-            writer.write_texts(step, samples(state.params))
-            sampled_at = step
-        ckpt.save(state, train_iter)
-        if watcher.should_stop(step):
-            ckpt.save(state, train_iter, force=True)
+        pending = (step, step_metrics, timed)
+        final, stop = step == config.num_train_steps, watcher.should_stop(step)
+        evaluate_now = config.eval_every >= 0 and (final or config.eval_every > 0 and step % config.eval_every == 0)
+        sample_now = config.generate.sample_every > 0 and step % config.generate.sample_every == 0
+        if evaluate_now or sample_now or stop or final or ckpt.due(step):
+            scalars = _after_step(config, *pending, state, train_iter, writer, progress, ckpt,
+                                  last=stop or final) or scalars
+            pending = None
+        ckpt.save(state, train_iter, force=stop or final)  # before validation: a failing pass loses no steps
+        if stop:
             metrics.log(f"pre-empted: saved a checkpoint at step {step}; run the same command again to resume")
             return scalars
-    if pending is not None:
-        scalars = _after_step(config, *pending, state, train_iter, writer, progress, ckpt, last=True) or scalars
-    eval_scalars = {} if evaluated_at == step else _eval_scalars(run_eval(state), step)
-    writer.write(step, eval_scalars)
-    ckpt.save(state, train_iter, force=True)
-    return {**scalars, **eval_scalars}
+        if evaluate_now:
+            eval_scalars = _eval_scalars(run_eval(state), step)
+            writer.write(step, eval_scalars)
+            scalars = {**scalars, **eval_scalars}
+        if sample_now:
+            writer.write_texts(step, samples(state.params))
+    return scalars
 
 
-def _after_step(config, step, step_metrics, restart_timing, state, train_iter, writer, progress, ckpt,
+def _after_step(config, step, step_metrics, timed, state, train_iter, writer, progress, ckpt,
                 last=False) -> dict[str, float] | None:
-    m = jax.device_get(step_metrics)  # waits for step `step` to finish
+    """Reads step `step`'s metrics (waiting for it), stops on too many non-finite updates, and
+    writes and logs the interval's scalars every config.log_every steps and at the `last` step."""
+    m = jax.device_get(step_metrics)
     now = time.perf_counter()
     if int(m["nonfinite_in_row"]) >= config.max_consecutive_nonfinite:
         ckpt.save(state, train_iter, force=True)
@@ -222,17 +252,14 @@ def _after_step(config, step, step_metrics, restart_timing, state, train_iter, w
             f"{int(m['nonfinite_in_row'])} updates in a row had a non-finite loss or gradient (step {step}); "
             f"stopped, with the last good parameters checkpointed at step {int(state.step)}. Lower the learning "
             "rate or check the data.")
-    if restart_timing:
-        progress.reset(now)
-        return None
-    progress.add(m)
+    progress.add(m, now, timed)
     if step % config.log_every and not last:
         return None
-    scalars = progress.scalars(m, now)
+    scalars = progress.scalars(m)
     scalars["perf/cumulative_flops"] = step * progress.tokens_per_step * progress.flops_per_token
-    progress.reset(now)
+    progress.reset()
     writer.write(step, scalars)
-    metrics.log(metrics.progress_line(step, config.num_train_steps, scalars, 1.0 / scalars["perf/step_time_seconds"]))
+    metrics.log(metrics.progress_line(step, config.num_train_steps, scalars))
     return scalars
 
 
@@ -261,6 +288,8 @@ def _main(argv: Sequence[str]) -> None:
     except NonFiniteError as e:
         metrics.log(str(e))
         raise SystemExit(1)
+    except (ConfigError, FileNotFoundError) as e:  # a config, dataset or device count that cannot run
+        sys.exit(f"FATAL {e}")
 
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "training config file (configs/*.py)", lock_config=True)

@@ -68,3 +68,21 @@ def test_the_scripts_pass_shellcheck():
     assert len(scripts) == 3
     result = subprocess.run([shellcheck, "--severity=style", *scripts], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("latest, requeued", [(5, True), (10, False)])
+def test_gpu_slurm_requeues_a_run_stopped_before_its_last_step(tmp_path, latest, requeued):
+    """srun exits 0 both when training ends and when the time limit's SIGTERM stopped it early."""
+    bin_dir, workdir = tmp_path / "bin", tmp_path / "run"
+    bin_dir.mkdir()
+    (workdir / "checkpoints" / str(latest)).mkdir(parents=True)
+    (workdir / "checkpoints" / "1").mkdir()
+    (workdir / "config.json").write_text('{"num_train_steps": 10}')
+    calls = tmp_path / "scontrol_calls"
+    for name, body in (("srun", "exit 0"), ("scontrol", f'echo "$@" >> {calls}')):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "SLURM_JOB_ID": "42", "PYTHON": sys.executable}
+    subprocess.run(["bash", "launch/gpu_slurm.sbatch", "configs/tiny.py", str(workdir)], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    assert (calls.read_text() if calls.exists() else "") == ("requeue 42\n" if requeued else "")

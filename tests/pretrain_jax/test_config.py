@@ -64,3 +64,38 @@ def test_unknown_key_in_code_is_refused_by_the_locked_schema():
     config.lock()
     with pytest.raises(AttributeError):
         config.model.num_layer = 3
+
+
+def test_sampling_and_task_scoring_need_a_causal_model_and_are_refused_before_training():
+    config = tiny.get_config()
+    config.generate.sample_every = 5
+    with pytest.raises(ValueError, match="needs non-empty generate.prompts"):
+        config_lib.validate(config, num_devices=1)
+    config.generate.prompts = ("def ",)
+    config_lib.validate(config, num_devices=1)
+    config.update(objective="masked_lm")
+    config.model.causal = False
+    with pytest.raises(ValueError, match="generate.sample_every > 0 samples text, which needs a causal model"):
+        config_lib.validate(config, num_devices=1)
+    config.generate.sample_every = 0
+    config.eval_tasks = ("tasks.jsonl",)
+    with pytest.raises(ValueError, match="eval_tasks score continuations left to right"):
+        config_lib.validate(config, num_devices=1)
+
+
+def test_a_device_mismatch_on_the_command_line_is_one_fatal_line_not_a_traceback(tiny_dataset, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pretrain_jax.train", "--config=configs/tiny.py", f"--workdir={tmp_path}",
+         f"--config.data.dir={tiny_dataset}", "--config.mesh.data=2"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"})
+    assert result.returncode != 0
+    assert "FATAL mesh {'data': 2, 'fsdp': 1, 'tensor': 1} has 2 devices but 1 are available" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_data_dir_names_the_key_to_set(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pretrain_jax.train", "--config=configs/tiny.py", f"--workdir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"})
+    assert result.returncode != 0
+    assert "FATAL config.data.dir is empty: set --config.data.dir" in result.stderr

@@ -121,3 +121,10 @@ def test_scores_on_a_training_mesh_equal_one_device(run, tiny_run):
     for (lp, greedy, n), (want_lp, want_greedy, want_n) in zip(
             on_mesh.score_ids(params, pairs), fewshot.Scorer(config.model, 64, 3).score_ids(run.params, pairs)):
         assert lp == pytest.approx(want_lp, rel=1e-5, abs=1e-5) and (greedy, n) == (want_greedy, want_n)
+
+
+def test_a_bidirectional_model_cannot_score_continuations(run):
+    bidirectional = run.config.model.copy_and_resolve_references()
+    bidirectional.causal = False
+    with pytest.raises(ValueError, match="needs a causal model"):
+        fewshot.Scorer(bidirectional, max_length=32)

@@ -167,3 +167,8 @@ def test_checkpoints_with_unsupported_features_are_refused():
         hf.model_section({**config, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}})
     with pytest.raises(ValueError, match="attention_bias"):
         hf.model_section({**config, "attention_bias": True})
+
+
+def test_a_bidirectional_model_is_not_exported_as_a_causal_llama():
+    with pytest.raises(ValueError, match="bidirectional"):
+        hf.hf_config(small_config(causal=False), 64)

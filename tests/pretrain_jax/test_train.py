@@ -1,6 +1,8 @@
 """The train loop: exact resume, TensorBoard scalars, non-finite updates, learning on real text."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +78,53 @@ def test_tensorboard_receives_the_training_and_validation_scalars(tiny_config, t
     assert set(written["eval/loss"]) == {2, 4}
     assert all(v > 0 for v in written["perf/tokens_per_second"].values())
     assert written["train/perplexity"][4] == pytest.approx(np.exp(written["train/loss"][4]), rel=1e-5)
+
+
+def test_every_step_counts_in_the_loss_and_only_steps_that_waited_for_nothing_are_timed(tiny_config, tmp_path):
+    tiny_config.update(num_train_steps=4, eval_every=2, log_every=1)
+    train.train(tiny_config, str(tmp_path), ONE_DEVICE)
+    written = scalars(str(tmp_path))
+    assert set(written["train/loss"]) == {1, 2, 3, 4}
+    # Step 1 compiles, step 3 waited for the validation pass at step 2: neither has a speed.
+    assert set(written["perf/tokens_per_second"]) == {2, 4}
+
+
+def test_a_failing_validation_pass_loses_no_steps(tiny_config, tmp_path, monkeypatch):
+    def failing_eval(*args):
+        def run(params):
+            raise RuntimeError("validation failed")
+        return run
+    monkeypatch.setattr(train.evaluate, "periodic_eval", failing_eval)
+    tiny_config.update(num_train_steps=3, eval_every=0, checkpoint_every=2)
+    with pytest.raises(RuntimeError, match="validation failed"):
+        train.train(tiny_config, str(tmp_path), ONE_DEVICE)
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
+
+
+def test_a_dataset_without_a_validation_split_trains_with_validation_off(tiny_config, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(tiny_config.data.dir, data_dir)
+    metadata = json.loads((data_dir / "metadata.json").read_text())
+    for section in ("splits", "mixture"):
+        metadata.get(section, {}).pop("validation", None)
+    (data_dir / "metadata.json").write_text(json.dumps(metadata))
+    tiny_config.update(num_train_steps=2, eval_every=0)
+    tiny_config.data.dir = str(data_dir)
+    with pytest.raises(ValueError, match="does not have .*set --config.eval_every=-1 to train without validation"):
+        train.train(tiny_config, str(tmp_path / "run"), ONE_DEVICE)
+    tiny_config.eval_every = -1
+    result = train.train(tiny_config, str(tmp_path / "run"), ONE_DEVICE)
+    assert np.isfinite(result["train/loss"]) and "eval/loss" not in result
+
+
+def test_a_workdir_of_another_model_shape_is_refused_and_left_as_it_was(tiny_config, tmp_path):
+    tiny_config.num_train_steps = 1
+    train.train(tiny_config, str(tmp_path), ONE_DEVICE)
+    saved = (tmp_path / "config.json").read_text()
+    tiny_config.model.dim = 2 * tiny_config.model.dim
+    with pytest.raises(ValueError, match=r"other parameter shapes .*model.dim=64, not 128; pass --config.model.dim=64"):
+        train.train(tiny_config, str(tmp_path), ONE_DEVICE)
+    assert (tmp_path / "config.json").read_text() == saved
 
 
 def test_non_finite_updates_are_skipped_and_stop_the_run_with_a_checkpoint(tiny_config, tmp_path, restore):
