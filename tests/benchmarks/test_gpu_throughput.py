@@ -22,7 +22,7 @@ def test_runs_our_train_step_and_reports_a_kernel_that_cannot_run_as_a_failed_ro
     assert cells[3] == "8 x 64" and float(cells[5].replace(",", "")) > 0  # batch x seq, tokens/s
     first, last = map(float, cells[-1].rstrip(" |").split(" -> "))
     assert last < first  # three AdamW steps on one batch lower its loss
-    assert "failed: ValueError: model.attention_impl='cudnn' runs on NVIDIA GPUs only" in rows["cudnn"]
+    assert "failed: ConfigError: model.attention_impl='cudnn' runs on NVIDIA GPUs only" in rows["cudnn"]
 
 
 def test_a_variant_whose_process_dies_becomes_an_error_not_the_end_of_the_run():
