@@ -129,7 +129,7 @@ def _main(argv: Sequence[str]) -> None:
     args = flags.FLAGS
     try:
         _evaluate_run(args)
-    except (ConfigError, FileNotFoundError) as e:  # a workdir, dataset or task that cannot be evaluated
+    except (ValueError, FileNotFoundError) as e:  # a workdir, dataset or task file that cannot be used
         sys.exit(f"FATAL {e}")
 
 

@@ -44,7 +44,11 @@ def load_task(path: str) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if line.strip():
-                items.append(_checked(json.loads(line), f"{path}:{number}"))
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{number}: not a JSON object: {e.msg}") from None
+                items.append(_checked(item, f"{path}:{number}"))
     if not items:
         raise ValueError(f"{path} holds no items")
     kinds = {item_kind(item) for item in items}
@@ -161,7 +165,14 @@ class Scorer:
             return self._score(params, place(tokens), place(counts))
 
     def _row(self, context: list[int], continuation: list[int]) -> tuple[list[int], int]:
-        """(ids, index of the first continuation token), cut from the left to max_length."""
+        """(ids, index of the first continuation token), cut from the left to max_length.
+
+        A continuation needs a context: training never predicts a document's first token
+        (it follows another document's separator), so the model has no score for it.
+        """
+        if not context:
+            raise ValueError("a continuation needs a non-empty context: the model was never trained to predict "
+                             "the first token of a text")
         ids = (list(context) + list(continuation))[-self.max_length:]
         return ids, len(ids) - min(len(continuation), len(ids))
 
@@ -209,14 +220,15 @@ def score_task(scorer: Scorer, params: Any, tokenizer: spm.SentencePieceProcesso
 
     Multiple choice: acc (argmax of log-likelihood) and acc_norm (of log-likelihood per
     character of the choice, as lm-eval's acc_norm). Cloze: acc (greedy decoding gives
-    the continuation), the mean log-likelihood per item and the perplexity per token.
+    the continuation), the mean log-likelihood per item and the perplexity per token (token_perplexity;
+    lm-eval's cloze perplexity is per item).
     """
     contexts = [prompt(items, i, num_fewshot, fewshot_items, seed) for i in range(len(items))]
     if item_kind(items[0]) == "cloze":
         scores = scorer.score_text(params, tokenizer, [(c, x["continuation"]) for c, x in zip(contexts, items)])
         logprob, tokens = sum(s[0] for s in scores), sum(s[2] for s in scores)
         return {"acc": float(np.mean([s[1] for s in scores])), "loglikelihood": logprob / len(items),
-                "perplexity": float(np.exp(-logprob / max(tokens, 1))), "items": float(len(items))}
+                "token_perplexity": float(np.exp(-logprob / max(tokens, 1))), "items": float(len(items))}
     pairs = [(c, choice) for c, x in zip(contexts, items) for choice in x["choices"]]
     scores = iter(scorer.score_text(params, tokenizer, pairs))
     correct, correct_norm = [], []

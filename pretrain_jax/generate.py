@@ -139,13 +139,18 @@ def generate(model_cfg: ml_collections.ConfigDict, params: Any, prompts: Sequenc
     return [row[:n].tolist() for row, n in zip(out, lengths)]
 
 
+def decode_continuation(tokenizer: spm.SentencePieceProcessor, prompt: Sequence[int], new: Sequence[int]) -> str:
+    """The text `new` adds after `prompt`: decoded alone, a first piece "▁x" would lose its space."""
+    return tokenizer.decode(list(prompt) + list(new))[len(tokenizer.decode(list(prompt))):]
+
+
 def complete(model_cfg: ml_collections.ConfigDict, params: Any, tokenizer: spm.SentencePieceProcessor,
              prompts: Sequence[str], max_new_tokens: int, sampling: Sampling = Sampling(),
              seed: int = 0) -> list[str]:
     """The text each prompt continues with (no bos: training documents start without one)."""
-    ids = generate(model_cfg, params, tokenizer.encode(list(prompts)), max_new_tokens, sampling, seed,
-                   tokenizer.eos_id())
-    return tokenizer.decode(ids)
+    prompt_ids = tokenizer.encode(list(prompts))
+    new = generate(model_cfg, params, prompt_ids, max_new_tokens, sampling, seed, tokenizer.eos_id())
+    return [decode_continuation(tokenizer, p, n) for p, n in zip(prompt_ids, new)]
 
 
 def periodic_samples(config: ml_collections.ConfigDict,

@@ -43,6 +43,8 @@ class PretrainJaxLM(LM):
         return [(s[0], s[1]) for s in self.scorer.score_text(self.run.params, self.run.tokenizer, pairs)]
 
     def loglikelihood_rolling(self, requests) -> list[float]:
+        """Each text's log-likelihood, every token scored once but the first, which has no context (the
+        model never predicts a document's first token); perplexities over whole texts run slightly low."""
         per_text = [fewshot.rolling_pairs(self.run.tokenizer.encode(req.args[0]), self.max_length)
                     for req in requests]
         scores = iter(self.scorer.score_ids(self.run.params, [p for pairs in per_text for p in pairs]))
@@ -58,15 +60,20 @@ class PretrainJaxLM(LM):
     def _greedy(self, chunk: list[tuple[str, dict[str, Any]]]) -> list[str]:
         tokenizer = self.run.tokenizer
         limits = [int(kwargs.get("max_gen_toks", self.max_gen_toks)) for _, kwargs in chunk]
-        prompts = [tokenizer.encode(context)[-max(self.max_length - max(limits), 1):] for context, _ in chunk]
+        if max(limits) >= self.max_length:
+            raise ValueError(f"max_gen_toks={max(limits)} leaves no room for the context in max_length="
+                             f"{self.max_length} tokens: pass a smaller max_gen_toks (model_args or the task's "
+                             "generation_kwargs) or a larger max_length")
+        # Each context keeps its last max_length - max_gen_toks tokens, as lm-eval's HF model does.
+        prompts = [tokenizer.encode(context)[-(self.max_length - limit):]
+                   for (context, _), limit in zip(chunk, limits)]
         if not all(prompts):
             raise ValueError("generate_until needs a non-empty context: the model has no prediction without one")
         new = generate.generate(self.run.config.model, self.run.params, prompts, max(limits),
                                 eos_id=tokenizer.eos_id())
         texts = []
         for ids, ids_new, limit, (_, kwargs) in zip(prompts, new, limits, chunk):
-            # decoded alone, a first piece "▁x" would lose its space
-            text = tokenizer.decode(ids + ids_new[:limit])[len(tokenizer.decode(ids)):]
+            text = generate.decode_continuation(tokenizer, ids, ids_new[:limit])
             until = kwargs.get("until") or []
             for stop in [until] if isinstance(until, str) else until:
                 text = text.split(stop)[0]

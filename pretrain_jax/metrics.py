@@ -17,7 +17,8 @@ from pretrain_jax import model
 
 
 def training_flops_per_token(model_cfg: ml_collections.ConfigDict, seq_len: int) -> float:
-    """6N for the matmul weights plus 12·L·H·Q·T for attention (Kaplan et al. 2020; PaLM appendix B).
+    """6N for the matmul weights plus 12·L·H·Q·T for attention (PaLM, Chowdhery et al. 2022, appendix B;
+    Kaplan et al. 2020 count the attention term at half this, 6·L·T·H·Q).
 
     N excludes the embedding lookup but includes the output head, which is a matmul
     even when tied; H heads of width Q attend over T positions in L layers.

@@ -74,10 +74,10 @@ def test_eval_reports_bits_per_byte_and_tasks_during_training(tiny_dataset, stdl
     events.Reload()
     last = {}
     for tag in ("eval/loss", "eval/bits_per_byte", "eval/stdlib_multiple_choice/acc",
-                "eval/stdlib_multiple_choice/acc_norm", "eval/stdlib_cloze/acc", "eval/stdlib_cloze/perplexity"):
+                "eval/stdlib_multiple_choice/acc_norm", "eval/stdlib_cloze/acc", "eval/stdlib_cloze/token_perplexity"):
         assert [e.step for e in events.Tensors(tag)] == [2, 4], tag
         last[tag] = float(tensor_util.make_ndarray(events.Tensors(tag)[-1].tensor_proto))
-    assert 0 <= last["eval/stdlib_multiple_choice/acc"] <= 1 and last["eval/stdlib_cloze/perplexity"] > 1
+    assert 0 <= last["eval/stdlib_multiple_choice/acc"] <= 1 and last["eval/stdlib_cloze/token_perplexity"] > 1
     # bits per byte = loss / ln 2 * tokens / bytes, and a BPE token spells more than one byte on average
     assert 0 < last["eval/bits_per_byte"] < last["eval/loss"] / math.log(2)
 

@@ -130,3 +130,10 @@ def test_training_writes_samples_to_tensorboard(tiny_config, tmp_path):
     assert sorted(texts) == ["samples/0", "samples/1"]
     assert texts["samples/0"][0].step == 2
     assert texts["samples/0"][0].tensor_proto.string_val[0].decode().startswith("```\nimport ")
+
+
+def test_a_completion_keeps_the_space_its_first_piece_begins_with(run):
+    sp = run.tokenizer
+    prompt, new = sp.encode("x ="), sp.encode("x = 1")[len(sp.encode("x =")):]
+    assert sp.id_to_piece(new[0]).startswith("▁")
+    assert generate.decode_continuation(sp, prompt, new) == " 1"

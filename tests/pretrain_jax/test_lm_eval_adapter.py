@@ -85,3 +85,14 @@ def test_cli_registers_the_model_and_runs_a_local_task(tiny_run, include_path):
                           include_path, "--limit", "4", "--batch_size", "4"],
                          capture_output=True, text=True, env=env, check=True)
     assert "stdlib_mc" in out.stdout and "acc_norm" in out.stdout
+
+
+def test_generation_that_leaves_no_room_for_the_context_is_refused(lm):
+    request = Instance("generate_until", {}, ("import os", {"until": [], "max_gen_toks": lm.max_length}), 0)
+    with pytest.raises(ValueError, match="leaves no room for the context"):
+        lm.generate_until([request])
+
+
+def test_an_empty_context_is_refused_rather_than_scored_without_its_first_token(lm):
+    with pytest.raises(ValueError, match="needs a non-empty context"):
+        lm.loglikelihood([Instance("loglikelihood", {}, ("", "import os"), 0)])
