@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from pretrain_jax import metrics
 from pretrain_jax.scaling import accounting, laws, planner, report, results, sweep
 
 
@@ -21,18 +22,22 @@ def _plan(args) -> None:
     named = {"chinchilla": laws.CHINCHILLA, f"{args.ratio:g} tokens/param": laws.TokensPerParameter(args.ratio)}
     if args.fit:
         named["fitted"] = report.fitted_law(args.fit)
-    model_cfg = sweep.load_config_file(args.config).model
-    print(f"{'law':<18} {'N_opt':>10} {'D_opt':>10} {'D/N':>6} {'loss':>6} | suggested shape (its N)")
+    train_cfg = sweep.load_config_file(args.config)
+    print(f"N_opt, D_opt: C = 6ND = {args.compute:.3e} FLOPs, the laws' convention (Hoffmann et al.)\n"
+          f"trainer C: the suggested shape trained on D_opt tokens, priced as the trainer counts "
+          f"(6N + attention at seq_len {train_cfg.seq_len})")
+    print(f"{'law':<18} {'N_opt':>10} {'D_opt':>10} {'D/N':>6} {'loss':>6} | suggested shape (its N, trainer C)")
     for p in planner.plan(args.compute, named):
-        cfg = planner.suggest_model(p.params, model_cfg, head_dim=args.head_dim)
+        cfg = planner.suggest_model(p.params, train_cfg.model, head_dim=args.head_dim)
+        trainer_c = metrics.training_flops_per_token(cfg, train_cfg.seq_len) * p.tokens
         loss = f"{p.loss:6.3f}" if p.loss is not None else f"{'':6}"
         print(f"{p.method:<18} {p.params:10.3e} {p.tokens:10.3e} {p.tokens / p.params:6.1f} {loss} | dim {cfg.dim}, "
               f"{cfg.num_layers} layers, {cfg.num_heads}/{cfg.num_kv_heads} heads, mlp {cfg.mlp_dim} "
-              f"({accounting.compute_params(cfg):.3e})")
+              f"({accounting.compute_params(cfg):.3e}, {trainer_c:.3e})")
     if args.params:
         for name, law in named.items():
             d = float(law.tokens_for(args.params))
-            print(f"N = {args.params:.3e}: train on D = {d:.3e} tokens ({name}; C = {6 * args.params * d:.3e})")
+            print(f"N = {args.params:.3e}: train on D = {d:.3e} tokens ({name}; 6ND = {6 * args.params * d:.3e})")
 
 
 def _sweep(args) -> None:
@@ -70,13 +75,15 @@ def _parametric_lines(par: dict) -> list[str]:
     p, g = par["law"], par["goodness"]
     return [f"L(N, D) = {p['E']:.3f} + {p['A']:.4g}/N^{p['alpha']:.3f} + {p['B']:.4g}/D^{p['beta']:.3f}: "
             f"R2 {g['r2']:.4f}, rmse {100 * g['rmse']:.2f}%, worst {100 * g['max_abs']:.2f}%; "
-            f"N_opt ~ C^{par['exponents']['a']:.3f}"]
+            f"N_opt ~ C^{par['exponents']['a']:.3f} with C = 6ND"]
 
 
 def _isoflop_lines(iso: dict) -> list[str]:
-    return [*(f"IsoFLOP C {prof['compute']:.3g}: N_opt {prof['params_opt']:.3e}, D_opt {d:.3e}, "
-              f"loss {prof['loss_opt']:.4f}" + ("" if prof["inside"] else " (outside its sizes: not in the law)")
-              for prof, d in zip(iso["profiles"], iso["tokens_opt"])),
+    return ["IsoFLOP profiles: C as the runs spent it (6N + attention); D_opt = C / FLOPs per token at N_opt, "
+            "interpolated over the runs",
+            *(f"IsoFLOP C {prof['compute']:.3g}: N_opt {prof['params_opt']:.3e}, D_opt {prof['tokens_opt']:.3e} "
+              f"({prof['tokens_opt'] / prof['params_opt']:.1f} tokens per parameter), loss {prof['loss_opt']:.4f}"
+              + ("" if prof["inside"] else " (outside its sizes: not in the law)") for prof in iso["profiles"]),
             f"IsoFLOP N_opt = {iso['params_opt_law']['k']:.4g} C^{iso['params_opt_law']['p']:.3f}"]
 
 
@@ -89,7 +96,9 @@ SECTIONS = {"loss_vs_compute": _frontier_lines, "parametric": _parametric_lines,
 
 
 def _print_report(out: dict) -> None:
-    print(f"{out['runs']} runs fitted; unfinished: {out['unfinished'] or 'none'}")
+    cells = (f" (the best of each of {out['cells']} size x budget cells in L(N, D) and IsoFLOP)"
+             if out["cells"] < out["runs"] else "")
+    print(f"{out['runs']} runs fitted{cells}; unfinished: {out['unfinished'] or 'none'}")
     for key, lines in SECTIONS.items():
         for line in ([f"{key}: not fitted: {out[key]['error']}"] if "error" in out[key] else lines(out[key])
                      ) if key in out else []:
@@ -119,17 +128,29 @@ def _plot(args) -> None:
         print(f"wrote {written}")
 
 
+def _positive(kind: type):
+    """An argparse type: a number of `kind` above 0, or a usage error that says so."""
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:  # nan too
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"  # argparse's message for a non-number: invalid positive float value
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pretrain_jax.scaling", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan", help="compute-optimal N and D for a budget, and a model shape near N")
-    p.add_argument("--compute", type=float, required=True, help="budget C in FLOPs")
-    p.add_argument("--params", type=float, help="also: the tokens to train this many parameters on")
+    p.add_argument("--compute", type=_positive(float), required=True, help="budget C = 6ND in FLOPs")
+    p.add_argument("--params", type=_positive(float), help="also: the tokens to train this many parameters on")
     p.add_argument("--fit", help="fit.json of a sweep: adds its fitted law")
-    p.add_argument("--config", default="configs/base.py", help="training config whose vocabulary the shape keeps")
-    p.add_argument("--head_dim", type=int, default=128, help="attention head width of the suggested shape")
-    p.add_argument("--ratio", type=float, default=20.0, help="tokens per parameter of the rule of thumb")
+    p.add_argument("--config", default="configs/base.py",
+                   help="training config whose vocabulary the shape keeps and whose seq_len prices it")
+    p.add_argument("--head_dim", type=_positive(int), default=128, help="attention head width of the suggested shape")
+    p.add_argument("--ratio", type=_positive(float), default=20.0, help="tokens per parameter of the rule of thumb")
     p.set_defaults(run=_plan)
     p = sub.add_parser("sweep", help="train every unfinished run of a sweep, or print their launch commands")
     p.add_argument("--config", required=True, help="sweep config file (schema: configs/scaling/base.py)")

@@ -2,6 +2,8 @@
 
 Pure functions of arrays (one entry per run); results.py reads the runs and the
 CLI writes what these return. Every fit reports its goodness of fit in log space.
+Compute C is what the runs spent by the trainer's accounting (6N + attention); only
+L(N, D)'s own optimum (laws.ParametricLaw.optimal) takes C = 6ND, as Hoffmann et al. do.
 """
 
 from __future__ import annotations
@@ -149,11 +151,27 @@ def _theta(law: laws.ParametricLaw) -> np.ndarray:
 
 # --- IsoFLOP profiles, Hoffmann et al. approach 2 (section 3.2) ---
 
+def flops_per_token_at(n, run_params, run_flops_per_token) -> np.ndarray:
+    """Training FLOPs per token of a model of N parameters, read off the sweep's own runs.
+
+    A budget C buys C / (FLOPs per token) tokens, and this trainer's FLOPs per token are 6N
+    plus attention (metrics.training_flops_per_token), whose share depends on the shape:
+    only the runs know it. Linear in log-log between the runs' sizes (the mean over runs of
+    one size), the nearest run's ratio to 6N beyond them.
+    """
+    run_params, run_flops = np.asarray(run_params, dtype=float), np.asarray(run_flops_per_token, dtype=float)
+    sizes, which = np.unique(run_params, return_inverse=True)
+    log_ratio = np.bincount(which, np.log(run_flops / (6 * run_params))) / np.bincount(which)
+    n = np.asarray(n, dtype=float)
+    return 6 * n * np.exp(np.interp(np.log(n), np.log(sizes), log_ratio))
+
+
 @dataclasses.dataclass(frozen=True)
 class IsoFlopProfile:
-    compute: float  # the budget shared by the runs of this profile
+    compute: float  # the budget shared by the runs of this profile: C as the runs spend it (6N + attention)
     coefficients: tuple[float, float, float]  # L = c0 + c1 x + c2 x^2 in x = log N
     params_opt: float  # the parabola's minimum
+    tokens_opt: float  # C / FLOPs per token at params_opt (flops_per_token_at): the tokens that budget buys it
     loss_opt: float
     params_range: tuple[float, float]  # the smallest and largest N the parabola was fitted through
     inside: bool  # the minimum lies within params_range; outside it is an extrapolation
@@ -164,9 +182,14 @@ class IsoFlopProfile:
 ISOFLOP_NEIGHBOURS = 2
 
 
-def isoflop_profiles(n, loss, budgets, neighbours: int = ISOFLOP_NEIGHBOURS) -> list[IsoFlopProfile]:
+def isoflop_profiles(n, loss, budgets, flops_per_token,
+                     neighbours: int = ISOFLOP_NEIGHBOURS) -> list[IsoFlopProfile]:
     """A parabola in log N through each budget's lowest-loss run and its neighbours (3 runs at least),
-    and its minimum, N_opt(C)."""
+    and its minimum, N_opt(C), with the D_opt that C buys a model of that size.
+
+    One run per size and budget: with learning rates or batch sizes swept, pass each
+    cell's best run (best_per_cell).
+    """
     n, loss, budgets = (np.asarray(v, dtype=float) for v in (n, loss, budgets))
     profiles = []
     for budget in np.unique(budgets):
@@ -182,20 +205,21 @@ def isoflop_profiles(n, loss, budgets, neighbours: int = ISOFLOP_NEIGHBOURS) -> 
             raise ValueError(f"IsoFLOP budget {budget:.3g}: loss against log N is not convex, so it has no "
                              "minimum; widen the range of model sizes around the optimum")
         x_opt = -c1 / (2 * c2)
-        n_range = (float(n[at].min()), float(n[at].max()))
-        profiles.append(IsoFlopProfile(float(budget), (float(c0), float(c1), float(c2)), float(np.exp(x_opt)),
-                                       float(c0 + c1 * x_opt + c2 * x_opt ** 2), n_range,
-                                       bool(n_range[0] <= np.exp(x_opt) <= n_range[1])))
+        n_opt, n_range = float(np.exp(x_opt)), (float(n[at].min()), float(n[at].max()))
+        profiles.append(IsoFlopProfile(
+            float(budget), (float(c0), float(c1), float(c2)), n_opt,
+            float(budget / flops_per_token_at(n_opt, n, flops_per_token)), float(c0 + c1 * x_opt + c2 * x_opt ** 2),
+            n_range, bool(n_range[0] <= n_opt <= n_range[1])))
     return profiles
 
 
-def fit_isoflop(n, loss, budgets) -> tuple[list[IsoFlopProfile], PowerLawFit]:
-    """The profiles and N_opt = k C^a through the minima inside their sizes (D_opt = C / (6 N_opt)).
+def fit_isoflop(n, loss, budgets, flops_per_token) -> tuple[list[IsoFlopProfile], PowerLawFit]:
+    """The profiles and N_opt = k C^a through the minima inside their sizes.
 
     A minimum beyond a profile's smallest or largest model extrapolates the parabola, which
     says little about where the optimum is, so it is reported but left out of the law.
     """
-    profiles = isoflop_profiles(n, loss, budgets)
+    profiles = isoflop_profiles(n, loss, budgets, flops_per_token)
     inside = [p for p in profiles if p.inside]
     if len(inside) < 2:
         raise ValueError(f"{len(inside)} of {len(profiles)} IsoFLOP minima lie within their model sizes; N_opt(C) "
@@ -203,14 +227,18 @@ def fit_isoflop(n, loss, budgets) -> tuple[list[IsoFlopProfile], PowerLawFit]:
     return profiles, fit_power_law([p.compute for p in inside], [p.params_opt for p in inside])
 
 
-# --- hyperparameters against compute ---
+# --- the best run of each cell, and hyperparameters against compute ---
 
-def best_per_cell(cells, values, loss) -> tuple[list, np.ndarray]:
-    """For each cell (a model size x budget), the value (learning rate, batch size) of its lowest-loss run."""
-    cells, values, loss = list(cells), np.asarray(values, dtype=float), np.asarray(loss, dtype=float)
+def best_per_cell(cells, loss) -> tuple[list, np.ndarray]:
+    """The cells (a model size x budget) in order of first appearance, and the index of each one's lowest-loss run.
+
+    Hoffmann et al. fit their laws on the best hyperparameters of each size and budget: a
+    sweep over learning rates or batch sizes is reduced to these runs before the fits.
+    """
+    cells, loss = list(cells), np.asarray(loss, dtype=float)
     keys = list(dict.fromkeys(cells))
-    best = [values[min((i for i, c in enumerate(cells) if c == key), key=lambda i: loss[i])] for key in keys]
-    return keys, np.asarray(best)
+    best = [min((i for i, c in enumerate(cells) if c == key), key=lambda i: loss[i]) for key in keys]
+    return keys, np.asarray(best, dtype=int)
 
 
 # --- uncertainty ---

@@ -1,7 +1,10 @@
 """Scaling laws as small frozen values: the parametric L(N, D), a tokens-per-parameter rule, a power law.
 
 Each law answers the same two planning questions: the compute-optimal (N, D) for a
-budget C = 6ND, and the D to train a given N on.
+budget C = 6ND, and the D to train a given N on. C = 6ND is the papers' convention
+(Hoffmann et al. 2022); this trainer also counts attention (accounting.py), so it
+prices a run of that N and D higher, by 1.2 to 1.6x for the small models of
+configs/scaling/stdlib.py.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class TokensPerParameter:
     """D = ratio x N: the rule of thumb drawn from Chinchilla's compute-optimal models (about 20)."""
 
     ratio: float = 20.0
+
+    def __post_init__(self):
+        if not self.ratio > 0:
+            raise ValueError(f"tokens per parameter must be positive, got {self.ratio}")
 
     def optimal(self, compute):
         """(N, D) with D = ratio N and 6ND = C."""

@@ -26,7 +26,7 @@ class Plan:
 
 
 def plan(compute: float, named_laws: dict[str, laws.ParametricLaw | laws.TokensPerParameter]) -> list[Plan]:
-    """The compute-optimal (N, D) under each law for one budget C."""
+    """The compute-optimal (N, D) under each law for one budget C = 6ND (the laws' convention, laws.py)."""
     if not compute > 0:
         raise ValueError(f"compute budget must be positive FLOPs, got {compute}")
     plans = []

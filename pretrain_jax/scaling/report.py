@@ -30,8 +30,8 @@ def _intervals(boot: np.ndarray, samples: int) -> dict:
             "bootstrap_fits": f"{len(boot)} of {samples}"}
 
 
-def _parametric(fit_rows, holdout, samples: int, starts: int, seed: int) -> dict:
-    n, d, loss = (_array(fit_rows, f) for f in ("params", "tokens", "eval_loss"))
+def _parametric(best_rows, holdout, samples: int, starts: int, seed: int) -> dict:
+    n, d, loss = (_array(best_rows, f) for f in ("params", "tokens", "eval_loss"))
     result = fit.fit_parametric(n, d, loss, starts=starts)
     out = {"law": dataclasses.asdict(result.law), "huber_objective": result.objective,
            "goodness": dataclasses.asdict(result.goodness),
@@ -61,41 +61,47 @@ def _frontier(fit_rows, holdout, samples: int, seed: int, isoflop: bool) -> dict
     return out
 
 
-def _isoflop(fit_rows) -> dict:
-    profiles, n_opt = fit.fit_isoflop(_array(fit_rows, "params"), _array(fit_rows, "eval_loss"),
-                                      _array(fit_rows, "budget"))
+def _isoflop(best_rows) -> dict:
+    profiles, n_opt = fit.fit_isoflop(*(_array(best_rows, f) for f in ("params", "eval_loss", "budget",
+                                                                        "flops_per_token")))
     return {"profiles": [dataclasses.asdict(p) for p in profiles],
-            "params_opt_law": dataclasses.asdict(n_opt.law), "goodness": dataclasses.asdict(n_opt.goodness),
-            "tokens_opt": [p.compute / (6 * p.params_opt) for p in profiles]}
+            "params_opt_law": dataclasses.asdict(n_opt.law), "goodness": dataclasses.asdict(n_opt.goodness)}
 
 
 def _best_against_compute(fit_rows, field: str) -> dict | None:
     """The best value of a hyperparameter per (size, budget) cell, and a power law of it in compute."""
     if len({getattr(r, field) for r in fit_rows}) < 2:
         return None
-    cells = [(r.dim, r.num_layers, r.budget) for r in fit_rows]
-    keys, best = fit.best_per_cell(cells, _array(fit_rows, field), _array(fit_rows, "eval_loss"))
+    cells = [r.cell for r in fit_rows]
+    keys, best = fit.best_per_cell(cells, _array(fit_rows, "eval_loss"))
     compute = [np.median([r.compute for r, c in zip(fit_rows, cells) if c == key]) for key in keys]
-    out = {"cells": [{"compute": float(c), "best": float(b)} for c, b in zip(compute, best)]}
+    values = _array(fit_rows, field)[best]
+    out = {"cells": [{"compute": float(c), "best": float(b)} for c, b in zip(compute, values)]}
     if len(set(compute)) >= 2:
-        result = fit.fit_power_law(compute, best)
+        result = fit.fit_power_law(compute, values)
         out.update(law=dataclasses.asdict(result.law), goodness=dataclasses.asdict(result.goodness))
     return out
 
 
 def analyze(rows: Sequence[RunResult], mode: str, samples: int = 50, starts: int = 16, seed: int = 0) -> dict:
-    """Fits on the finished 'fit' runs; predictions, with bootstrap intervals, for the finished held-out runs."""
+    """Fits on the finished 'fit' runs; predictions, with bootstrap intervals, for the finished held-out runs.
+
+    L(N, D) and the IsoFLOP profiles see only the lowest-loss run of each (size, budget)
+    cell (fit.best_per_cell); the L(C) frontier takes the best at each compute by itself.
+    """
     finished = [r for r in rows if np.isfinite(r.eval_loss)]
     fit_rows = [r for r in finished if r.role == "fit"]
     holdout = [r for r in finished if r.role == "holdout"]
     if len(fit_rows) < 2:
         raise ValueError(f"{len(fit_rows)} finished runs to fit; the sweep needs more (is it still running?)")
-    report = {"runs": len(fit_rows), "unfinished": [r.name for r in rows if not np.isfinite(r.eval_loss)],
+    best_rows = [fit_rows[i] for i in fit.best_per_cell([r.cell for r in fit_rows], _array(fit_rows, "eval_loss"))[1]]
+    report = {"runs": len(fit_rows), "cells": len(best_rows),
+              "unfinished": [r.name for r in rows if not np.isfinite(r.eval_loss)],
               "loss_vs_compute": _attempt(_frontier, fit_rows, holdout, samples, seed, mode == "isoflop")}
-    if len(fit_rows) >= 5:
-        report["parametric"] = _attempt(_parametric, fit_rows, holdout, samples, starts, seed)
+    if len(best_rows) >= 5:
+        report["parametric"] = _attempt(_parametric, best_rows, holdout, samples, starts, seed)
     if mode == "isoflop":
-        report["isoflop"] = _attempt(_isoflop, fit_rows)
+        report["isoflop"] = _attempt(_isoflop, best_rows)
     for field in ("learning_rate", "batch_size"):
         best = _attempt(_best_against_compute, fit_rows, field)
         if best is not None:
@@ -130,5 +136,7 @@ def fitted_law(path: str) -> laws.ParametricLaw:
     with open(path, encoding="utf-8") as f:
         report = json.load(f)
     if "parametric" not in report:
-        raise ValueError(f"{path} has no parametric law: its sweep had fewer than 5 finished runs")
+        raise ValueError(f"{path} has no parametric law: its sweep had fewer than 5 finished cells")
+    if "error" in report["parametric"]:
+        raise ValueError(f"{path} has no parametric law: {report['parametric']['error']}")
     return laws.ParametricLaw(**report["parametric"]["law"])

@@ -45,6 +45,9 @@ class RunResult:
     budget: float  # nominal: FLOPs (IsoFLOP sweep) or tokens (grid)
     dim: int
     num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    mlp_dim: int
     params_total: int
     params_non_embedding: int
     params: int  # N in C = 6ND (accounting.compute_params)
@@ -54,6 +57,11 @@ class RunResult:
     learning_rate: float
     batch_size: int
     eval_loss: float  # validation loss at the last step; nan until the run finishes
+
+    @property
+    def cell(self) -> tuple:
+        """The sweep cell: model size and budget, which the learning rate and batch size axes share."""
+        return self.dim, self.num_layers, self.num_heads, self.num_kv_heads, self.mlp_dim, self.budget
 
 
 def read_manifest(root: str) -> dict:
@@ -77,9 +85,10 @@ def collect(root: str) -> list[RunResult]:
         config = trained.load_config(workdir)
         acc = accounting.of_config(config)
         loss = scalar_series(workdir, EVAL_LOSS).get(config.num_train_steps, float("nan"))
+        m = config.model
         rows.append(RunResult(
-            run["name"], run["role"], run["budget"], config.model.dim, config.model.num_layers, acc.params_total,
-            acc.params_non_embedding, acc.params, acc.tokens, acc.flops_per_token, acc.compute,
+            run["name"], run["role"], run["budget"], m.dim, m.num_layers, m.num_heads, m.num_kv_heads, m.mlp_dim,
+            acc.params_total, acc.params_non_embedding, acc.params, acc.tokens, acc.flops_per_token, acc.compute,
             config.optimizer.peak_learning_rate, config.global_batch_size, loss))
     return rows
 

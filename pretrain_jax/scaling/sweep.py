@@ -22,7 +22,7 @@ import jax
 import ml_collections
 
 from pretrain_jax import metrics, trained
-from pretrain_jax.scaling import accounting, results
+from pretrain_jax.scaling import accounting, planner, results
 
 ROLES = ("fit", "holdout")
 
@@ -71,6 +71,13 @@ def _label(x: float) -> str:
     return f"{x:.3g}".replace("+", "")
 
 
+def _size_name(dim: int, layers: int, heads: int, kv_heads: int, mlp_dim: int) -> str:
+    """d{dim}-l{layers}-h{heads}, with -kv{kv_heads} unless attention is MHA and -m{mlp_dim} unless the MLP has
+    Llama's width (planner.mlp_dim_for): every size its own name, the usual ones short."""
+    return (f"d{dim}-l{layers}-h{heads}" + (f"-kv{kv_heads}" if kv_heads != heads else "")
+            + (f"-m{mlp_dim}" if mlp_dim != planner.mlp_dim_for(dim) else ""))
+
+
 def _run(sweep_cfg, role: str, size, budget: float, lr: float | None, batch: int | None) -> Run:
     """One run: size and batch set, then the steps that spend the budget (rounded to whole steps)."""
     if len(size) != 5:
@@ -78,7 +85,7 @@ def _run(sweep_cfg, role: str, size, budget: float, lr: float | None, batch: int
     dim, layers, heads, kv_heads, mlp_dim = size
     overrides = [*sweep_cfg.overrides, ("model.dim", dim), ("model.num_layers", layers), ("model.num_heads", heads),
                  ("model.num_kv_heads", kv_heads), ("model.mlp_dim", mlp_dim), ("optimizer.decay_steps", 0)]
-    name = f"d{dim}-l{layers}-h{heads}-{'C' if sweep_cfg.compute_budgets else 'D'}{_label(budget)}"
+    name = f"{_size_name(*size)}-{'C' if sweep_cfg.compute_budgets else 'D'}{_label(budget)}"
     if lr is not None:
         overrides.append(("optimizer.peak_learning_rate", lr))
         name += f"-lr{_label(lr)}"
@@ -99,14 +106,26 @@ def plan_runs(sweep_cfg: ml_collections.ConfigDict) -> list[Run]:
     if not sweep_cfg.sizes:
         raise ValueError("the sweep has no model sizes")
     budgets = sorted(sweep_cfg.compute_budgets or sweep_cfg.token_budgets)
-    runs = [_run(sweep_cfg, "fit", size, budget, lr, batch)
-            for budget, size, lr, batch in itertools.product(
-                budgets, sweep_cfg.sizes, sweep_cfg.learning_rates or (None,), sweep_cfg.batch_sizes or (None,))]
-    runs += [_run(sweep_cfg, "holdout", size, budget, None, None) for size, budget in sweep_cfg.holdout]
-    names = [r.name for r in runs]
-    if len(set(names)) != len(names):
-        raise ValueError("two runs of the sweep have the same size and budget")
+    specs = [("fit", tuple(size), budget, lr, batch) for budget, size, lr, batch in itertools.product(
+        budgets, sweep_cfg.sizes, sweep_cfg.learning_rates or (None,), sweep_cfg.batch_sizes or (None,))]
+    specs += [("holdout", tuple(size), budget, None, None) for size, budget in sweep_cfg.holdout]
+    runs = [_run(sweep_cfg, *spec) for spec in specs]
+    _check_unique_names(runs, specs)
     return runs
+
+
+def _check_unique_names(runs: Sequence[Run], specs: Sequence[tuple]) -> None:
+    """Each run needs its own workdir; say which two runs would share one, and why."""
+    first = {}
+    for run, spec in zip(runs, specs):
+        if run.name in first:
+            a, b = (", ".join(f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+                              for key, value in zip(("role", "size", "budget", "learning rate", "batch size"), s)
+                              if value is not None) for s in (first[run.name], spec))
+            raise ValueError(f"{a} is listed twice in the sweep config (workdir {run.name})" if a == b else
+                             f"two runs would share the workdir {run.name}: [{a}] and [{b}]; names keep 3 "
+                             "significant figures of budgets and learning rates")
+        first[run.name] = spec
 
 
 def write_manifest(sweep_cfg: ml_collections.ConfigDict, runs: Sequence[Run], root: str) -> None:

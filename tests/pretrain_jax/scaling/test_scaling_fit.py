@@ -89,9 +89,10 @@ def test_isoflop_minima_follow_the_law_optimum():
         for n in n_opt * np.geomspace(0.25, 4, 7):
             rows.append((c, n, TRUE.loss(n, c / (6 * n))))
     c, n, loss = (np.array(x) for x in zip(*rows))
-    profiles, n_law = fit.fit_isoflop(n, loss, c)
+    profiles, n_law = fit.fit_isoflop(n, loss, c, 6 * n)
     for profile in profiles:
         assert profile.params_opt == pytest.approx(TRUE.optimal(profile.compute)[0], rel=0.1)
+        assert profile.tokens_opt == pytest.approx(TRUE.optimal(profile.compute)[1], rel=0.1)  # both in C = 6ND
     assert n_law.law.p == pytest.approx(TRUE.a, abs=0.02)
 
 
@@ -103,24 +104,32 @@ def test_isoflop_minima_beyond_a_profiles_sizes_are_reported_but_left_out_of_the
         sizes = n_opt * np.geomspace(2, 16, 5) if i == 0 else n_opt * np.geomspace(0.25, 4, 7)  # first: all too big
         rows += [(c, n, TRUE.loss(n, c / (6 * n))) for n in sizes]
     c, n, loss = (np.array(x) for x in zip(*rows))
-    profiles, n_law = fit.fit_isoflop(n, loss, c)
+    profiles, n_law = fit.fit_isoflop(n, loss, c, 6 * n)
     assert [p.inside for p in profiles] == [False, True, True]
     assert n_law.law.p == pytest.approx(TRUE.a, abs=0.02)  # from the two profiles that bracket their optimum
     with pytest.raises(ValueError, match="1 of 2 IsoFLOP minima"):
-        fit.fit_isoflop(n[c < budgets[2]], loss[c < budgets[2]], c[c < budgets[2]])
+        fit.fit_isoflop(n[c < budgets[2]], loss[c < budgets[2]], c[c < budgets[2]], 6 * n[c < budgets[2]])
 
 
 def test_isoflop_needs_a_convex_profile():
     with pytest.raises(ValueError, match="not convex"):
-        fit.isoflop_profiles([1e5, 2e5, 4e5], [3.0, 3.2, 3.0], [1e15] * 3)
+        fit.isoflop_profiles([1e5, 2e5, 4e5], [3.0, 3.2, 3.0], [1e15] * 3, [6e5, 1.2e6, 2.4e6])
 
 
-def test_best_learning_rate_per_cell_and_its_power_law():
+def test_flops_per_token_at_a_size_is_log_log_linear_between_runs_and_keeps_the_nearest_ratio_beyond():
+    n = np.array([1e5, 1e5, 4e5, 1.6e6])  # two runs of the smallest size
+    flops = np.array([9e5, 9e5, 3e6, 1.08e7])  # 1.5, 1.25 and 1.125 x 6N: attention's share falls with N
+    at = lambda x: fit.flops_per_token_at(x, n, flops)  # noqa: E731
+    np.testing.assert_allclose(at(n), flops)
+    assert at(2e5) == pytest.approx(np.sqrt(9e5 * 3e6))  # halfway in log N: halfway in log FLOPs
+    assert at(1e4) == pytest.approx(1.5 * 6e4) and at(1e7) == pytest.approx(1.125 * 6e7)
+
+
+def test_best_run_per_cell():
     cells = [("s", 1)] * 3 + [("m", 2)] * 3 + [("l", 4)] * 3
-    lrs = [1e-3, 2e-3, 4e-3] * 3
     loss = [3.0, 2.9, 3.1, 2.8, 2.7, 2.75, 2.6, 2.65, 2.7]
-    keys, best = fit.best_per_cell(cells, lrs, loss)
-    assert keys == [("s", 1), ("m", 2), ("l", 4)] and best.tolist() == [2e-3, 2e-3, 1e-3]
+    keys, best = fit.best_per_cell(cells, loss)
+    assert keys == [("s", 1), ("m", 2), ("l", 4)] and best.tolist() == [1, 4, 6]
 
 
 def test_bootstrap_interval_covers_the_truth():

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from configs import base, demo, llama
+from configs import base, demo, llama, tiny
 from pretrain_jax import metrics, model
+from pretrain_jax.scaling import __main__ as cli
 from pretrain_jax.scaling import accounting, laws, planner
 
 BUDGETS = [1e18, 1e21, 5.76e23, 1e25]  # 5.76e23: the Gopher / Chinchilla budget
@@ -52,6 +53,11 @@ def test_twenty_tokens_per_parameter_rule():
     assert 6 * n * d == pytest.approx(1.2e21)
 
 
+def test_a_tokens_per_parameter_rule_must_be_positive():
+    with pytest.raises(ValueError, match="must be positive"):
+        laws.TokensPerParameter(0.0)
+
+
 def test_plan_lists_every_law_and_predicts_loss_only_where_the_law_does():
     plans = planner.plan(1e21, {"chinchilla": CHINCHILLA, "20x": laws.TokensPerParameter()})
     assert [p.method for p in plans] == ["chinchilla", "20x"]
@@ -86,3 +92,26 @@ def test_accounting_reuses_param_count_and_training_flops():
     assert acc.flops_per_token > 6 * acc.params  # plus attention
     assert acc.tokens == 240 * 8 * 256
     assert acc.compute == acc.flops_per_token * acc.tokens
+
+
+def test_plan_prices_each_suggested_shape_as_the_trainer_does(capsys):
+    """The laws plan in C = 6ND; the trainer adds attention, so the suggested run costs more than C by its count."""
+    cli.main(["plan", "--compute=1e16", "--config=configs/tiny.py", "--head_dim=16"])
+    printed = capsys.readouterr().out
+    assert "C = 6ND = 1.000e+16 FLOPs" in printed
+    config = tiny.get_config()
+    for p in planner.plan(1e16, {"chinchilla": CHINCHILLA, "20x": laws.TokensPerParameter()}):
+        shape = planner.suggest_model(p.params, config.model, head_dim=16)
+        cost = metrics.training_flops_per_token(shape, config.seq_len) * p.tokens
+        assert f"({accounting.compute_params(shape):.3e}, {cost:.3e})" in printed
+        assert cost > 6 * accounting.compute_params(shape) * p.tokens
+
+
+@pytest.mark.parametrize("arg", ["--compute=-1e21", "--compute=nan", "--params=-5", "--params=0", "--ratio=0",
+                                 "--head_dim=0"])
+def test_plan_refuses_a_number_that_is_not_positive_with_a_usage_error(arg, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["plan", "--compute=1e21", arg])
+    assert exit_info.value.code == 2
+    flag, value = arg.split("=")
+    assert f"argument {flag}: must be positive, got {value}" in capsys.readouterr().err

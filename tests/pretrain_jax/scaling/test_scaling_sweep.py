@@ -126,6 +126,26 @@ def test_a_sweep_needs_exactly_one_kind_of_budget(tiny_dataset):
         sweep.plan_runs(cfg)
 
 
+def test_run_names_tell_apart_sizes_that_differ_only_in_kv_heads_or_mlp_width():
+    """MHA and Llama's MLP width (192 at dim 64) keep the short name; any other value is named."""
+    cfg = grid_config("unused")
+    cfg.sizes = ((64, 2, 8, 8, 192), (64, 2, 8, 4, 192), (64, 2, 8, 8, 256))
+    cfg.token_budgets = (2 * ROWS,)
+    assert [r.name for r in sweep.plan_runs(cfg)] == ["d64-l2-h8-D1.02e03", "d64-l2-h8-kv4-D1.02e03",
+                                                      "d64-l2-h8-m256-D1.02e03"]
+
+
+def test_runs_that_would_share_a_workdir_are_refused_with_the_reason():
+    cfg = grid_config("unused")
+    cfg.sizes = (SIZES[0], SIZES[0])
+    with pytest.raises(ValueError, match=r"size \(32, 1, 4, 2, 64\), budget 1024 is listed twice"):
+        sweep.plan_runs(cfg)
+    cfg.sizes = SIZES
+    cfg.learning_rates = (1e-3, 1.0001e-3)
+    with pytest.raises(ValueError, match="share the workdir d32-l1-h4-kv2-m64-D1.02e03-lr0.001: .*3 significant"):
+        sweep.plan_runs(cfg)
+
+
 def test_budget_line_says_tokens_and_compute():
     acc = accounting.Accounting(params_total=10, params_non_embedding=8, params=9, flops_per_token=60.0, tokens=100)
     line = accounting.budget_line(acc)
@@ -155,6 +175,7 @@ def test_the_stdlib_sweep_is_6_sizes_x_3_budgets_and_a_larger_held_out_run():
     fitted = [a for a, r in zip(acc, runs) if r.role == "fit"]
     (held_out,) = [a for a, r in zip(acc, runs) if r.role == "holdout"]
     assert len(fitted) == 18 and len({a.params for a in fitted}) == 6
+    assert runs[0].name == "d24-l2-h2-C1e12"  # the workdirs of the README's measured sweep keep their names
     assert held_out.params > max(a.params for a in fitted) and held_out.compute > max(a.compute for a in fitted)
     for a, r in zip(acc, runs):
         assert a.compute == pytest.approx(r.budget, rel=0.015)  # whole steps
