@@ -27,6 +27,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
     for name in ("num_heads", "mlp_dim"):
         if config.model[name] % tensor:
             raise ConfigError(f"model.{name}={config.model[name]} is not divisible by mesh.tensor={tensor}")
+    if config.model.dim % shape["fsdp"]:  # else every parameter would be stored whole on every device
+        raise ConfigError(f"model.dim={config.model.dim} is not divisible by mesh.fsdp={shape['fsdp']}, the "
+                          "axis parameters are sharded along: choose an fsdp size that divides it")
     dp = shape["data"] * shape["fsdp"]
     if config.microbatches < 1 or config.global_batch_size % config.microbatches:
         raise ConfigError(f"global_batch_size={config.global_batch_size} is not divisible by "

@@ -11,6 +11,8 @@ import os
 
 import jax
 
+from data_prep.errors import ConfigError
+
 
 def _multi_process_cluster() -> bool:
     """True when a scheduler started several processes; jax.distributed then finds its peers itself."""
@@ -30,12 +32,12 @@ def initialize(mode: str = "auto", coordinator_address: str | None = None, num_p
     JAX reads the slice from the VM's metadata); "off" runs a single process.
     """
     if mode not in ("auto", "on", "off"):
-        raise ValueError(f"--distributed={mode!r}; choose auto, on or off")
+        raise ConfigError(f"--distributed={mode!r}; choose auto, on or off")
     explicit = coordinator_address is not None
     if mode == "off" or (mode == "auto" and not explicit and not _multi_process_cluster()):
         return
     if explicit and (num_processes is None or process_id is None):
-        raise ValueError("with --coordinator_address, also give --num_processes and --process_id")
+        raise ConfigError("with --coordinator_address, also give --num_processes and --process_id")
     if os.environ.get("JAX_PLATFORMS") == "cpu":
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives across processes
     jax.distributed.initialize(coordinator_address, num_processes, process_id)

@@ -160,6 +160,10 @@ def eval_batches(config: ml_collections.ConfigDict, metadata: records.DatasetMet
 def global_batch(local: Batch, mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:
     """Assembles the global batch, sharded over data x fsdp, from each process's rows.
 
-    One call for the whole dict: on one process it is one batched device_put.
+    One call for the whole dict: on one process it is one batched device_put. The global
+    shape is given, so a mesh whose batch shards two processes would share (each loads
+    its own rows) is an error here rather than a silently inconsistent batch.
     """
-    return jax.make_array_from_process_local_data(sharding.batch_sharding(mesh), local)
+    rows, length = next(iter(local.values())).shape
+    shape = (rows * jax.process_count(), length)
+    return jax.make_array_from_process_local_data(sharding.batch_sharding(mesh), local, global_shape=shape)

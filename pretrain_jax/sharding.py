@@ -98,8 +98,9 @@ def mesh_shape(mesh_cfg: ml_collections.ConfigDict, num_devices: int) -> tuple[i
 
 
 def _granules(devices: Sequence[jax.Device]) -> tuple[str, int]:
-    """What separates devices by the slow network, and how many groups: TPU slices, else processes (hosts)."""
-    attr = "slice_index" if hasattr(devices[0], "slice_index") else "process_index"
+    """What separates devices by the slow network, and how many groups: TPU slices, else processes
+    (hosts). GPUs carry a slice_index too (one per host), but a GPU mesh needs no dcn_* to span hosts."""
+    attr = "slice_index" if devices[0].platform == "tpu" and hasattr(devices[0], "slice_index") else "process_index"
     return attr, len({getattr(d, attr) for d in devices})
 
 

@@ -1,5 +1,6 @@
 """Configs that cannot run fail at once, with a message that names the problem."""
 
+import math
 import os
 import subprocess
 import sys
@@ -14,8 +15,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.mark.parametrize("module", [base, tiny, demo, llama_7b, llama_13b, llama_33b, llama_65b])
 def test_shipped_configs_are_valid(module):
+    """On up to 256 devices (a v5p-512 slice), as many as the batch can be split over."""
     config = module.get_config()
-    config_lib.validate(config, num_devices=config.global_batch_size)
+    config_lib.validate(config, num_devices=math.gcd(config.global_batch_size, 256))
 
 
 def test_unknown_key_on_the_command_line_is_refused():
@@ -99,3 +101,11 @@ def test_an_empty_data_dir_names_the_key_to_set(tmp_path):
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"})
     assert result.returncode != 0
     assert "FATAL config.data.dir is empty: set --config.data.dir" in result.stderr
+
+
+def test_an_fsdp_size_that_does_not_divide_the_width_is_refused():
+    config = tiny.get_config()
+    config.model.update(dim=108, num_heads=2, num_kv_heads=2)
+    config.mesh.update(data=1, fsdp=-1, tensor=1)
+    with pytest.raises(ValueError, match="model.dim=108 is not divisible by mesh.fsdp=8"):
+        config_lib.validate(config, num_devices=8)

@@ -1,5 +1,7 @@
 """Meshes, the logical-axis rule table, and sharded training equal to one device."""
 
+import types
+
 import jax
 import numpy as np
 import pytest
@@ -174,3 +176,12 @@ def test_full_rematerialization_lowers_compiled_temporary_memory(tiny_config):
     tiny_config.model.remat = "full"
     full = compiled_temp_bytes(tiny_config)
     assert full < 0.6 * none, (full, none)
+
+
+def test_hosts_separate_gpus_and_slices_separate_tpus():
+    """GPUs carry a slice_index per host; only on TPU does it name what the slow network joins."""
+    def devices(platform):
+        return [types.SimpleNamespace(platform=platform, slice_index=i // 4, process_index=i // 8)
+                for i in range(16)]
+    assert sharding._granules(devices("gpu")) == ("process_index", 2)
+    assert sharding._granules(devices("tpu")) == ("slice_index", 4)
