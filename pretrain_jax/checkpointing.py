@@ -9,11 +9,14 @@ every process writes its own shards.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import grain
+import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from pretrain_jax.train_state import TrainState
 
@@ -51,17 +54,31 @@ class Checkpointer:
                        data_iterator: grain.DatasetIterator | None = None) -> TrainState | None:
         """The newest state (placed by `abstract`'s shardings), or None if there is none.
 
-        With `data_iterator`, it is rewound to the saved position too (training resumes);
-        without, only the state is read, so any number of processes can load a checkpoint
-        (evaluation, export, a resized job that restarts its data order).
+        With `data_iterator`, it is rewound to the saved position too (training resumes),
+        also by another number of processes than saved it: every process saves the same
+        position (global batches taken), and global batch k holds the same rows for any
+        process count (pretrain_jax/input_pipeline.py). Without, only the state is read.
         """
         step = self._manager.latest_step()
         if step is None:
             return None
         items = {"state": ocp.args.StandardRestore(abstract)}
-        if data_iterator is not None:
+        writers = self._data_writers(step) if data_iterator is not None else None
+        if writers == jax.process_count():
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-        return self._manager.restore(step, args=ocp.args.Composite(**items)).state
+        state = self._manager.restore(step, args=ocp.args.Composite(**items)).state
+        if writers not in (None, jax.process_count()):
+            position = self._data_dir(step) / f"process_0-of-{writers}.json"
+            data_iterator.set_state(json.loads(position.read_text()))
+        return state
+
+    def _data_dir(self, step: int) -> epath.Path:
+        return epath.Path(self._manager.directory) / str(step) / "data"
+
+    def _data_writers(self, step: int) -> int | None:
+        """How many processes saved the data position at `step` (files process_<i>-of-<n>.json)."""
+        names = [path.name for path in self._data_dir(step).glob("process_*-of-*.json")]
+        return int(names[0].removesuffix(".json").rsplit("-of-", 1)[1]) if names else None
 
     def restore_latest_params(self, abstract_params: Any) -> tuple[Any, int] | None:
         """(parameters, step) of the newest checkpoint, or None if there is none.

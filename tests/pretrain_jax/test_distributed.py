@@ -28,7 +28,7 @@ def env_with_devices(count):
     return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}", "JAX_PLATFORMS": "cpu"}
 
 
-def test_two_processes_match_one_process_and_their_checkpoint_restores_in_one(tiny_config, tmp_path, restore):
+def test_two_processes_match_one_process_and_their_checkpoint_resumes_in_one(tiny_config, tmp_path, restore):
     one, two = str(tmp_path / "one_process"), str(tmp_path / "two_processes")
     subprocess.run(train_command(tiny_config, one), cwd=REPO, env=env_with_devices(8), check=True,
                    capture_output=True)
@@ -44,8 +44,9 @@ def test_two_processes_match_one_process_and_their_checkpoint_restores_in_one(ti
     assert "step" not in outputs[1].replace("step_", "")  # only process 0 logs progress
 
     tiny_config.num_train_steps = STEPS
-    # Parameters and optimizer state only: the data position of 2 processes does not map onto 1.
-    single, joint = restore(tiny_config, one, with_data=False)[0], restore(tiny_config, two, with_data=False)[0]
+    (single, single_next), (joint, joint_next) = restore(tiny_config, one), restore(tiny_config, two)
     assert int(joint.step) == STEPS
     for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(joint.params)):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-7)
+    # Read by one process, the two processes' data position gives the batch one process would take next.
+    np.testing.assert_array_equal(joint_next, single_next)
