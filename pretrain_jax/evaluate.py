@@ -54,16 +54,22 @@ def target_bytes(bytes_per_token: jax.Array, tokens: jax.Array, segment_ids: jax
 
 def make_eval_step(config: ml_collections.ConfigDict, mesh: Mesh, param_shardings: Any,
                    bytes_per_token: np.ndarray) -> Callable:
-    """jit((params, batch) -> (summed loss, target tokens, target bytes))."""
+    """jit((params, batch) -> (summed loss, target tokens, target bytes)), over config.microbatches
+    slices of the batch in turn, as the train step: a run that fits in training fits in validation."""
     apply_fn = partial(model.apply, config.model)
     batch_sh = sharding.batch_sharding(mesh)
     # Bits per byte is a next-token measure; a masked-LM loss covers only the masked tokens.
     table = jnp.asarray(bytes_per_token if config.objective == "causal_lm" else np.zeros_like(bytes_per_token))
 
     def eval_step(params, batch):
-        with sharding.activation_rules():
-            loss_sum, count = objectives.loss_fn(config, apply_fn)(params, batch, masking.eval_key())
-        return loss_sum, count, target_bytes(table, batch["tokens"], batch["segment_ids"])
+        def accumulate(total, microbatch):
+            with sharding.activation_rules():
+                loss_sum, count = objectives.loss_fn(config, apply_fn)(params, microbatch, masking.eval_key())
+            sums = (loss_sum, count, target_bytes(table, microbatch["tokens"], microbatch["segment_ids"]))
+            return jax.tree.map(jnp.add, total, sums), None
+
+        zeros = (jnp.zeros(()), jnp.zeros(()), jnp.zeros(()))
+        return jax.lax.scan(accumulate, zeros, input_pipeline.microbatches(batch, config.microbatches))[0]
 
     return jax.jit(eval_step, in_shardings=(param_shardings, batch_sh),
                    out_shardings=sharding.replicated(mesh))

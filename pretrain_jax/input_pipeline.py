@@ -21,6 +21,7 @@ import zlib
 
 import grain
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -155,6 +156,14 @@ def eval_batches(config: ml_collections.ConfigDict, metadata: records.DatasetMet
     for b in range(num_batches):
         encoded = [ds[i] for i in range(b * rows, min((b + 1) * rows, len(ds)))]
         yield _to_batch(encoded + [pad_row] * (rows - len(encoded)), metadata.eos_id)
+
+
+def microbatches(batch: dict[str, jax.Array], count: int) -> dict[str, jax.Array]:
+    """[rows, ...] -> [count, rows/count, ...]; microbatch m takes rows m, m+count, ...
+
+    Strided rows keep every microbatch spread over all data-parallel devices.
+    """
+    return jax.tree.map(lambda x: jnp.swapaxes(x.reshape(-1, count, *x.shape[1:]), 0, 1), batch)
 
 
 def global_batch(local: Batch, mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:

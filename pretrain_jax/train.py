@@ -42,14 +42,6 @@ class NonFiniteError(RuntimeError):
     """Too many updates in a row had a non-finite loss or gradient."""
 
 
-def _microbatches(batch: Batch, count: int) -> Batch:
-    """[rows, ...] -> [count, rows/count, ...]; microbatch m takes rows m, m+count, ...
-
-    Strided rows keep every microbatch spread over all data-parallel devices.
-    """
-    return jax.tree.map(lambda x: jnp.swapaxes(x.reshape(-1, count, *x.shape[1:]), 0, 1), batch)
-
-
 def make_train_step(config: ml_collections.ConfigDict,
                     tx: optax.GradientTransformation) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
     apply_fn = partial(model.apply, config.model)
@@ -68,7 +60,7 @@ def make_train_step(config: ml_collections.ConfigDict,
             return jax.tree.map(jnp.add, total, (loss, count, grads)), None
 
         zeros = (jnp.zeros(()), jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
-        microbatches = (jnp.arange(config.microbatches), _microbatches(batch, config.microbatches))
+        microbatches = (jnp.arange(config.microbatches), input_pipeline.microbatches(batch, config.microbatches))
         return jax.lax.scan(accumulate, zeros, microbatches)[0]
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:

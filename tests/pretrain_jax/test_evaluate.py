@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from tensorboard.util import tensor_util
 from configs import tiny
 from data_prep import records
 from data_prep import tokenizer as tokenizer_lib
-from pretrain_jax import evaluate, input_pipeline, objectives
+from pretrain_jax import evaluate, input_pipeline, objectives, trained
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +91,21 @@ def test_evaluate_cli_prints_heldout_and_task_tables(tiny_run, stdlib_tasks):
     print(out)
     assert "validation split" in out and "bits_per_byte" in out
     assert "2-shot" in out and "stdlib_multiple_choice" in out and "acc_norm" in out
+
+
+def test_validation_in_microbatches_sums_to_the_whole_batch(tiny_run):
+    """A run that needs microbatches to fit in training gets them in validation too, with the same result."""
+    run = trained.load(tiny_run)
+    mesh = jax.tree.leaves(run.params)[0].sharding.mesh
+    shardings = jax.tree.map(lambda x: x.sharding, run.params)
+    table = evaluate.token_bytes(run.tokenizer, run.config.model.vocab_size)
+    batch = next(input_pipeline.eval_batches(run.config, records.read_metadata(run.config.data.dir)))
+    results = []
+    for count in (1, 4):
+        run.config.microbatches = count
+        step = evaluate.make_eval_step(run.config, mesh, shardings, table)
+        with jax.set_mesh(mesh):
+            results.append([float(x) for x in step(run.params, input_pipeline.global_batch(batch, mesh))])
+    whole, in_parts = results
+    assert in_parts == pytest.approx(whole, rel=1e-5)
+    assert whole[1] > 0
