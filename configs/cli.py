@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from absl import app, flags
 
@@ -30,6 +30,18 @@ def flags_parser(schema: str) -> Callable[[list[str]], list[str]]:
             sys.exit(f"FATAL {unknown_key_message(e, schema)}")
 
     return parse
+
+
+def loaded_config(holder: flags.FlagHolder) -> Any:
+    """The value of a config-file flag, or exit with one line when the file could not be loaded:
+    config_flags then hands a stand-in that raises the load error at its first use."""
+    value = holder.value
+    if value is not None:
+        try:
+            value.keys()
+        except OSError as e:
+            sys.exit(f"FATAL --{holder.name}: {str(e.__cause__ or e).splitlines()[-1].strip()}")
+    return value
 
 
 def parse_own_flags(flag_values: flags.FlagValues, argv: list[str], schema: str) -> None:

@@ -54,10 +54,10 @@ def _main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in COMMANDS:
         commands = "|".join(COMMANDS)
         raise app.UsageError(f"usage: python -m data_prep {{{commands}}} --config=FILE [--config.KEY=VALUE ...]")
-    if _CONFIG.value is None:
+    if cli.loaded_config(_CONFIG) is None:
         raise app.UsageError("--config is required, e.g. --config=configs/data/demo.py")
     try:
-        COMMANDS[argv[1]](_CONFIG.value)
+        COMMANDS[argv[1]](cli.loaded_config(_CONFIG))
     except ConfigError as e:
         sys.exit(f"FATAL {e}")
 

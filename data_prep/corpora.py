@@ -48,7 +48,15 @@ class TfdsSplit:
         """The split's examples as dicts (Text features come as UTF-8 bytes)."""
         import tensorflow_datasets as tfds  # slow to import: only for TFDS inputs
 
-        return tfds.data_source(self.dataset, split=self.split, data_dir=self.data_dir)
+        try:  # never a download: the dataset must already be prepared (tfds build, or a copied data_dir)
+            return tfds.data_source(self.dataset, split=self.split, data_dir=self.data_dir, download=False)
+        except tfds.core.registered.DatasetNotFoundError as e:
+            raise ConfigError(str(e).splitlines()[0]) from None
+        except (AssertionError, FileNotFoundError, NotImplementedError) as e:  # known to TFDS, not prepared
+            raise ConfigError(f"TFDS dataset {self.dataset!r} is not prepared as array_record in "
+                              f"{self.data_dir or '~/tensorflow_datasets'} (`tfds build {self.dataset} "
+                              f"--file_format=array_record`, or give ?data_dir=): "
+                              f"{str(e).splitlines()[0]}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,9 +92,9 @@ def normalized_weights(pairs: Iterable[tuple[str, float]], names: Iterable[str],
     pairs, names = [tuple(pair) for pair in pairs], list(names)
     weights = dict(pairs)
     if len(weights) != len(pairs) or set(weights) != set(names):
-        raise ValueError(f"{what} must name each of the sources {sorted(names)} once, got {pairs}")
+        raise ConfigError(f"{what} must name each of the sources {sorted(names)} once, got {pairs}")
     if any(w < 0 for w in weights.values()) or not sum(weights.values()) > 0:
-        raise ValueError(f"{what} must be >= 0 with a positive sum, got {weights}")
+        raise ConfigError(f"{what} must be >= 0 with a positive sum, got {weights}")
     total = sum(weights.values())
     return {name: weights[name] / total for name in names}
 

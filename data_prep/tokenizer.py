@@ -45,6 +45,7 @@ TRAINER_SPEC_FIELD, NUM_THREADS_FIELD = 2, 16
 _LENGTH_DELIMITED = 2  # protobuf wire types: 0 varint, 1 fixed 64-bit, 2 length-delimited, 5 fixed 32-bit
 _FIXED_SIZES = {1: 8, 5: 4}
 _MAX_VOCAB_RE = re.compile(r"Please set it to a value <= (\d+)")
+_MIN_VOCAB_RE = re.compile(r"Vocabulary size is smaller than required_chars\. \d+ vs (\d+)")
 
 
 def training_lines(texts: Iterable[str], max_lines: int) -> Iterator[str]:
@@ -80,11 +81,14 @@ def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_
                 **LLAMA_RECIPE,
             )
     except RuntimeError as error:
-        supported = _MAX_VOCAB_RE.search(str(error))
-        if not supported:
-            raise
-        raise ConfigError(f"config.vocab_size={vocab_size} is too large for the tokenizer's training sample, which "
-                          f"supports at most {supported.group(1)}: lower vocab_size, or give more input text") from None
+        if too_large := _MAX_VOCAB_RE.search(str(error)):
+            raise ConfigError(f"config.vocab_size={vocab_size} is too large for the tokenizer's training sample, "
+                              f"which supports at most {too_large.group(1)}: lower vocab_size, or give more input "
+                              "text") from None
+        if too_small := _MIN_VOCAB_RE.search(str(error)):
+            raise ConfigError(f"config.vocab_size={vocab_size} is smaller than the {too_small.group(1)} pieces the "
+                              "sample's characters and the special and byte pieces need: raise vocab_size") from None
+        raise
     print(f"trained the tokenizer in {time.time() - start:.1f} s", file=sys.stderr, flush=True)
     path = os.path.join(output_dir, TOKENIZER_FILE)
     with open(path, "wb") as f:

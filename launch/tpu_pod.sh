@@ -15,6 +15,9 @@ set -euo pipefail
 
 dry_run=0
 if [[ "${1:-}" == "--dry-run" ]]; then dry_run=1; shift; fi
+for arg in "$@"; do
+  if [[ "$arg" == "--dry-run" ]]; then echo "--dry-run goes first, before the other arguments" >&2; exit 2; fi
+done
 if [[ $# -lt 5 ]]; then
   echo "usage: launch/tpu_pod.sh [--dry-run] NAME ZONE TYPE CONFIG WORKDIR [--config.KEY=VALUE ...]" >&2
   exit 2

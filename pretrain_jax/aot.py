@@ -324,7 +324,7 @@ def main() -> None:
         topology = parse_topology(_TOPOLOGY.value, _NUM_SLICES.value)
         print(f"compiling for {topology.name} x {topology.num_slices} slice(s) "
               f"(minutes for a large model on a few CPU cores)...", file=sys.stderr, flush=True)
-        result = analyze(_CONFIG.value, topology)
+        result = analyze(cli.loaded_config(_CONFIG), topology)
     except ValueError as e:
         sys.exit(f"FATAL {e}")
     print(json.dumps(result, indent=1) if _JSON.value else format_report(result))

@@ -30,7 +30,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
     if config.model.dim % shape["fsdp"]:  # else every parameter would be stored whole on every device
         raise ConfigError(f"model.dim={config.model.dim} is not divisible by mesh.fsdp={shape['fsdp']}, the "
                           "axis parameters are sharded along: choose an fsdp size that divides it")
+    _check_dtype("optimizer.state_dtype", config.optimizer.state_dtype)
     dp = shape["data"] * shape["fsdp"]
+    if config.global_batch_size < 1:
+        raise ConfigError(f"global_batch_size={config.global_batch_size} must be at least 1")
     if config.microbatches < 1 or config.global_batch_size % config.microbatches:
         raise ConfigError(f"global_batch_size={config.global_batch_size} is not divisible by "
                          f"microbatches={config.microbatches}")
@@ -39,6 +42,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
         raise ConfigError(f"global_batch_size={config.global_batch_size} (per microbatch {micro}) is not "
                          f"divisible by the data-parallel size {dp} (mesh.data x mesh.fsdp = "
                          f"{shape['data']} x {shape['fsdp']})")
+
+
+def _check_dtype(key: str, value: str) -> None:
+    try:
+        jnp.dtype(value)
+    except TypeError:
+        raise ConfigError(f"{key}={value!r} is not a dtype (float32, bfloat16, ...)") from None
 
 
 def _validate_model(cfg: ml_collections.ConfigDict) -> None:
@@ -53,11 +63,10 @@ def _validate_model(cfg: ml_collections.ConfigDict) -> None:
     if cfg.attention_impl not in attention.ATTENTION_IMPLS:
         raise ConfigError(f"model.attention_impl={cfg.attention_impl!r}; choose one of "
                          f"{sorted(attention.ATTENTION_IMPLS)}")
+    if cfg.remat != "none" and cfg.remat not in model.REMAT_POLICIES:
+        raise ConfigError(f"model.remat={cfg.remat!r}; choose none or one of {sorted(model.REMAT_POLICIES)}")
     for key in ("dtype", "param_dtype"):
-        try:
-            jnp.dtype(cfg[key])
-        except TypeError as e:
-            raise ConfigError(f"model.{key}={cfg[key]!r} is not a dtype") from e
+        _check_dtype(f"model.{key}", cfg[key])
     if cfg.attention_impl == "cudnn" and jnp.dtype(cfg.dtype) not in (jnp.bfloat16, jnp.float16):
         raise ConfigError(f"model.attention_impl='cudnn' needs model.dtype bfloat16 or float16, not {cfg.dtype!r}")
 

@@ -146,6 +146,8 @@ def _evaluate_run(args: flags.FlagValues) -> None:
     if args.task and not config.model.causal:
         raise ConfigError(f"--task scores continuations left to right; {args.workdir} holds a bidirectional "
                           "model (model.causal=False)")
+    for path in [*args.task, *([args.fewshot_file] if args.fewshot_file else [])]:
+        fewshot.load_task(path)  # a missing or bad task file fails now, not after the held-out pass
     if args.heldout:
         config.data.dir = args.data_dir or config.data.dir
         metadata = records.read_metadata(config.data.dir)

@@ -284,14 +284,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     into.add_argument("--workdir", required=True)
     into.add_argument("--config", required=True, help="training config file; --config.KEY=VALUE overrides follow")
     args, overrides = parser.parse_known_args(argv)
-    if args.command == "export":
-        if overrides:
-            parser.error(f"unexpected arguments: {overrides}")
-        export(args.workdir, args.output)
-        print(f"wrote {args.output}")
-        return
-    config = _load_config(args.config, overrides)
-    imported = import_checkpoint(args.hf_dir, config, args.workdir)
+    if args.command == "export" and overrides:
+        parser.error(f"unexpected arguments: {overrides}")
+    try:  # a workdir, folder, tokenizer or model that cannot be converted: one line, no traceback
+        if args.command == "export":
+            export(args.workdir, args.output)
+            print(f"wrote {args.output}")
+            return
+        config = _load_config(args.config, overrides)
+        imported = import_checkpoint(args.hf_dir, config, args.workdir)
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"FATAL {e}\n")
     shape = [f"--config.model.{key}={value}" for key, value in imported.model.items() if config.model[key] != value]
     print(f"wrote {args.workdir} (step 0); continue with: python -m pretrain_jax.train --config={args.config} "
           f"--workdir={args.workdir} " + " ".join([*overrides, *shape]))

@@ -60,9 +60,7 @@ class Block(nn.Module):
 def _layer_stack(cfg: ml_collections.ConfigDict, decode: bool) -> type[nn.Module]:
     """Block, rematerialized by policy (training only) and scanned over depth when configured."""
     block = Block
-    if cfg.remat != "none" and not decode:
-        if cfg.remat not in REMAT_POLICIES:
-            raise ValueError(f"model.remat={cfg.remat!r}; choose none or one of {sorted(REMAT_POLICIES)}")
+    if cfg.remat != "none" and not decode:  # config.validate checks the name
         block = nn.remat(Block, policy=REMAT_POLICIES[cfg.remat], prevent_cse=not cfg.scan_layers)
     if not cfg.scan_layers:
         return block

@@ -276,7 +276,7 @@ def _main(argv: Sequence[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     try:
         distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-        train(_CONFIG.value, _WORKDIR.value)
+        train(cli.loaded_config(_CONFIG), _WORKDIR.value)
     except NonFiniteError as e:
         metrics.log(str(e))
         raise SystemExit(1)

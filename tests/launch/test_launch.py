@@ -86,3 +86,12 @@ def test_gpu_slurm_requeues_a_run_stopped_before_its_last_step(tmp_path, latest,
     subprocess.run(["bash", "launch/gpu_slurm.sbatch", "configs/tiny.py", str(workdir)], cwd=REPO, env=env,
                    check=True, capture_output=True)
     assert (calls.read_text() if calls.exists() else "") == ("requeue 42\n" if requeued else "")
+
+
+@pytest.mark.parametrize("script", ["launch/local.sh", "launch/tpu_pod.sh", "launch/gpu_slurm.sbatch"])
+def test_a_dry_run_flag_anywhere_but_first_is_refused_rather_than_passed_on(script):
+    args = {"launch/tpu_pod.sh": ["pod", "zone", "v5p-8", "configs/tiny.py", "gs://b/run"]}.get(
+        script, ["configs/tiny.py", "/tmp/run"])
+    result = subprocess.run(["bash", script, *args, "--dry-run"], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and "--dry-run goes first" in result.stderr

@@ -109,3 +109,17 @@ def test_an_fsdp_size_that_does_not_divide_the_width_is_refused():
     config.mesh.update(data=1, fsdp=-1, tensor=1)
     with pytest.raises(ValueError, match="model.dim=108 is not divisible by mesh.fsdp=8"):
         config_lib.validate(config, num_devices=8)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config=configs/no_such_config.py", "FATAL --config: [Errno 2] No such file or directory"),
+    ("--config.model.remat=bogus", "FATAL model.remat='bogus'; choose none or one of"),
+    ("--config.optimizer.state_dtype=fp16", "FATAL optimizer.state_dtype='fp16' is not a dtype"),
+    ("--config.global_batch_size=0", "FATAL global_batch_size=0 must be at least 1"),
+])
+def test_config_mistakes_on_the_command_line_are_one_fatal_line(override, message, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pretrain_jax.train", "--config=configs/tiny.py", f"--workdir={tmp_path}", override],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"})
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
