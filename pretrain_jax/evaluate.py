@@ -28,7 +28,6 @@ from absl import app, flags, logging
 from jax.sharding import Mesh
 
 from data_prep import records
-from data_prep.errors import ConfigError
 from data_prep import tokenizer as tokenizer_lib
 from pretrain_jax import fewshot, input_pipeline, masking, metrics, model, objectives, sharding, trained
 
@@ -143,11 +142,10 @@ def _evaluate_run(args: flags.FlagValues) -> None:
     run = trained.load(args.workdir)
     config = run.config
     print(f"{args.workdir}: step {run.step}")
-    if args.task and not config.model.causal:
-        raise ConfigError(f"--task scores continuations left to right; {args.workdir} holds a bidirectional "
-                          "model (model.causal=False)")
+    # Before the held-out pass: the scorer refuses a bidirectional model, load_task a missing or bad file.
+    scorer = task_scorer(config) if args.task else None
     for path in [*args.task, *([args.fewshot_file] if args.fewshot_file else [])]:
-        fewshot.load_task(path)  # a missing or bad task file fails now, not after the held-out pass
+        fewshot.load_task(path)
     if args.heldout:
         config.data.dir = args.data_dir or config.data.dir
         metadata = records.read_metadata(config.data.dir)
@@ -158,8 +156,8 @@ def _evaluate_run(args: flags.FlagValues) -> None:
         batches = input_pipeline.eval_batches(config, metadata)
         result = evaluate(step, run.params, batches, mesh, args.max_batches)
         print(fewshot.format_table({f"{config.data.eval_split} split": result}))
-    if args.task:
-        results = evaluate_tasks(task_scorer(config), run.params, run.tokenizer, args.task, args.num_fewshot,
+    if scorer is not None:
+        results = evaluate_tasks(scorer, run.params, run.tokenizer, args.task, args.num_fewshot,
                                  args.fewshot_file, args.seed)
         print(f"\n{args.num_fewshot}-shot\n" + fewshot.format_table(results))
 
