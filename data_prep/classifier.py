@@ -197,21 +197,22 @@ def _read_labeled(path: str) -> Iterator[tuple[Result, int | None]]:
     """Each line's document (or why it was dropped) and label; a label other than 0 or 1 is a ConfigError.
 
     Lines are parsed as the JSONL reader parses them, so a malformed line is a removal
-    with the reader's reason; the label is read again from a line that parsed.
+    with the reader's reason.
     """
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             location = f"{path}:{number}"
-            result = readers._parse_json_line(path, location, location, line, readers.TEXT_FIELD)
+            record = readers.json_object(line)
+            result = (Dropped(location, record) if isinstance(record, Removed)
+                      else readers.record_document(path, location, location, record, readers.TEXT_FIELD))
             if isinstance(result, Dropped):
                 yield result, None
                 continue
-            label = json.loads(line).get(LABEL_FIELD)
-            if label not in (0, 1):
-                raise ConfigError(f"{location}: {LABEL_FIELD!r} must be 0 or 1, got {label!r}")
-            yield result, int(label)
+            if record.get(LABEL_FIELD) not in (0, 1):
+                raise ConfigError(f"{location}: {LABEL_FIELD!r} must be 0 or 1, got {record.get(LABEL_FIELD)!r}")
+            yield result, int(record[LABEL_FIELD])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -107,7 +107,7 @@ def read_files(source: str, root: str, files: Sequence[str], text_field: str = T
 def read_records(source: str, records: Iterable[Mapping], text_field: str = TEXT_FIELD,
                  max_bytes: int | None = None) -> Iterator[Result]:
     """Documents from dict records (a TFDS split, say); ids are `source:index`."""
-    documents = (_record_document(source, f"{source}:{index}", f"{source}:{index}", record, text_field)
+    documents = (record_document(source, f"{source}:{index}", f"{source}:{index}", record, text_field)
                  for index, record in enumerate(records))
     return _size_checked(documents, max_bytes)
 
@@ -284,19 +284,25 @@ def _is_one_line_object(line: bytes) -> bool:
     return line.startswith(b"{") and line.endswith(b"}")
 
 
-def _parse_json_line(source: str, doc_id: str, location: str, line: bytes, text_field: str) -> Result:
+def json_object(line: bytes) -> dict | Removed:
+    """The JSON object a line holds, or why it holds none (invalid_utf8, malformed_json)."""
     try:
         record = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
-        return Dropped(doc_id, Removed(STAGE, "invalid_utf8"))
+        return Removed(STAGE, "invalid_utf8")
     except json.JSONDecodeError:
-        return Dropped(doc_id, Removed(STAGE, "malformed_json"))
-    if not isinstance(record, dict):
-        return Dropped(doc_id, Removed(STAGE, "malformed_json"))
-    return _record_document(source, doc_id, location, record, text_field)
+        return Removed(STAGE, "malformed_json")
+    return record if isinstance(record, dict) else Removed(STAGE, "malformed_json")
 
 
-def _record_document(source: str, doc_id: str, location: str, record: Mapping, text_field: str) -> Result:
+def _parse_json_line(source: str, doc_id: str, location: str, line: bytes, text_field: str) -> Result:
+    record = json_object(line)
+    if isinstance(record, Removed):
+        return Dropped(doc_id, record)
+    return record_document(source, doc_id, location, record, text_field)
+
+
+def record_document(source: str, doc_id: str, location: str, record: Mapping, text_field: str) -> Result:
     """A document from a record with a text field and optional `id` and `url` fields."""
     text = record.get(text_field)
     if not isinstance(text, (str, bytes)):
@@ -334,7 +340,7 @@ def _read_parquet(source: str, file_id: str, path: str, codec: Codec, text_field
         for batch in table.iter_batches(columns=columns):
             for record in batch.to_pylist():
                 row += 1
-                yield _record_document(source, f"{file_id}:{row}", f"{path}:{row}", record, text_field)
+                yield record_document(source, f"{file_id}:{row}", f"{path}:{row}", record, text_field)
     except (pa.ArrowException, OSError):  # pyarrow raises either for a damaged file
         yield Dropped(f"{file_id}:{row + 1}", Removed(STAGE, "malformed_parquet"))
 
