@@ -25,9 +25,8 @@ Three kinds, each a precompiled pattern plus a check on the match:
   Measured: recall 1.0 on a labeled sample of 49 numbers in as many formats, no false
   positive in its 44 number-like sentences (tests/data_prep/test_pii.py); in the Python
   docs and Debian handbook pages (48 MB of HTML) 17 replacements: the 16 sample phone
-  numbers of the re module's "Making a Phonebook" example, and one run of Fibonacci numbers
-  (`610 987 1597`), the cost
-  of accepting `415 555 2671`.
+  numbers of the re module's "Making a Phonebook" example, and one run of Fibonacci
+  numbers (`610 987 1597`), the cost of accepting `415 555 2671`.
 
 A match glued to a longer token (a word character or dot before or after it) is not
 replaced, so `v1.2.3.4` and `1.2.3.4.5` stay. Each pattern opens with a lookahead for its
