@@ -68,12 +68,15 @@ def get_config() -> ml_collections.ConfigDict:
     c.microbatches = 1  # gradient accumulation: the batch is split into this many sequential parts
     c.num_train_steps = 250_000
 
-    # --- optimizer: AdamW with warmup + cosine decay (pretrain_jax/optimizer.py) ---
+    # --- optimizer: AdamW with warmup, then a learning-rate schedule (pretrain_jax/optimizer.py) ---
     o = c.optimizer = ml_collections.ConfigDict()
     o.peak_learning_rate = 3e-4  # Llama 6.7B/13B; 1.5e-4 for 32.5B/65.2B
-    o.warmup_steps = 2000
-    o.decay_steps = 0  # steps of cosine decay after warmup; 0 means until num_train_steps
-    o.final_learning_rate_fraction = 0.1  # cosine ends at this fraction of the peak
+    o.warmup_steps = 2000  # linear warmup from 0 to the peak
+    o.schedule = "cosine"  # after warmup: cosine | linear | wsd (warmup-stable-decay) | constant | inverse_sqrt
+    o.decay_steps = 0  # steps of decay (wsd: the run's last); 0: cosine, linear to the end, wsd decay_fraction
+    o.decay_fraction = 0.1  # wsd, when decay_steps is 0: the share of num_train_steps spent decaying
+    o.decay_shape = "linear"  # wsd's decay: linear | cosine | 1-sqrt (Hägele et al. 2024, section 3)
+    o.final_learning_rate_fraction = 0.1  # the decays end at this fraction of the peak
     o.b1 = 0.9
     o.b2 = 0.95
     o.eps = 1e-8
