@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from data_prep.errors import ConfigError
-from pretrain_jax import attention, masking, model, objectives, sharding
+from pretrain_jax import attention, masking, model, objectives, optimizer, sharding
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str | None = None) -> None:
@@ -30,7 +30,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
     if config.model.dim % shape["fsdp"]:  # else every parameter would be stored whole on every device
         raise ConfigError(f"model.dim={config.model.dim} is not divisible by mesh.fsdp={shape['fsdp']}, the "
                           "axis parameters are sharded along: choose an fsdp size that divides it")
-    _check_dtype("optimizer.state_dtype", config.optimizer.state_dtype)
+    _validate_optimizer(config.optimizer, config.num_train_steps)
     dp = shape["data"] * shape["fsdp"]
     if config.global_batch_size < 1:
         raise ConfigError(f"global_batch_size={config.global_batch_size} must be at least 1")
@@ -49,6 +49,41 @@ def _check_dtype(key: str, value: str) -> None:
         jnp.dtype(value)
     except TypeError:
         raise ConfigError(f"{key}={value!r} is not a dtype (float32, bfloat16, ...)") from None
+
+
+# optimizer key -> (True for a value training can run with, that range as the error message says it).
+OPTIMIZER_RANGES = {
+    "peak_learning_rate": (lambda v: v > 0, "> 0"),
+    "warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "decay_steps": (lambda v: v >= 0, ">= 0 (0: the schedule's default length)"),
+    "decay_fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "final_learning_rate_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "eps": (lambda v: v > 0, "> 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
+}
+
+
+def _validate_optimizer(opt: ml_collections.ConfigDict, num_train_steps: int) -> None:
+    """Names and ranges of the optimizer section, and the schedules' needs: a negative peak or a decay longer
+    than the run would otherwise train (on a wrong schedule) rather than fail."""
+    for key, choices in (("schedule", optimizer.SCHEDULES), ("decay_shape", optimizer.DECAY_SHAPES)):
+        if opt[key] not in choices:
+            raise ConfigError(f"optimizer.{key}={opt[key]!r}; choose one of {sorted(choices)}")
+    for key, (holds, needs) in OPTIMIZER_RANGES.items():
+        if not holds(opt[key]):
+            raise ConfigError(f"optimizer.{key}={opt[key]} must be {needs}")
+    _check_dtype("optimizer.state_dtype", opt.state_dtype)
+    if opt.schedule == "inverse_sqrt" and opt.warmup_steps < 1:
+        raise ConfigError("optimizer.schedule='inverse_sqrt' decays as sqrt(warmup_steps / step) and needs "
+                          f"optimizer.warmup_steps >= 1, not {opt.warmup_steps}")
+    decay = optimizer.decay_steps(opt, num_train_steps)
+    if opt.schedule == "wsd" and opt.warmup_steps + decay > num_train_steps:
+        raise ConfigError(f"optimizer.warmup_steps={opt.warmup_steps} plus the wsd decay of {decay} steps exceed "
+                          f"num_train_steps={num_train_steps}: shorten optimizer.warmup_steps or "
+                          "optimizer.decay_steps / decay_fraction, or raise num_train_steps")
 
 
 def _validate_model(cfg: ml_collections.ConfigDict) -> None:

@@ -115,6 +115,7 @@ def test_an_fsdp_size_that_does_not_divide_the_width_is_refused():
     ("--config=configs/no_such_config.py", "FATAL --config: [Errno 2] No such file or directory"),
     ("--config.model.remat=bogus", "FATAL model.remat='bogus'; choose none or one of"),
     ("--config.optimizer.state_dtype=fp16", "FATAL optimizer.state_dtype='fp16' is not a dtype"),
+    ("--config.optimizer.peak_learning_rate=-1e-3", "FATAL optimizer.peak_learning_rate=-0.001 must be > 0"),
     ("--config.global_batch_size=0", "FATAL global_batch_size=0 must be at least 1"),
 ])
 def test_config_mistakes_on_the_command_line_are_one_fatal_line(override, message, tmp_path):
@@ -123,3 +124,44 @@ def test_config_mistakes_on_the_command_line_are_one_fatal_line(override, messag
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"})
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(schedule="cosine_with_restarts"), r"optimizer.schedule='cosine_with_restarts'; choose one of \['constant',"),
+    (dict(schedule="wsd", decay_shape="exp"), r"optimizer.decay_shape='exp'; choose one of \['1-sqrt', 'cosine',"),
+    (dict(peak_learning_rate=-3e-4), r"optimizer.peak_learning_rate=-0.0003 must be > 0"),
+    (dict(peak_learning_rate=0.0), r"optimizer.peak_learning_rate=0.0 must be > 0"),
+    (dict(warmup_steps=-1), r"optimizer.warmup_steps=-1 must be >= 0"),
+    (dict(decay_steps=-5), r"optimizer.decay_steps=-5 must be >= 0"),
+    (dict(decay_fraction=0.0), r"optimizer.decay_fraction=0.0 must be in \(0, 1\]"),
+    (dict(decay_fraction=1.5), r"optimizer.decay_fraction=1.5 must be in \(0, 1\]"),
+    (dict(final_learning_rate_fraction=-0.1), r"optimizer.final_learning_rate_fraction=-0.1 must be in \[0, 1\]"),
+    (dict(final_learning_rate_fraction=2.0), r"optimizer.final_learning_rate_fraction=2.0 must be in \[0, 1\]"),
+    (dict(b1=1.0), r"optimizer.b1=1.0 must be in \[0, 1\)"),
+    (dict(b2=-0.5), r"optimizer.b2=-0.5 must be in \[0, 1\)"),
+    (dict(eps=0.0), r"optimizer.eps=0.0 must be > 0"),
+    (dict(weight_decay=-0.1), r"optimizer.weight_decay=-0.1 must be >= 0"),
+    (dict(grad_clip_norm=-1.0), r"optimizer.grad_clip_norm=-1.0 must be >= 0"),
+    (dict(schedule="inverse_sqrt", warmup_steps=0), r"'inverse_sqrt' .* needs optimizer.warmup_steps >= 1, not 0"),
+    (dict(schedule="wsd", warmup_steps=8, decay_steps=3),  # tiny: 10 steps
+     r"optimizer.warmup_steps=8 plus the wsd decay of 3 steps exceed num_train_steps=10"),
+    (dict(schedule="wsd", warmup_steps=9, decay_fraction=0.2),
+     r"optimizer.warmup_steps=9 plus the wsd decay of 2 steps exceed num_train_steps=10"),
+])
+def test_optimizer_settings_that_cannot_train_are_refused(overrides, message):
+    config = tiny.get_config()
+    config.optimizer.update(overrides)
+    with pytest.raises(ValueError, match=message):
+        config_lib.validate(config, num_devices=1)
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(schedule="wsd", warmup_steps=2, decay_steps=8),  # no stable phase: allowed
+    dict(schedule="wsd", decay_shape="1-sqrt", decay_fraction=1.0, warmup_steps=0),
+    dict(schedule="inverse_sqrt", warmup_steps=1),
+    dict(schedule="linear", warmup_steps=0, final_learning_rate_fraction=0.0, grad_clip_norm=0.0, b1=0.0),
+])
+def test_optimizer_settings_at_the_edges_of_their_ranges_are_accepted(overrides):
+    config = tiny.get_config()
+    config.optimizer.update(overrides)
+    config_lib.validate(config, num_devices=1)
