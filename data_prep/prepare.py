@@ -208,6 +208,10 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
     """
     output_dir = config.output_dir
     finished = check_output_dir(config, os.path.exists)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:  # a parent that is a file, no permission, a read-only filesystem
+        raise ConfigError(f"config.output_dir={output_dir!r} cannot be made: {error.strerror}") from None
     partial = os.path.join(output_dir, PARTIAL_PREFIX + _config_hash(config))
     if finished or config.overwrite or not os.path.isdir(partial):
         for stale in glob.glob(os.path.join(output_dir, PARTIAL_PREFIX + "*")):
@@ -227,6 +231,8 @@ def check_output_dir(config: ml_collections.ConfigDict, exists: Callable[[str], 
     """
     if not config.output_dir:
         raise ConfigError("config.output_dir is empty: say where to write the dataset")
+    if os.path.isfile(config.output_dir):  # only ever true of a local path
+        raise ConfigError(f"config.output_dir={config.output_dir!r} is a file, not a folder: name a folder")
     finished = exists(os.path.join(config.output_dir, records.METADATA_FILE))
     if finished and not config.overwrite:
         raise ConfigError(f"{config.output_dir} already holds a dataset; set config.overwrite=True to replace it")
