@@ -10,7 +10,7 @@ kept + removed = documents in. Formats by file suffix, after an optional `.gz` o
   configured) and optional `id` and `url`. Blank lines are not documents; a UTF-8
   BOM is ignored. A `.json` file whose first line is not a whole object (a JSON
   array, or one object over several lines) is not JSON lines: counted once, as
-  `not_json_lines`.
+  `not_json_lines`. A line nested deeper than MAX_JSON_DEPTH is `json_too_deep`.
 - Parquet (`.parquet`): one document per row, columns as for JSONL.
 - WARC (`.warc`) and WET (`.wet`, `.warc.wet`): one document per `response`,
   `resource` or `conversion` (WET) record with HTML or plain-text content, read
@@ -42,7 +42,7 @@ import json
 import os
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,6 +66,11 @@ BINARY_SNIFF_BYTES = 8192  # a NUL byte in the first 8 KiB marks a binary file
 # payloads past this many times max_bytes are too large before they are decoded.
 STORED_BYTES_PER_TEXT_BYTE = 6
 SKIP_CHUNK = 1 << 20  # bytes read at a time while skipping the rest of a line too long to hold
+# A JSON line whose arrays and objects nest deeper is removed (json_too_deep). json.loads recurses
+# once per level and fails at Python's recursion limit (1,000 frames) less its caller's stack, which
+# differs between runners: below that, this limit decides, the same way everywhere. Dolma records
+# nest a few levels.
+MAX_JSON_DEPTH = 256
 
 
 class Dropped(NamedTuple):
@@ -285,14 +290,33 @@ def _is_one_line_object(line: bytes) -> bool:
 
 
 def json_object(line: bytes) -> dict | Removed:
-    """The JSON object a line holds, or why it holds none (invalid_utf8, malformed_json)."""
+    """The JSON object a line holds, or why it holds none (invalid_utf8, malformed_json, json_too_deep)."""
     try:
         record = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         return Removed(STAGE, "invalid_utf8")
     except json.JSONDecodeError:
         return Removed(STAGE, "malformed_json")
+    except RecursionError:  # deeper than Python's recursion limit, less the caller's stack
+        return Removed(STAGE, "json_too_deep")
+    if line.count(b"[") + line.count(b"{") > MAX_JSON_DEPTH and _nests_deeper(record, MAX_JSON_DEPTH):
+        return Removed(STAGE, "json_too_deep")
     return record if isinstance(record, dict) else Removed(STAGE, "malformed_json")
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Whether lists and dicts in a parsed JSON value nest deeper than `limit`; walked with a stack of
+    iterators, so neither recursion nor memory grows with the value's width."""
+    stack = [iter([value])]
+    while stack:
+        item = next(stack[-1], stack)  # the stack itself marks an exhausted iterator
+        if item is stack:
+            stack.pop()
+        elif isinstance(item, (list, dict)):
+            if len(stack) > limit:
+                return True
+            stack.append(iter(item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _parse_json_line(source: str, doc_id: str, location: str, line: bytes, text_field: str) -> Result:

@@ -4,7 +4,10 @@ Each bad input must end as a removal with a reason in the report, a bad output
 folder as one `FATAL` line; never a traceback, a hang or unbounded memory.
 """
 
+import collections
+import inspect
 import json
+import json.decoder
 import os
 import subprocess
 import sys
@@ -12,7 +15,8 @@ import sys
 import pytest
 
 from configs.data import base
-from data_prep import prepare
+from data_prep import prepare, readers
+from data_prep.document import Document
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -20,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def _config(output_dir, inputs, **overrides):
     """A one-shard run without validation, small enough for a few documents."""
     config = base.get_config()
-    config.update(dict(inputs=tuple(inputs), output_dir=str(output_dir), vocab_size=300, seq_len=64,
+    config.update(dict(inputs=tuple(inputs), output_dir=str(output_dir), vocab_size=400, seq_len=64,
                        validation_fraction=0.0, num_validation_shards=0, num_train_shards=1, num_workers=1,
                        stages=()), **overrides)
     return config
@@ -41,3 +45,52 @@ def test_an_output_dir_that_is_or_lies_below_a_file_is_one_fatal_line(tmp_path, 
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"FATAL config.output_dir={str(tmp_path / output)!r}")
     assert (tmp_path / "out").read_text() == "a file where the dataset folder should go"
+
+
+def _read(folder, max_bytes=None):
+    root, files = readers.list_files(str(folder))
+    return [(r.id, "kept" if isinstance(r, Document) else str(r.removed))
+            for r in readers.read_files("src", root, files, max_bytes=max_bytes)]
+
+
+def _nested(depth: int, open_: str = "[", close: str = "]") -> str:
+    return open_ * depth + close * depth
+
+
+DEEP_LINES = [  # (a JSON line, its outcome)
+    ('{"text": "before"}', "kept"),
+    ('{"text": ' + _nested(1_000) + "}", "read:json_too_deep"),  # a JSON text that kills json.loads
+    ('{"text": "ok", "meta": ' + _nested(100_000) + "}", "read:json_too_deep"),
+    ('{"text": "x", "m": ' + '{"a": ' * (readers.MAX_JSON_DEPTH + 1) + "1" + "}" * (readers.MAX_JSON_DEPTH + 1)
+     + "}", "read:json_too_deep"),
+    ('{"text": "at the limit", "m": ' + _nested(readers.MAX_JSON_DEPTH - 1) + "}", "kept"),
+    ('{"text": "brackets in a string are text: ' + "[{" * 5_000 + '\\" ]"}', "kept"),
+    ('{"text": "an unclosed string \\" ' + "[" * 5_000, "read:malformed_json"),
+    ('{"text": "after"}', "kept"),
+]
+
+
+def _deep_jsonl(folder):
+    (folder / "deep.jsonl").write_text("".join(line + "\n" for line, _ in DEEP_LINES))
+    return [(f"src/deep.jsonl:{index}", outcome) for index, (_, outcome) in enumerate(DEEP_LINES, start=1)]
+
+
+def _with_stack(depth, function):
+    """`function()` called `depth` frames deep, as in a Beam worker's deep stack."""
+    return function() if depth == 0 else _with_stack(depth - 1, function)
+
+
+def test_deeply_nested_json_lines_are_removed_whatever_the_callers_stack(tmp_path):
+    """Depth is checked before parsing, so the verdict is the same in the local runner and in a worker."""
+    expected = _deep_jsonl(tmp_path)
+    assert _read(tmp_path) == expected
+    assert _with_stack(600, lambda: _read(tmp_path)) == expected
+
+
+def test_a_run_over_deeply_nested_json_completes_and_counts_them(tmp_path):
+    (tmp_path / "in").mkdir()
+    expected = _deep_jsonl(tmp_path / "in")
+    (tmp_path / "in" / "text.txt").write_text(inspect.getsource(json.decoder))  # enough text for a tokenizer
+    report = prepare.prepare(_config(tmp_path / "out", [f"deep={tmp_path / 'in'}"]))
+    removed = collections.Counter(outcome for _, outcome in expected if outcome != "kept")
+    assert report["sources"]["deep"]["removed"] == removed
