@@ -30,6 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     m.mlp_dim = 11008  # SwiGLU hidden width; Llama uses 2/3 * 4 * dim rounded up to a multiple of 256
     m.rope_theta = 10000.0  # rotary base frequency (Su et al. 2021)
     m.norm_eps = 1e-6  # RMSNorm epsilon
+    m.qk_norm = False  # RMSNorm on each head's queries and keys before RoPE; stabilizes attention logits
     m.tie_embeddings = False  # share the input embedding with the output head
     m.causal = True  # False gives the bidirectional (masked-LM) variant
     m.param_dtype = "float32"  # storage dtype of parameters and optimizer state

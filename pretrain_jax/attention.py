@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from pretrain_jax import axes
-from pretrain_jax.layers import Rotary, dense, param_with_axes, rotary_embedding
+from pretrain_jax.layers import RMSNorm, Rotary, dense, param_with_axes, rotary_embedding
 
 
 def attention_mask(segment_ids: jax.Array, causal: bool) -> jax.Array:
@@ -172,7 +172,12 @@ def decoding_mask(decoding: Decoding, q_len: int) -> jax.Array:
 
 
 class Attention(nn.Module):
-    """Grouped-query self-attention with rotary positions (Ainslie et al. 2023)."""
+    """Grouped-query self-attention with rotary positions (Ainslie et al. 2023).
+
+    With `qk_norm_eps`, queries and keys are RMS-normalized over head_dim before the rotation,
+    one learned scale shared by all heads (QK-norm, Dehghani et al. 2023; placed as in OLMo 2,
+    Qwen3 and Gemma 3): attention logits cannot grow with the weights' norm.
+    """
 
     num_heads: int
     num_kv_heads: int
@@ -183,6 +188,7 @@ class Attention(nn.Module):
     out_init_std: float
     dtype: Any
     param_dtype: Any
+    qk_norm_eps: float | None = None  # the QK-norm's RMSNorm epsilon; None: no QK-norm
 
     @nn.compact
     def __call__(self, x: jax.Array, segment_ids: jax.Array | None, rotary: Rotary,
@@ -205,6 +211,9 @@ class Attention(nn.Module):
         q = dense(x, wq.astype(self.dtype))  # [batch, length, heads, head_dim]
         k = dense(x, wk.astype(self.dtype))  # [batch, length, kv_heads, head_dim]
         v = dense(x, wv.astype(self.dtype))
+        if self.qk_norm_eps is not None:  # before the rotation and the cache: every path sees normed q and k
+            q = RMSNorm(self.qk_norm_eps, self.dtype, self.param_dtype, name="q_norm")(q)
+            k = RMSNorm(self.qk_norm_eps, self.dtype, self.param_dtype, name="k_norm")(k)
         q = rotary_embedding(q, rotary)
         k = rotary_embedding(k, rotary)
 

@@ -48,8 +48,9 @@ class Block(nn.Module):
         out_std = cfg.init_std / math.sqrt(2 * cfg.num_layers)
         norm = lambda name: RMSNorm(cfg.norm_eps, dtype, param_dtype, name=name)  # noqa: E731
 
-        attn = Attention(cfg.num_heads, cfg.num_kv_heads, head_dim(cfg), cfg.causal,
-                         cfg.attention_impl, cfg.init_std, out_std, dtype, param_dtype, name="attention")
+        attn = Attention(cfg.num_heads, cfg.num_kv_heads, head_dim(cfg), cfg.causal, cfg.attention_impl,
+                         cfg.init_std, out_std, dtype, param_dtype, cfg.norm_eps if cfg.qk_norm else None,
+                         name="attention")
         x = x + attn(norm("attention_norm")(x), segment_ids, rotary, decoding)
         mlp = SwiGLU(cfg.mlp_dim, cfg.init_std, out_std, dtype, param_dtype, name="mlp")
         x = x + mlp(norm("mlp_norm")(x))
@@ -119,7 +120,8 @@ def param_count(cfg: ml_collections.ConfigDict) -> dict[str, int]:
     hd = head_dim(cfg)
     attention = cfg.dim * hd * (2 * cfg.num_heads + 2 * cfg.num_kv_heads)
     mlp = 3 * cfg.dim * cfg.mlp_dim
-    per_layer = attention + mlp + 2 * cfg.dim  # two norm scales
+    qk_norm = 2 * hd if cfg.qk_norm else 0  # the query and key norm scales, shared by the heads
+    per_layer = attention + mlp + 2 * cfg.dim + qk_norm  # and the two pre-norm scales
     embedding = cfg.vocab_size * cfg.dim
     head = 0 if cfg.tie_embeddings else cfg.dim * cfg.vocab_size
     non_embedding = cfg.num_layers * per_layer + cfg.dim + head

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs import base, tiny
-from pretrain_jax import attention, axes, layers, model
+from pretrain_jax import attention, axes, layers, metrics, model
 from pretrain_jax.input_pipeline import segments_and_positions
 
 EOS = 2
@@ -35,6 +35,8 @@ def forward(cfg, params, rows):
     dict(tie_embeddings=True),
     dict(scan_layers=False, num_layers=3),
     dict(head_dim=24, dim=80, mlp_dim=96),
+    dict(qk_norm=True),
+    dict(qk_norm=True, scan_layers=False, num_layers=3, head_dim=24, dim=80, mlp_dim=96),
 ])
 def test_param_count_matches_the_parameter_tree(overrides):
     cfg = model_config(**overrides)
@@ -198,3 +200,65 @@ def test_bfloat16_compute_keeps_float32_parameters_and_logits():
 def test_base_config_is_the_llama_7b_shape():
     cfg = base.get_config().model
     assert (cfg.dim, cfg.num_layers, cfg.num_heads, cfg.mlp_dim) == (4096, 32, 32, 11008)
+
+
+def without_qk_norm(params):
+    """A QK-norm model's parameters less its q_norm and k_norm scales: the plain model's tree."""
+    attn = {k: v for k, v in params["layers"]["attention"].items() if k not in ("q_norm", "k_norm")}
+    return {**params, "layers": {**params["layers"], "attention": attn}}
+
+
+def scaled_queries_and_keys(params, factor):
+    attn = params["layers"]["attention"]
+    attn = {**attn, "wq": attn["wq"] * factor, "wk": attn["wk"] * factor}
+    return {**params, "layers": {**params["layers"], "attention": attn}}
+
+
+def test_qk_norm_changes_the_output_and_frees_it_from_the_query_and_key_scale():
+    """With QK-norm, logits no longer grow with wq and wk: scaling both by 10 changes nothing (up to eps)."""
+    rows = [[5, 6, 7, EOS, 8, 9, 10, 11]]
+    qk_cfg, plain_cfg = model_config(qk_norm=True), model_config()
+    params = init(qk_cfg)
+    plain = without_qk_norm(params)
+    assert not np.allclose(forward(qk_cfg, params, rows), forward(plain_cfg, plain, rows), atol=1e-3)
+    np.testing.assert_allclose(forward(qk_cfg, scaled_queries_and_keys(params, 10.0), rows),
+                               forward(qk_cfg, params, rows), atol=1e-4)
+    assert not np.allclose(forward(plain_cfg, scaled_queries_and_keys(plain, 10.0), rows),
+                           forward(plain_cfg, plain, rows), atol=1e-3)
+
+
+def test_qk_norm_scales_are_one_per_head_dim_feature_with_norm_axis_names():
+    cfg = model_config(qk_norm=True, num_layers=3)
+    boxed = model.init_params(cfg, jax.random.key(0))
+    for name in ("q_norm", "k_norm"):
+        scale = boxed["layers"]["attention"][name]["scale"]
+        assert scale.names == (axes.LAYERS, axes.NORM)
+        assert scale.value.shape == (3, cfg.dim // cfg.num_heads)
+
+
+def test_qk_norm_scales_count_in_the_training_flops():
+    """6N counts every parameter but the embedding table, norm scales included: 6 x 2 x head_dim per layer."""
+    plain, qk = model_config(), model_config(qk_norm=True)
+    extra = metrics.training_flops_per_token(qk, 64) - metrics.training_flops_per_token(plain, 64)
+    assert extra == 6 * 2 * (plain.dim // plain.num_heads) * plain.num_layers
+
+
+def test_qk_norm_holds_in_cached_decoding_and_every_kernel():
+    """Prefill then one token a call through the cache, and each CPU kernel, give the training forward's logits."""
+    cfg = model_config(qk_norm=True)
+    params = init(cfg)
+    tokens = np.array([[5, 6, 7, 8, 9, 10, 11, 12], [13, 14, 15, 16, 17, 18, 19, 20]], np.int32)
+    positions = np.broadcast_to(np.arange(8, dtype=np.int32), tokens.shape)
+    reference = model.apply(cfg, params, tokens, np.ones_like(tokens), positions)
+    for impl in set(attention.ATTENTION_IMPLS) - {"cudnn"}:  # cudnn: GPU only
+        np.testing.assert_allclose(model.apply(model_config(qk_norm=True, attention_impl=impl), params, tokens,
+                                               np.ones_like(tokens), positions), reference, atol=1e-5)
+    valid = jnp.ones(tokens.shape, bool)
+    logits, cache = model.decode(cfg, params, None, tokens[:, :5], positions[:, :5],
+                                 attention.Decoding(jnp.int32(0), valid))
+    decoded = [logits]
+    for i in range(5, 8):
+        logits, cache = model.decode(cfg, params, cache, tokens[:, i:i + 1], positions[:, i:i + 1],
+                                     attention.Decoding(jnp.int32(i), valid))
+        decoded.append(logits)
+    np.testing.assert_allclose(np.concatenate(decoded, axis=1), reference, atol=1e-5)
