@@ -175,8 +175,9 @@ class Attention(nn.Module):
     """Grouped-query self-attention with rotary positions (Ainslie et al. 2023).
 
     With `qk_norm_eps`, queries and keys are RMS-normalized over head_dim before the rotation,
-    one learned scale shared by all heads (QK-norm, Dehghani et al. 2023; placed as in OLMo 2,
-    Qwen3 and Gemma 3): attention logits cannot grow with the weights' norm.
+    one learned scale shared by all heads (QK-norm, Dehghani et al. 2023), as Qwen3 and Gemma 3
+    do (OLMo 2 normalizes the whole projection, all heads at once): attention logits cannot
+    grow with the weights' norm.
     """
 
     num_heads: int
