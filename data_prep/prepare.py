@@ -252,9 +252,17 @@ def _config_hash(config: ml_collections.ConfigDict) -> str:
     keys = {key: value for key, value in config.to_dict().items()
             if key not in ("output_dir", "overwrite", "num_workers")}
     paths = [path for spec in config.inputs for path in corpora.resolve_input(spec).files]
-    files = [(path, stat.st_size, stat.st_mtime_ns) for path in paths + _model_files(config)
-             for stat in (os.stat(path),)]
+    files = [(path, *_size_and_time(path)) for path in paths + _model_files(config)]
     return hashlib.sha256(json.dumps([keys, files], sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
+def _size_and_time(path: str) -> tuple[int, int]:
+    """A file's size and modification time; a link's own where it leads nowhere (the reader counts it)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        stat = os.lstat(path)
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _model_files(config: ml_collections.ConfigDict) -> list[str]:

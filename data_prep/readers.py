@@ -29,7 +29,10 @@ Documents over `max_bytes` of UTF-8 are removed as `too_large`, and a reader ref
 one before holding it whole: a file by its size, a JSON line or WARC payload once it
 passes STORED_BYTES_PER_TEXT_BYTE times the limit.
 
-Files are visited in sorted order, so ids and order are the same on every run.
+Files are visited in sorted order, so ids and order are the same on every run. An
+entry of an input folder that is not a regular file is never opened: a FIFO, socket or
+device is one `not_regular_file` removal, a link to nothing `dangling_link`, a link to a
+folder `linked_folder` (not followed).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import gzip
 import io
 import json
 import os
+import stat
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple
@@ -84,17 +88,38 @@ Result = Document | Dropped
 
 
 def list_files(path: str) -> tuple[str, list[str]]:
-    """The root that ids are relative to, and every file under `path` in sorted order."""
+    """The root that ids are relative to, and every entry under `path` that is not a folder, in sorted order.
+
+    Links to folders are entries, not followed (a link can loop, or lead out of the
+    input); they, dangling links and special files are listed so that the reader
+    counts them (see `_not_read`).
+    """
     path = os.path.abspath(path)
-    if os.path.isfile(path):
+    if os.path.lexists(path) and not os.path.isdir(path):
         return os.path.dirname(path), [path]
     if not os.path.isdir(path):
         raise FileNotFoundError(f"input {path} is neither a file nor a folder")
     files = []
     for folder, subfolders, names in os.walk(path):
-        subfolders.sort()
-        files.extend(os.path.join(folder, name) for name in sorted(names))
+        links = {name for name in subfolders if os.path.islink(os.path.join(folder, name))}
+        subfolders[:] = sorted(set(subfolders) - links)
+        files.extend(os.path.join(folder, name) for name in sorted([*names, *links]))
     return path, files
+
+
+def _not_read(path: str) -> str | None:
+    """Why the entry at `path` is not opened, from its stat alone; None for a regular file (or a link to one).
+
+    A FIFO would block the reader forever and a device may never end: anything but a
+    regular file is `not_regular_file`; a link to nothing (or to itself) is `dangling_link`.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "dangling_link" if os.path.islink(path) else None  # else opening it reports why
+    if stat.S_ISREG(mode):
+        return None
+    return "linked_folder" if stat.S_ISDIR(mode) else "not_regular_file"
 
 
 def read_files(source: str, root: str, files: Sequence[str], text_field: str = TEXT_FIELD,
@@ -201,6 +226,9 @@ def _format_name(path: str, codec: Codec) -> str:
 
 
 def _read_file(source: str, doc_id: str, path: str, text_field: str, max_bytes: int | None) -> Iterator[Result]:
+    if reason := _not_read(path):
+        yield Dropped(doc_id, Removed(STAGE, reason))
+        return
     codec = _codec(path)
     name = _format_name(path, codec)
     reader = next((r for suffixes, r in _READERS if name.endswith(suffixes)), _read_whole)

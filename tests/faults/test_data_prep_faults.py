@@ -9,6 +9,7 @@ import inspect
 import json
 import json.decoder
 import os
+import socket
 import subprocess
 import sys
 
@@ -94,3 +95,27 @@ def test_a_run_over_deeply_nested_json_completes_and_counts_them(tmp_path):
     report = prepare.prepare(_config(tmp_path / "out", [f"deep={tmp_path / 'in'}"]))
     removed = collections.Counter(outcome for _, outcome in expected if outcome != "kept")
     assert report["sources"]["deep"]["removed"] == removed
+
+
+def test_links_and_special_files_in_an_input_folder_are_counted_never_opened(tmp_path):
+    """A FIFO would block the reader forever, a dangling link stopped the run before reading."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "module.txt").write_text(inspect.getsource(json.decoder))
+    (folder / "linked.txt").symlink_to(folder / "module.txt")  # a link to a file is read as the file
+    (folder / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    (folder / "loop").symlink_to(folder / "loop")
+    (folder / "device").symlink_to("/dev/zero")
+    (folder / "folder-link").symlink_to(folder / "sub")
+    os.mkfifo(folder / "pipe.jsonl")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(folder / "socket"))
+        result = _cli("--config=configs/data/base.py", f"--config.inputs=('in={folder}',)",
+                      f"--config.output_dir={tmp_path / 'out'}", "--config.vocab_size=400",
+                      "--config.validation_fraction=0.0", "--config.num_validation_shards=0",
+                      "--config.num_train_shards=1", "--config.stages=()", timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / prepare.REPORT_FILE).read_text())
+    assert report["sources"]["in"]["removed"] == {"read:dangling_link": 2, "read:linked_folder": 1,
+                                                  "read:not_regular_file": 3}
+    assert report["sources"]["in"]["kept"] == {"train": 2}
