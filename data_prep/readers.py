@@ -27,7 +27,9 @@ HTML (from WARC or files) is kept as raw markup, marked with metadata
 
 Documents over `max_bytes` of UTF-8 are removed as `too_large`, and a reader refuses
 one before holding it whole: a file by its size, a JSON line or WARC payload once it
-passes STORED_BYTES_PER_TEXT_BYTE times the limit.
+passes STORED_BYTES_PER_TEXT_BYTE times the limit. Compressed files are decompressed a
+bounded piece per read (gzip by its reader's size argument, zstd as `_ZstdStream` says),
+so memory follows the limit, not the compression ratio.
 
 Files are visited in sorted order, so ids and order are the same on every run. An
 entry of an input folder that is not a regular file is never opened: a FIFO, socket or
@@ -75,6 +77,7 @@ SKIP_CHUNK = 1 << 20  # bytes read at a time while skipping the rest of a line t
 # differs between runners: below that, this limit decides, the same way everywhere. Dolma records
 # nest a few levels.
 MAX_JSON_DEPTH = 256
+ZSTD_INPUT_BYTES = 128  # compressed bytes per zstd decompress call: its output is at most 4 MiB (see _ZstdStream)
 
 
 class Dropped(NamedTuple):
@@ -173,13 +176,17 @@ def _open_zstd(path: str) -> BinaryIO:
 
 
 class _ZstdStream(io.RawIOBase):
-    """Zstandard frames that raise EOFError when the file ends inside a frame.
+    """Zstandard frames, decompressed a few bytes at a time; EOFError when the file ends inside a frame.
 
     zstandard's own stream reader ends quietly there, which would lose documents unseen.
+    Its decompressobj has no output cap, so it is fed ZSTD_INPUT_BYTES at a time: a
+    block yields at most 128 KiB and takes at least 4 bytes, so one call yields at most
+    4 MiB, whatever the ratio (a 32 KB file can hold 1 GiB) or the number of frames.
     """
 
     def __init__(self, raw: BinaryIO):
         self._raw, self._frame = raw, zstandard.ZstdDecompressor().decompressobj()
+        self._input = memoryview(b"")  # compressed data read from the file, not yet decompressed
         self._pending, self._offset = b"", 0  # decompressed data not yet read, from _offset
 
     def readable(self) -> bool:
@@ -187,22 +194,27 @@ class _ZstdStream(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         while self._offset == len(self._pending):
-            data = self._raw.read(1 << 17)
-            if not data:
-                if not self._frame.eof:
-                    raise EOFError("zstd file ended inside a frame")
-                return 0
-            chunks = []
-            while data:  # a file may hold several frames back to back
-                if self._frame.eof:
-                    self._frame = zstandard.ZstdDecompressor().decompressobj()
-                chunks.append(self._frame.decompress(data))
-                data = self._frame.unused_data if self._frame.eof else b""
-            self._pending, self._offset = b"".join(chunks), 0
+            if not self._input:
+                self._input = memoryview(self._raw.read(1 << 17))
+                if not self._input:
+                    if not self._frame.eof:
+                        raise EOFError("zstd file ended inside a frame")
+                    return 0
+            self._pending, self._offset = self._decompress_some(), 0
         size = min(len(buffer), len(self._pending) - self._offset)
         buffer[:size] = self._pending[self._offset:self._offset + size]
         self._offset += size
         return size
+
+    def _decompress_some(self) -> bytes:
+        """The output of the next ZSTD_INPUT_BYTES of input; a file may hold several frames back to back."""
+        if self._frame.eof:
+            self._frame = zstandard.ZstdDecompressor().decompressobj()
+        data = self._input[:ZSTD_INPUT_BYTES]
+        output = self._frame.decompress(data)
+        used = len(data) - len(self._frame.unused_data) if self._frame.eof else len(data)  # the rest: next frame
+        self._input = self._input[used:]
+        return output
 
     def close(self) -> None:
         self._raw.close()

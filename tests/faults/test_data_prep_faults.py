@@ -5,6 +5,7 @@ folder as one `FATAL` line; never a traceback, a hang or unbounded memory.
 """
 
 import collections
+import gzip
 import inspect
 import json
 import json.decoder
@@ -14,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+import zstandard
 
 from configs.data import base
 from data_prep import prepare, readers
@@ -119,3 +121,58 @@ def test_links_and_special_files_in_an_input_folder_are_counted_never_opened(tmp
     assert report["sources"]["in"]["removed"] == {"read:dangling_link": 2, "read:linked_folder": 1,
                                                   "read:not_regular_file": 3}
     assert report["sources"]["in"]["kept"] == {"train": 2}
+
+
+# --- compressed input that expands far beyond its size: memory stays bounded by max_document_bytes ---
+
+BOMB_LIMIT = 1 << 20  # max_document_bytes in these tests: a JSON line may hold 6 MiB
+MEASURE = """
+import json, resource, sys
+from data_prep import readers
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+root, files = readers.list_files(sys.argv[1])
+outcomes = [str(getattr(r, "removed", "kept")) for r in readers.read_files("src", root, files, max_bytes=int(sys.argv[2]))]
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"outcomes": outcomes, "grown_bytes": (after - before) * 1024, "peak_bytes": after * 1024}))
+"""
+
+
+def _write_bomb(path, open_compressed, expanded: int, frames: int = 1):
+    """A JSON line of `expanded` bytes with no newline but the last, written chunk by chunk (the test holds 1 MiB)."""
+    chunk = b"x" * (1 << 20)
+    with open(path, "wb") as raw:
+        for frame in range(frames):
+            with open_compressed(raw) as f:
+                if frame == 0:
+                    f.write(b'{"text": "')
+                for _ in range(expanded // frames // len(chunk)):
+                    f.write(chunk)
+                if frame == frames - 1:
+                    f.write(b'"}\n{"text": "after the bomb"}\n')
+
+
+def _zstd_writer(raw):
+    return zstandard.ZstdCompressor(level=1).stream_writer(raw, closefd=False)
+
+
+def _gzip_writer(raw):
+    return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1)
+
+
+@pytest.mark.parametrize("name, writer, expanded, frames", [
+    ("bomb.jsonl.zst", _zstd_writer, 1 << 30, 1),
+    ("frames.jsonl.zst", _zstd_writer, 1 << 30, 64),  # many frames in one read of the compressed file
+    ("bomb.jsonl.gz", _gzip_writer, 1 << 28, 1),
+])
+def test_a_decompression_bomb_is_removed_as_too_large_in_bounded_memory(tmp_path, name, writer, expanded, frames):
+    _write_bomb(tmp_path / name, writer, expanded, frames)
+    assert (tmp_path / name).stat().st_size < expanded // 200
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path), str(BOMB_LIMIT)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout)
+    print(f"{name}: {(tmp_path / name).stat().st_size:,} bytes expanding to {expanded:,}, "
+          f"peak resident memory {measured['peak_bytes'] / 2**20:.0f} MiB, "
+          f"{measured['grown_bytes'] / 2**20:.0f} MiB over the peak before reading")
+    assert measured["outcomes"] == ["read:too_large", "kept"]
+    assert measured["grown_bytes"] < 16 * readers.STORED_BYTES_PER_TEXT_BYTE * BOMB_LIMIT  # 96 MiB
