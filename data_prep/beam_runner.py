@@ -187,7 +187,7 @@ def _corpus_stage(docs, name: str, config: ml_collections.ConfigDict):
 
 def _with_verdict(doc_id: str, joined: dict[str, list]) -> tuple[Order, Document, Result]:
     [(order, doc)], duplicate = joined["doc"], list(joined["verdict"])
-    return order, doc, Dropped(doc_id, duplicate[0].removed) if duplicate else doc
+    return order, doc, stages.dedup_verdict(doc, duplicate[0] if duplicate else None)
 
 
 def _quality(docs, config: ml_collections.ConfigDict):

@@ -199,7 +199,7 @@ def run_document(doc: Document, named: Sequence[NamedStage], counts: dict[str, S
             stats.count(stages.TALLIES[name](result))
         if isinstance(result, Dropped):
             stats.removed[str(result.removed)] += 1
-            return Removal(doc.id, doc.source, doc.url, str(result.removed), doc.text[:SAMPLE_CHARS])
+            return Removal(doc.id, doc.source, doc.url, str(result.removed), doc.text[:SAMPLE_CHARS], result.kept_id)
         stats.docs_out += 1
         stats.chars_out += len(result.text)
         doc = result

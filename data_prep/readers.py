@@ -81,10 +81,11 @@ ZSTD_INPUT_BYTES = 128  # compressed bytes per zstd decompress call: its output 
 
 
 class Dropped(NamedTuple):
-    """A document that a stage removed: its id and the verdict."""
+    """A document that a stage removed: its id and the verdict, and a duplicate's keeper."""
 
     id: str
     removed: Removed
+    kept_id: str | None = None  # a duplicate's: the document kept in its place
 
 
 Result = Document | Dropped

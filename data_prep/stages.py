@@ -165,8 +165,12 @@ class CorpusVerdict(NamedTuple):
 
 
 def _drop_listed(removed: Mapping[str, Duplicate], doc: Document) -> Result:
-    duplicate = removed.get(doc.id)
-    return doc if duplicate is None else Dropped(doc.id, duplicate.removed)
+    return dedup_verdict(doc, removed.get(doc.id))
+
+
+def dedup_verdict(doc: Document, duplicate: Duplicate | None) -> Result:
+    """A dedup stage's result for `doc` (shared with Beam): kept, or dropped naming the document kept instead."""
+    return doc if duplicate is None else Dropped(doc.id, duplicate.removed, duplicate.kept_id)
 
 
 # Metadata keys that dedup.scope may name, beside None and "source": each is set on

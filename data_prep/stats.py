@@ -1,7 +1,8 @@
 """Accounting: every document read ends kept or removed with a reason, counted per stage and source.
 
 The counts are the report (report.json and the table `format_report` prints); the
-first few removed documents of each reason are kept for `removed_samples.jsonl`.
+first few removed documents of each reason are kept for `removed_samples.jsonl`, a
+duplicate with the id of the document kept in its place (`kept_id`, null otherwise).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Removal(NamedTuple):
     url: str
     reason: str  # "stage:rule"
     text: str  # the first SAMPLE_CHARS of the text the removing stage saw ("" when unreadable)
+    kept_id: str | None = None  # a duplicate's: the document kept in its place, so clusters can be rebuilt
 
 
 class Ledger:

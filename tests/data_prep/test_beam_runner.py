@@ -114,6 +114,21 @@ def test_same_documents_removed_and_kept(both_runs):
     assert len(set(removed)) == local["documents"]["removed"] > 0
 
 
+@pytest.mark.parametrize("runner", ["local", "beam"])
+def test_duplicate_removals_name_the_kept_document_so_clusters_can_be_rebuilt(both_runs, runner):
+    """Each dedup removal names its cluster's keeper: the clusters rebuilt from removed_samples.jsonl
+    are those the report counts."""
+    folder, report = both_runs[runner == "beam"]
+    samples = [json.loads(line) for line in (folder / prepare.SAMPLES_FILE).read_text().splitlines()]
+    assert all((s["kept_id"] is not None) == s["reason"].startswith("dedup:") for s in samples)
+    for stage in (s for s in report["stages"] if s["stage"] in ("exact_dedup", "minhash_dedup")):
+        removed = [s for s in samples if s["reason"] in stage["removed"]]
+        members = collections.Counter(s["kept_id"] for s in removed)
+        sizes = collections.Counter(str(n + 1) for n in members.values())
+        assert len(members) == stage["corpus_pass"]["clusters"] and sizes == stage["corpus_pass"]["cluster_sizes"]
+        assert not set(members) & {s["id"] for s in removed}  # a keeper is not removed by its own stage
+
+
 def test_byte_identical_shards_tokenizer_and_metadata(both_runs):
     (local_dir, _), (beam_dir, _) = both_runs
     files = lambda folder: sorted(name for name in os.listdir(folder) if name != prepare.REPORT_FILE)

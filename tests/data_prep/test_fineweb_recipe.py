@@ -75,6 +75,7 @@ def test_exact_dedup_removes_untranslated_copies_of_english_pages(recipe_run):
         samples = [json.loads(line) for line in f]
     copies = [s for s in samples if s["reason"] == "dedup:exact_duplicate"]
     assert copies and all(s["id"].split("/")[1] in ("fr-FR", "ja-JP") for s in copies)
+    assert all(s["kept_id"] == "handbook/en-US/" + s["id"].rsplit("/", 1)[1] for s in copies)  # what each copies
     dedup = next(s for s in report["stages"] if s["stage"] == "exact_dedup")
     assert dedup["removed"]["dedup:exact_duplicate"] == len(copies)
     assert dedup["corpus_pass"]["cluster_sizes"]
@@ -90,4 +91,6 @@ def test_removed_samples_agree_with_the_report(recipe_run):
             removed[reason] = removed.get(reason, 0) + n
     per_reason = {reason: sum(s["reason"] == reason for s in samples) for reason in removed}
     assert per_reason == {reason: min(n, 20) for reason, n in removed.items()}
-    assert all(set(s) == {"id", "source", "url", "reason", "text"} and len(s["text"]) <= 500 for s in samples)
+    assert all(set(s) == {"id", "source", "url", "reason", "text", "kept_id"} and len(s["text"]) <= 500
+               for s in samples)
+    assert all((s["kept_id"] is not None) == s["reason"].startswith("dedup:") for s in samples)
