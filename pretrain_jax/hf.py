@@ -1,4 +1,4 @@
-"""Hugging Face interop: a workdir as a transformers Llama checkpoint, and back.
+"""Hugging Face interop: a workdir as a transformers Llama (or Qwen3) checkpoint, and back.
 
     python -m pretrain_jax.hf export --workdir=workdirs/demo --output=hf/demo
     python -m pretrain_jax.hf import --hf_dir=hf/demo --workdir=workdirs/more --config=configs/demo.py \
@@ -8,9 +8,11 @@ Export writes config.json, model.safetensors (float32), generation_config.json, 
 tokenizer (tokenizer.json and tokenizer_config.json built from tokenizer.model, which
 is copied too), so `AutoModelForCausalLM.from_pretrained(dir)` and
 `AutoTokenizer.from_pretrained(dir)` load it offline. No bos is added by the tokenizer:
-training documents start without one.
+training documents start without one. A model with model.qk_norm is exported as Qwen3,
+which is Llama plus an RMSNorm on each head's queries and keys before RoPE (q_norm and
+k_norm in transformers' models/qwen3/modeling_qwen3.py); any other as Llama.
 
-Import reads a Llama checkpoint (config.json, one model.safetensors or a sharded
+Import reads a Llama or Qwen3 checkpoint (config.json, one model.safetensors or a sharded
 index) into this project's parameters and writes a workdir that train.py resumes
 from: step 0, fresh optimizer state, the model section of --config replaced by the
 checkpoint's shape. The dataset (--config.data.dir) must be tokenized with the
@@ -29,7 +31,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,6 +65,11 @@ LAYER_WEIGHTS = {
     ("attention_norm", "scale"): ("input_layernorm.weight", 0),  # vectors: as they are
     ("mlp_norm", "scale"): ("post_attention_layernorm.weight", 0),
 }
+# With model.qk_norm (Qwen3): the per-head query and key norm scales, [head_dim] on both sides.
+QK_NORM_WEIGHTS = {
+    ("attention", "q_norm", "scale"): ("self_attn.q_norm.weight", 0),
+    ("attention", "k_norm", "scale"): ("self_attn.k_norm.weight", 0),
+}
 TOP_WEIGHTS = {
     ("embedding",): ("model.embed_tokens.weight", 0),  # [vocab, dim] on both sides
     ("final_norm", "scale"): ("model.norm.weight", 0),
@@ -80,6 +87,10 @@ def _from_torch_layout(x: np.ndarray, in_axes: int, shape: tuple[int, ...]) -> n
     return x if in_axes == 0 else x.T.reshape(shape)
 
 
+def _layer_weights(cfg: ml_collections.ConfigDict) -> dict[tuple[str, ...], tuple[str, int]]:
+    return {**LAYER_WEIGHTS, **QK_NORM_WEIGHTS} if cfg.qk_norm else LAYER_WEIGHTS
+
+
 def _layers(cfg: ml_collections.ConfigDict, flat: dict) -> list[dict]:
     """Per-layer {path: array} from flattened params, scanned (stacked on axis 0) or not."""
     if cfg.scan_layers:
@@ -88,17 +99,17 @@ def _layers(cfg: ml_collections.ConfigDict, flat: dict) -> list[dict]:
 
 
 def to_hf_tensors(cfg: ml_collections.ConfigDict, params: Any) -> dict[str, np.ndarray]:
-    """Our parameter tree -> HF Llama state dict (torch layout, float32 numpy)."""
+    """Our parameter tree -> HF Llama or Qwen3 state dict (torch layout, float32 numpy)."""
     flat = {k: np.asarray(v, np.float32) for k, v in traverse_util.flatten_dict(params).items()}
     tensors = {hf: _to_torch_layout(flat[ours], n) for ours, (hf, n) in TOP_WEIGHTS.items() if ours in flat}
     for i, layer in enumerate(_layers(cfg, flat)):
-        for ours, (hf, n) in LAYER_WEIGHTS.items():
+        for ours, (hf, n) in _layer_weights(cfg).items():
             tensors[f"model.layers.{i}.{hf}"] = _to_torch_layout(layer[ours], n)
     return {name: np.ascontiguousarray(x) for name, x in tensors.items()}
 
 
 def from_hf_tensors(cfg: ml_collections.ConfigDict, tensors: dict[str, np.ndarray]) -> Any:
-    """HF Llama state dict -> our (unboxed) parameter tree for `cfg`; shapes are checked."""
+    """HF Llama or Qwen3 state dict -> our (unboxed) parameter tree for `cfg`; shapes are checked."""
     abstract = traverse_util.flatten_dict(jax.eval_shape(lambda: model.init_params(cfg, jax.random.key(0))))
     shapes = {k: v.value.shape for k, v in abstract.items()}
 
@@ -111,7 +122,7 @@ def from_hf_tensors(cfg: ml_collections.ConfigDict, tensors: dict[str, np.ndarra
         return x
 
     flat = {ours: take(hf, n, shapes[ours]) for ours, (hf, n) in TOP_WEIGHTS.items() if ours in shapes}
-    for ours, (hf, n) in LAYER_WEIGHTS.items():
+    for ours, (hf, n) in _layer_weights(cfg).items():
         prefix = ("layers",) if cfg.scan_layers else None
         per_layer = [take(f"model.layers.{i}.{hf}", n, shapes[(prefix or (f"layers_{i}",)) + ours][cfg.scan_layers:])
                      for i in range(cfg.num_layers)]
@@ -123,44 +134,68 @@ def from_hf_tensors(cfg: ml_collections.ConfigDict, tensors: dict[str, np.ndarra
     return traverse_util.unflatten_dict({k: jnp.asarray(v, dtype) for k, v in flat.items()})
 
 
+class Family(NamedTuple):
+    """A transformers model family this project's decoder is exactly, for one value of model.qk_norm."""
+
+    architecture: str
+    qk_norm: bool
+    only_fields: dict[str, Any]  # config fields only this family has, as export writes them
+    default_head_dim: int | None  # its config's head_dim when config.json has none; None: dim // heads
+
+
+# model_type -> family. Qwen3 is Llama plus per-head q_norm/k_norm (transformers' modeling_qwen3.py), its
+# default head_dim 128 (configuration_qwen3.py).
+FAMILIES = {
+    "llama": Family("LlamaForCausalLM", False, {"mlp_bias": False}, None),
+    "qwen3": Family("Qwen3ForCausalLM", True, {"use_sliding_window": False}, 128),
+}
+
+
 def hf_config(cfg: ml_collections.ConfigDict, seq_len: int) -> dict[str, Any]:
-    """LlamaConfig fields (transformers 5: rope_parameters, dtype) for our model section."""
+    """LlamaConfig, or with qk_norm Qwen3Config, fields (transformers 5: rope_parameters, dtype) for our model
+    section."""
     if not cfg.causal:
-        raise ValueError("an HF Llama model is causal; this one is bidirectional (model.causal=False), and "
-                         "LlamaForCausalLM would run it with a mask it was not trained with")
+        raise ValueError("an HF Llama or Qwen3 model is causal; this one is bidirectional (model.causal=False), "
+                         "and transformers would run it with a mask it was not trained with")
+    model_type, family = next((name, f) for name, f in FAMILIES.items() if f.qk_norm == cfg.qk_norm)
     return dict(
-        architectures=["LlamaForCausalLM"], model_type="llama", vocab_size=cfg.vocab_size, hidden_size=cfg.dim,
+        architectures=[family.architecture], model_type=model_type, vocab_size=cfg.vocab_size, hidden_size=cfg.dim,
         intermediate_size=cfg.mlp_dim, num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
         num_key_value_heads=cfg.num_kv_heads, head_dim=model.head_dim(cfg), hidden_act="silu",
         rms_norm_eps=cfg.norm_eps, rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
         max_position_embeddings=seq_len, tie_word_embeddings=cfg.tie_embeddings, attention_bias=False,
-        mlp_bias=False, bos_token_id=tokenizer_lib.LLAMA_RECIPE["bos_id"],
-        eos_token_id=tokenizer_lib.LLAMA_RECIPE["eos_id"], dtype="float32")
+        bos_token_id=tokenizer_lib.LLAMA_RECIPE["bos_id"], eos_token_id=tokenizer_lib.LLAMA_RECIPE["eos_id"],
+        dtype="float32", **family.only_fields)
 
 
 def model_section(hf: dict[str, Any]) -> dict[str, Any]:
-    """Our `model` config values for a LlamaConfig dict; features we do not implement are refused."""
+    """Our `model` config values for a Llama or Qwen3 config dict; features we do not implement are refused."""
     rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
+    model_type = hf.get("model_type", "llama")
+    layer_types = hf.get("layer_types") or []  # Qwen3: "sliding_attention" layers, else from use_sliding_window
+    sliding = any(t != "full_attention" for t in layer_types) or (not layer_types and hf.get("use_sliding_window"))
     unsupported = {
         "rope scaling": rope.get("rope_type", rope.get("type", "default")) != "default",
         "attention_bias": hf.get("attention_bias", False), "mlp_bias": hf.get("mlp_bias", False),
+        "sliding window attention": sliding,
         f"hidden_act={hf.get('hidden_act')}": hf.get("hidden_act", "silu") != "silu",
-        f"model_type={hf.get('model_type')}": hf.get("model_type", "llama") != "llama",
+        f"model_type={model_type}": model_type not in FAMILIES,
     }
     if any(unsupported.values()):
-        raise ValueError(f"not a plain Llama checkpoint: {[k for k, v in unsupported.items() if v]}")
-    heads = hf["num_attention_heads"]
+        raise ValueError(f"not a plain Llama or Qwen3 checkpoint: {[k for k, v in unsupported.items() if v]}")
+    family, heads = FAMILIES[model_type], hf["num_attention_heads"]
     return dict(
         vocab_size=hf["vocab_size"], dim=hf["hidden_size"], num_layers=hf["num_hidden_layers"], num_heads=heads,
         num_kv_heads=hf.get("num_key_value_heads") or heads,
-        head_dim=hf.get("head_dim") or hf["hidden_size"] // heads, mlp_dim=hf["intermediate_size"],
+        head_dim=hf.get("head_dim") or family.default_head_dim or hf["hidden_size"] // heads,
+        mlp_dim=hf["intermediate_size"],
         rope_theta=float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))), norm_eps=hf["rms_norm_eps"],
-        tie_embeddings=bool(hf.get("tie_word_embeddings", False)))
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)), qk_norm=family.qk_norm)
 
 
 def save_pretrained(cfg: ml_collections.ConfigDict, params: Any, tokenizer_model: str, seq_len: int,
                     output: str) -> None:
-    """Writes an HF Llama folder: config, weights, generation config and tokenizer files."""
+    """Writes an HF Llama (Qwen3 with qk_norm) folder: config, weights, generation config and tokenizer files."""
     from transformers import GenerationConfig
 
     os.makedirs(output, exist_ok=True)
@@ -204,7 +239,7 @@ def hf_tokenizer(tokenizer_model: str) -> Any:
 
 
 def export(workdir: str, output: str) -> None:
-    """The newest checkpoint of a training run as an HF Llama folder."""
+    """The newest checkpoint of a training run as an HF Llama (Qwen3 with qk_norm) folder."""
     run = trained.load(workdir)
     save_pretrained(run.config.model, run.params, os.path.join(workdir, trained.TOKENIZER_FILE),
                     run.config.seq_len, output)
@@ -276,10 +311,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m pretrain_jax.hf", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    out = commands.add_parser("export", help="a training workdir -> an HF Llama folder")
+    out = commands.add_parser("export", help="a training workdir -> an HF Llama or Qwen3 folder")
     out.add_argument("--workdir", required=True)
     out.add_argument("--output", required=True)
-    into = commands.add_parser("import", help="an HF Llama folder -> a workdir train.py continues")
+    into = commands.add_parser("import", help="an HF Llama or Qwen3 folder -> a workdir train.py continues")
     into.add_argument("--hf_dir", required=True)
     into.add_argument("--workdir", required=True)
     into.add_argument("--config", required=True, help="training config file; --config.KEY=VALUE overrides follow")

@@ -1,4 +1,5 @@
-"""Hugging Face interop: the same logits both ways, the same greedy text, the same token ids; imports train on."""
+"""Hugging Face interop (Llama, and Qwen3 for QK-norm): the same logits both ways, the same greedy text, the same
+token ids, parameters unchanged by a round trip; imports train on."""
 
 import email.message
 import inspect
@@ -11,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from data_prep import records
 from data_prep import tokenizer as tokenizer_lib
@@ -19,10 +20,11 @@ from pretrain_jax import generate, hf, model, trained
 from configs import tiny
 
 MAX_LOGIT_DIFF = 1e-4  # float32, max abs
-# Small Llama shapes: GQA (8 query heads on 4 key/value heads), both head kinds, both layer layouts.
+# Small shapes: GQA (8 query heads on 4 key/value heads), both head kinds, both layer layouts; QK-norm is Qwen3.
 SHAPES = {
     "untied_scanned": dict(tie_embeddings=False, scan_layers=True, num_layers=3),
     "tied_unrolled": dict(tie_embeddings=True, scan_layers=False, num_layers=2),
+    "qk_norm_tied_scanned": dict(qk_norm=True, tie_embeddings=True, scan_layers=True, num_layers=2),
 }
 
 
@@ -66,20 +68,21 @@ def load_hf(path):
     return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager").eval()
 
 
+def noisy_params(cfg):
+    """Initialized parameters plus noise: norm scales moved away from 1, so a swapped norm would show."""
+    params = jax.jit(lambda rng: nn.unbox(model.init_params(cfg, rng)))(jax.random.key(1))
+    noise = np.random.default_rng(2)
+    return jax.tree.map(lambda x: jnp.asarray(np.asarray(x) + 0.1 * noise.standard_normal(x.shape, np.float32)),
+                        params)
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_exported_model_gives_transformers_the_same_logits(shape, tokenizer_path, text_tokens, tmp_path):
     cfg = small_config(**SHAPES[shape])
-
-    @jax.jit
-    def init(rng):  # norm scales moved away from 1, so a swapped norm would show
-        params = nn.unbox(model.init_params(cfg, rng))
-        noise = jax.random.split(jax.random.key(2), len(jax.tree.leaves(params)))
-        return jax.tree.unflatten(jax.tree.structure(params), [
-            x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(jax.tree.leaves(params), noise)])
-
-    params = init(jax.random.key(1))
+    params = noisy_params(cfg)
     hf.save_pretrained(cfg, params, tokenizer_path, 64, str(tmp_path))
     hf_model = load_hf(str(tmp_path))
+    assert type(hf_model).__name__ == ("Qwen3ForCausalLM" if cfg.qk_norm else "LlamaForCausalLM")
     diff = np.abs(our_logits(cfg, params, text_tokens) - hf_logits(hf_model, text_tokens)).max()
     print(f"export {shape}: max |logit difference| {diff:.2e}")
     assert diff <= MAX_LOGIT_DIFF
@@ -100,7 +103,9 @@ def test_exported_model_gives_transformers_the_same_logits(shape, tokenizer_path
 @pytest.mark.parametrize("shape", SHAPES)
 def test_imported_transformers_model_gives_the_same_logits(shape, text_tokens, tmp_path):
     cfg = small_config(**SHAPES[shape])
-    hf_model = LlamaForCausalLM(LlamaConfig(**hf.hf_config(cfg, 64), initializer_range=0.1)).eval()
+    # A random transformers model of the family (LlamaForCausalLM, or Qwen3ForCausalLM with qk_norm)
+    hf_model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**hf.hf_config(cfg, 64), initializer_range=0.1))
+    hf_model.eval()
     with torch.no_grad():
         for name, weight in hf_model.named_parameters():
             if "norm" in name:
@@ -110,11 +115,27 @@ def test_imported_transformers_model_gives_the_same_logits(shape, text_tokens, t
     assert os.path.exists(tmp_path / hf.INDEX_FILE) == (shape == "tied_unrolled")
     config, tensors = hf.read_checkpoint(str(tmp_path))
     imported = small_config(**hf.model_section(config))
+    assert imported.qk_norm == cfg.qk_norm
     imported.scan_layers = cfg.scan_layers
     params = hf.from_hf_tensors(imported, tensors)
     diff = np.abs(our_logits(imported, params, text_tokens) - hf_logits(hf_model, text_tokens)).max()
     print(f"import {shape}: max |logit difference| {diff:.2e}")
     assert diff <= MAX_LOGIT_DIFF
+
+
+@pytest.mark.parametrize("overrides", [SHAPES["qk_norm_tied_scanned"],
+                                       dict(qk_norm=True, tie_embeddings=False, scan_layers=False, num_layers=2)])
+def test_export_then_import_gives_back_the_same_parameters_and_shape(overrides, tokenizer_path, tmp_path):
+    """QK-norm models, both layouts (a Llama export's round trip: test_import_writes_a_workdir_...)."""
+    cfg = small_config(**overrides)
+    params = noisy_params(cfg)
+    hf.save_pretrained(cfg, params, tokenizer_path, 64, str(tmp_path))
+    config, tensors = hf.read_checkpoint(str(tmp_path))
+    section = hf.model_section(config)
+    assert section == {**{key: cfg[key] for key in section}, "head_dim": model.head_dim(cfg)}
+    back = hf.from_hf_tensors(cfg, tensors)
+    assert jax.tree.structure(back) == jax.tree.structure(params)
+    jax.tree.map(np.testing.assert_array_equal, back, params)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +188,28 @@ def test_checkpoints_with_unsupported_features_are_refused():
         hf.model_section({**config, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}})
     with pytest.raises(ValueError, match="attention_bias"):
         hf.model_section({**config, "attention_bias": True})
+    with pytest.raises(ValueError, match="model_type=mistral"):
+        hf.model_section({**config, "model_type": "mistral"})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(use_sliding_window=True, sliding_window=16, max_window_layers=1,
+          layer_types=["full_attention", "sliding_attention"]), "sliding window attention"),
+    (dict(use_sliding_window=True, sliding_window=16), "sliding window attention"),  # layer_types left out
+    (dict(attention_bias=True), "attention_bias"),
+    (dict(rope_parameters={"rope_type": "yarn", "rope_theta": 1e6, "factor": 4.0}), "rope scaling"),
+])
+def test_qwen3_checkpoints_with_unsupported_features_are_refused(overrides, message):
+    config = hf.hf_config(small_config(qk_norm=True), 64)
+    with pytest.raises(ValueError, match=f"not a plain Llama or Qwen3 checkpoint: .*{message}"):
+        hf.model_section({**config, **overrides})
+
+
+def test_a_qwen3_config_without_head_dim_means_qwen3s_default():
+    """Qwen3Config's head_dim defaults to 128, not hidden_size // heads as Llama's does."""
+    config = {k: v for k, v in hf.hf_config(small_config(qk_norm=True), 64).items() if k != "head_dim"}
+    assert hf.model_section(config)["head_dim"] == 128
+    assert hf.model_section({**config, "model_type": "llama"})["head_dim"] == 64 // 8
 
 
 def test_a_bidirectional_model_is_not_exported_as_a_causal_llama():
