@@ -5,7 +5,7 @@
          (removed documents go aside with stage and reason, counted)
       -> split -> tokenizer (a combine of the train sample, trained once, a side input)
       -> shard by contiguous ranges of the kept order -> per shard: sort, tokenize, pack, write
-      -> report.json, removed_samples.jsonl, then metadata.json
+      -> report.json, timings.json, removed_samples.jsonl, then metadata.json
 
 Every stage is the local runner's own function (stages.py, dedup/, tokenizer.py,
 pack.py); dedup runs as shuffles (dedup/beam.py). Each document carries its order
@@ -66,7 +66,12 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner
     _clear_output_dir(config)
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
         _build(pipeline, config, sources, mix, start)
-    with FileSystems.open(_join(config.output_dir, prepare.REPORT_FILE)) as f:
+    read = lambda name: _read_json(_join(config.output_dir, name))
+    return prepare.joined_report(read(prepare.REPORT_FILE), read(prepare.TIMINGS_FILE))
+
+
+def _read_json(path: str) -> Any:
+    with FileSystems.open(path) as f:
         return json.load(f)
 
 

@@ -2,7 +2,7 @@
 
     read -> config.stages (curate.py: filters on all cores, corpus-level dedup)
          -> split by document -> train tokenizer (train split) -> tokenize (all cores)
-         -> pack -> shards + metadata.json + report.json + removed_samples.jsonl
+         -> pack -> shards + metadata.json + report.json + timings.json + removed_samples.jsonl
 
 Two passes. The first reads and curates every document once, accounts for it (kept,
 or removed with its stage and reason), writes the kept texts of each split to a
@@ -53,13 +53,16 @@ from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
 from data_prep.stats import Ledger, SourceCounts
 
 SPLITS = (TRAIN, VALIDATION)
-REPORT_FILE = "report.json"
+REPORT_FILE = "report.json"  # the counts: a resumed run writes the same bytes as an uninterrupted one
+TIMINGS_FILE = "timings.json"  # where the run wrote, how long it and each stage took
 SAMPLES_FILE = "removed_samples.jsonl"
+RUN_KEYS = ("output_dir", "seconds", "timings", "docs_per_second")  # of a report: in TIMINGS_FILE
 PARTIAL_PREFIX = ".partial-"  # + the config hash: an unfinished run's work files, tokenizer and shard stats
 CURATED_FILE = "curated.pkl"  # the ledger and timings of pass 1, saved once it and the tokenizer are done
 
-__all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "check_output_dir", "check_shardable", "num_shards",
-           "part_name", "prepare", "report_and_metadata", "report_files", "shard_sizes", "source_counts"]
+__all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "TIMINGS_FILE", "check_output_dir", "check_shardable",
+           "joined_report", "num_shards", "part_name", "prepare", "report_and_metadata", "report_files",
+           "shard_sizes", "source_counts"]
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -116,9 +119,25 @@ def report_and_metadata(config: ml_collections.ConfigDict, ledger: Ledger, parts
 
 
 def report_files(report: dict[str, Any], ledger: Ledger) -> dict[str, bytes]:
-    """report.json and removed_samples.jsonl, by file name."""
-    return {REPORT_FILE: json.dumps(report, indent=2).encode("utf-8"),
+    """report.json, timings.json and removed_samples.jsonl, by file name.
+
+    The report's counts and its timings go to two files, so that report.json, like
+    the shards, has the same bytes whether the run was resumed or not; and wherever
+    the dataset was written (`output_dir` is in timings.json).
+    """
+    counts = {key: value for key, value in report.items() if key not in RUN_KEYS}
+    counts["stages"] = [{key: value for key, value in stage.items() if key != "seconds"} for stage in report["stages"]]
+    timings = {**{key: report[key] for key in RUN_KEYS},
+               "stage_seconds": {stage["stage"]: stage["seconds"] for stage in report["stages"]}}
+    return {REPORT_FILE: json.dumps(counts, indent=2).encode("utf-8"),
+            TIMINGS_FILE: json.dumps(timings, indent=2).encode("utf-8"),
             SAMPLES_FILE: "".join(ledger.sample_lines()).encode("utf-8")}
+
+
+def joined_report(counts: dict[str, Any], timings: dict[str, Any]) -> dict[str, Any]:
+    """The report that `report_files` wrote as report.json (`counts`) and timings.json (`timings`)."""
+    stages = [{**stage, "seconds": timings["stage_seconds"][stage["stage"]]} for stage in counts["stages"]]
+    return {**{key: timings[key] for key in RUN_KEYS}, **counts, "stages": stages}
 
 
 def checked_sources(config: ml_collections.ConfigDict) -> list[corpora.InputSource]:

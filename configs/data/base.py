@@ -49,7 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
     # What to read: paths to files or folders (read recursively), or corpus names
     # ("python-stdlib"); `name=path` names the source, else it is the folder's name.
     c.inputs = ()
-    c.output_dir = ""  # where the shards, tokenizer.model, metadata.json and report.json go
+    c.output_dir = ""  # where the shards, tokenizer.model, metadata.json, report.json and timings.json go
     # Replace a dataset already in output_dir. Without it a finished one is an error and an
     # unfinished one (same config) is resumed.
     c.overwrite = False

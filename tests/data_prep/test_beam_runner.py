@@ -129,9 +129,9 @@ def test_duplicate_removals_name_the_kept_document_so_clusters_can_be_rebuilt(bo
         assert not set(members) & {s["id"] for s in removed}  # a keeper is not removed by its own stage
 
 
-def test_byte_identical_shards_tokenizer_and_metadata(both_runs):
+def test_byte_identical_shards_tokenizer_metadata_and_report(both_runs):
     (local_dir, _), (beam_dir, _) = both_runs
-    files = lambda folder: sorted(name for name in os.listdir(folder) if name != prepare.REPORT_FILE)
+    files = lambda folder: sorted(name for name in os.listdir(folder) if name != prepare.TIMINGS_FILE)
     assert files(beam_dir) == files(local_dir)
     shards = [shard for info in records.read_metadata(str(local_dir)).splits.values() for shard in info.shards]
     assert sorted(shards) == [name for name in files(local_dir) if name.endswith(".array_record")]

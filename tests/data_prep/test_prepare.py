@@ -88,9 +88,14 @@ def test_every_document_read_is_kept_or_removed(dataset):
 
 
 def test_report_is_written_with_the_dataset(dataset):
+    """report.json holds the counts, timings.json where and how long the run (and each stage) took."""
     data_dir, report = dataset
     with open(os.path.join(data_dir, prepare.REPORT_FILE)) as f:
-        assert json.load(f) == report
+        counts = json.load(f)
+    with open(os.path.join(data_dir, prepare.TIMINGS_FILE)) as f:
+        timings = json.load(f)
+    assert prepare.joined_report(counts, timings) == report
+    assert "seconds" not in json.dumps(counts) and "output_dir" not in counts
     assert not [name for name in os.listdir(data_dir) if name.startswith(".work") or name.endswith(".tmp")]
 
 
@@ -287,14 +292,8 @@ def test_a_bad_mixture_is_a_config_error(weights, epochs, error):
 
 
 def _outputs(folder) -> dict[str, bytes]:
-    """Every file of a finished dataset; report.json without what depends on when and where it ran."""
-    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-    report = json.loads(files.pop(prepare.REPORT_FILE))
-    for key in ("output_dir", "seconds", "timings", "docs_per_second"):
-        report.pop(key)
-    for stage in report["stages"]:
-        stage.pop("seconds")
-    return {**files, prepare.REPORT_FILE: report}
+    """Every file of a finished dataset but timings.json, which says where and how long the run took."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != prepare.TIMINGS_FILE}
 
 
 def test_a_run_killed_midway_and_run_again_writes_what_an_uninterrupted_run_writes(tmp_path, stdlib_folders):
@@ -314,7 +313,8 @@ def test_a_run_killed_midway_and_run_again_writes_what_an_uninterrupted_run_writ
     assert subprocess.run(command, cwd=REPO, capture_output=True).returncode == 0
     assert next(killed.glob("train-00000-*.array_record")).stat().st_mtime_ns == first.st_mtime_ns  # skipped
     prepare.prepare(_config(tmp_path / "whole", **settings))
-    assert _outputs(killed) == _outputs(tmp_path / "whole")
+    assert _outputs(killed) == _outputs(tmp_path / "whole")  # report.json included, byte for byte
+    assert prepare.REPORT_FILE in _outputs(killed) and (killed / prepare.TIMINGS_FILE).exists()
 
 
 def test_a_given_tokenizer_is_used_instead_of_training_one(tmp_path, dataset, stdlib_folders):
