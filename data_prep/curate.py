@@ -28,6 +28,8 @@ import itertools
 import json
 import multiprocessing
 import os
+import select
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence, Sized
 
@@ -42,6 +44,7 @@ from data_prep.stats import SAMPLE_CHARS, Ledger, Removal, StageStats
 READ = "read"
 CHUNK_DOCS = 32  # documents per task sent to a worker
 CHUNKS_IN_FLIGHT = 4  # per worker: enough to keep it busy, few enough to bound memory
+EXIT_POLL_SECONDS = 1.0  # how often a worker checks that the main process still runs, where pidfds are missing
 
 NamedStage = tuple[str, stages.Stage]
 _worker_stages: Sequence[NamedStage] = ()  # set in each worker by _init_worker
@@ -151,7 +154,8 @@ def _chunk_runner(named: Sequence[NamedStage], num_workers: int):
     first pass, 0.9 s for each later one (spawn, which imports data_prep in every
     worker, took 5 to 6 s per pass). The FineWeb recipe starts one pool, as dedup
     verdicts apply in this process: seconds of a run that takes minutes. A worker that dies (out of memory, say) raises
-    BrokenProcessPool here rather than hanging the run.
+    BrokenProcessPool here rather than hanging the run; a main process that dies (kill -9) takes its workers,
+    and so the forkserver and resource tracker, with it within a second (`_exit_after`).
     """
     if num_workers <= 1:
         _init_worker(named)
@@ -160,7 +164,7 @@ def _chunk_runner(named: Sequence[NamedStage], num_workers: int):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])  # the server imports data_prep once; workers fork from it
     with concurrent.futures.ProcessPoolExecutor(num_workers, context, initializer=_init_worker,
-                                                initargs=(named,)) as pool:
+                                                initargs=(named, os.getpid())) as pool:
         yield lambda chunks: _ordered(pool, chunks, num_workers * CHUNKS_IN_FLIGHT)
 
 
@@ -175,9 +179,40 @@ def _ordered(pool: concurrent.futures.Executor, chunks: Iterator[list[Document]]
         yield in_flight.popleft().result()
 
 
-def _init_worker(named: Sequence[NamedStage]) -> None:
+def _init_worker(named: Sequence[NamedStage], main_pid: int | None = None) -> None:
+    """Sets the worker's stages; in a worker process, ends it with the run's main process `main_pid`."""
     global _worker_stages
     _worker_stages = named
+    if main_pid is not None:
+        threading.Thread(target=_exit_after, args=(main_pid,), name="exit-with-main", daemon=True).start()
+
+
+def _exit_after(pid: int) -> None:
+    """Exits this process once process `pid` has ended, however it ended (kill -9 included).
+
+    A ProcessPoolExecutor worker waits on a queue whose writing end it holds itself,
+    so it never sees the main process go; the forkserver and the resource tracker wait
+    for the workers. Without this, all of them outlived a killed run (45 s and more).
+    A pidfd (Linux 5.3+) becomes readable when the process ends; elsewhere, poll.
+    """
+    try:
+        select.select([os.pidfd_open(pid)], [], [])
+    except ProcessLookupError:  # already gone
+        pass
+    except (AttributeError, OSError):  # no pidfd_open here
+        while _is_running(pid):
+            time.sleep(EXIT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user: the pid was reused
+        return False
+    return True
 
 
 def _run_chunk(chunk: list[Document]) -> tuple[list[Document | Removal], dict[str, StageStats]]:

@@ -5,20 +5,23 @@ folder as one `FATAL` line; never a traceback, a hang or unbounded memory.
 """
 
 import collections
+import contextlib
 import gzip
 import inspect
 import json
 import json.decoder
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import zstandard
 
 from configs.data import base
-from data_prep import prepare, readers
+from data_prep import corpora, prepare, readers
 from data_prep.document import Document
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -176,3 +179,45 @@ def test_a_decompression_bomb_is_removed_as_too_large_in_bounded_memory(tmp_path
           f"{measured['grown_bytes'] / 2**20:.0f} MiB over the peak before reading")
     assert measured["outcomes"] == ["read:too_large", "kept"]
     assert measured["grown_bytes"] < 16 * readers.STORED_BYTES_PER_TEXT_BYTE * BOMB_LIMIT  # 96 MiB
+
+
+# --- kill -9 of the main process: its workers, the forkserver and the resource tracker end within seconds ---
+
+def _process_group(pgid: int) -> list[str]:
+    """The command lines of the live (not zombie) processes in a process group, from /proc."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/stat") as f:
+                state, _, group = f.read().rsplit(")", 1)[1].split()[:3]
+            if int(group) == pgid and state != "Z":
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    found.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+@pytest.mark.parametrize("phase, marker, processes, stages", [
+    ("curate", "forkserver", 3, "('gopher_quality',)"),  # the forkserver and the curation pool's 2 workers
+    ("tokenize", "spawn_main", 2, "()"),  # the tokenizer pool's 2 spawned workers
+])
+def test_killing_the_main_process_ends_every_process_it_started(tmp_path, phase, marker, processes, stages):
+    root, _ = corpora.python_stdlib_files()
+    inputs = tuple(f"{root}/{folder}" for folder in ("asyncio", "email", "json", "xml"))
+    command = [sys.executable, "-m", "data_prep", "run", "--config=configs/data/base.py",
+               f"--config.inputs={inputs!r}", f"--config.output_dir={tmp_path}", "--config.vocab_size=400",
+               "--config.seq_len=128", "--config.num_workers=2", f"--config.stages={stages}"]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True) as run:
+        try:
+            while sum(marker in line for line in _process_group(run.pid)) < processes and run.poll() is None:
+                time.sleep(0.02)
+            assert run.poll() is None, f"the run ended before its {phase} workers were seen"
+            os.kill(run.pid, signal.SIGKILL)
+            run.wait()
+            deadline = time.monotonic() + 5
+            while _process_group(run.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _process_group(run.pid) == []
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.pid, signal.SIGKILL)  # whatever outlived the test
