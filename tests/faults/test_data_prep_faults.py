@@ -134,7 +134,8 @@ import json, resource, sys
 from data_prep import readers
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 root, files = readers.list_files(sys.argv[1])
-outcomes = [str(getattr(r, "removed", "kept")) for r in readers.read_files("src", root, files, max_bytes=int(sys.argv[2]))]
+results = readers.read_files("src", root, files, max_bytes=int(sys.argv[2]))
+outcomes = [str(getattr(result, "removed", "kept")) for result in results]
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"outcomes": outcomes, "grown_bytes": (after - before) * 1024, "peak_bytes": after * 1024}))
 """
