@@ -11,8 +11,8 @@ DIR/seq{L} (default data/benchmarks/input_pipeline, ignored by git), and reused 
 later runs; the first preparation trains the tokenizer, the others reuse it.
 
 Input pipeline: what pretrain_jax.train runs per step, nothing else:
-input_pipeline.train_iterator (Grain: seeded shuffle, repeat, batch, records
-decoded, segment ids and positions) then input_pipeline.global_batch (the device
+train_data.TrainData (Grain: seeded shuffles, rows by position, batches read by
+Grain threads, records decoded, segment ids and positions) then input_pipeline.global_batch (the device
 put onto the mesh, here one CPU device), waited on with jax.block_until_ready.
 Targets are made inside the jitted train step (objectives), so they are the
 step's work, not the loader's. Shapes BATCHxLENGTH: 8x512 and 4x1024 are the 25m
@@ -63,7 +63,7 @@ from configs import base  # noqa: E402
 from configs.data import demo  # noqa: E402
 from data_prep import corpora, pack, prepare, records, tokenizer  # noqa: E402
 from report import BENCHMARKS_FILE, busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
-from pretrain_jax import input_pipeline, sharding  # noqa: E402
+from pretrain_jax import input_pipeline, sharding, train_data  # noqa: E402
 
 SECTION = "## Input pipeline and tokenizer throughput"
 TRAINING_SECTION = "## Training throughput"
@@ -156,7 +156,8 @@ def loader(case: LoaderCase, data_dir: str, mesh: jax.sharding.Mesh, warmup: int
     config.seq_len, config.global_batch_size = case.seq_len, case.batch
     metadata = records.read_metadata(data_dir)
     code.check_compatible(metadata, config)
-    iterator = code.train_iterator(config, metadata)
+    # The training rows live in train_data.py now; an older revision read them in input_pipeline.py.
+    iterator = (train_data.TrainData if code is input_pipeline else code.train_iterator)(config, metadata)
 
     def steps(n: int) -> int:
         for _ in range(n):

@@ -1,22 +1,20 @@
 """Orbax checkpoints of the full training state and the data iterator's position.
 
-A checkpoint holds parameters, optimizer state, step counters and the Grain
-iterator state, so restarting with the same workdir continues exactly where the
-run stopped: same parameters, same next batch. Writes are asynchronous (the
+A checkpoint holds parameters, optimizer state, step counters and the training
+data's position (pretrain_jax/train_data.py), so restarting with the same workdir
+continues exactly where the run stopped: same parameters, same next batch. Writes are asynchronous (the
 arrays are copied to host memory, then written while training goes on) and
-every process writes its own shards.
+every process writes its own shards of the arrays.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-import grain
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
-from etils import epath
 
 from pretrain_jax.train_state import TrainState
 
@@ -39,61 +37,76 @@ class Checkpointer:
         """Whether `save` at `step` writes a checkpoint unforced."""
         return self._every > 0 and step % self._every == 0
 
-    def save(self, state: TrainState, data_iterator: grain.DatasetIterator, force: bool = False) -> bool:
-        """Saves at multiples of `every` (or whenever `force`); returns whether it saved."""
+    def save(self, state: TrainState, data: Any, force: bool = False) -> bool:
+        """Saves at multiples of `every` (or whenever `force`); returns whether it saved.
+
+        `data` is the training data iterator: its position (get_state, pretrain_jax/train_data.py) is
+        saved beside the state; it is the same in every process, so process 0 writes it.
+        """
         step = int(state.step)
         if not (force or self.due(step)):
             return False
         if step == self._manager.latest_step():
             return False
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                  data=grain.checkpoint.CheckpointSave(data_iterator))
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data.get_state()))
         return self._manager.save(step, args=args, force=True)
 
-    def restore_latest(self, abstract: TrainState,
-                       data_iterator: grain.DatasetIterator | None = None) -> TrainState | None:
-        """The newest state (placed by `abstract`'s shardings), or None if there is none.
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
 
-        With `data_iterator`, it is rewound to the saved position too (training resumes),
-        also by another number of processes than saved it: every process saves the same
-        position (global batches taken), and global batch k holds the same rows for any
-        process count (pretrain_jax/input_pipeline.py). Without, only the state is read.
+    def restore(self, abstract: TrainState, data: Any = None, step: int | None = None) -> TrainState | None:
+        """The state at `step` (default: the newest), placed by `abstract`'s shardings; None if there is none.
+
+        With `data`, the training data iterator is set to the saved position too (training resumes),
+        whatever number of processes saved it.
         """
-        step = self._manager.latest_step()
+        step = self._manager.latest_step() if step is None else step
         if step is None:
             return None
         items = {"state": ocp.args.StandardRestore(abstract)}
-        writers = self._data_writers(step) if data_iterator is not None else None
-        if writers == jax.process_count():
-            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-        state = self._manager.restore(step, args=ocp.args.Composite(**items)).state
-        if writers not in (None, jax.process_count()):
-            position = self._data_dir(step) / f"process_0-of-{writers}.json"
-            data_iterator.set_state(json.loads(position.read_text()))
-        return state
+        if data is not None:
+            items["data"] = ocp.args.JsonRestore()
+        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+        if data is not None:
+            data.set_state(restored.data)
+        return restored.state
 
-    def _data_dir(self, step: int) -> epath.Path:
-        return epath.Path(self._manager.directory) / str(step) / "data"
+    def restore_parts(self, parts: dict[str, Any], step: int | None = None) -> tuple[dict[str, Any], int] | None:
+        """(the named fields of the state, e.g. {"params": abstract params}, step) at `step` (default: the newest),
+        or None if there is no checkpoint.
 
-    def _data_writers(self, step: int) -> int | None:
-        """How many processes saved the data position at `step` (files process_<i>-of-<n>.json)."""
-        names = [path.name for path in self._data_dir(step).glob("process_*-of-*.json")]
-        return int(names[0].removesuffix(".json").rsplit("-of-", 1)[1]) if names else None
-
-    def restore_latest_params(self, abstract_params: Any) -> tuple[Any, int] | None:
-        """(parameters, step) of the newest checkpoint, or None if there is none.
-
-        Reads no optimizer state, so a model loads in a third of its training state's memory
-        (evaluation, sampling, export). Call it on a Checkpointer that has not saved: orbax then
-        reads the state as a plain tree, of which it can restore a part.
+        Reads nothing else, so a model loads in a third of its training state's memory (evaluation,
+        sampling, export, averaging). Call it on a Checkpointer that has not saved: orbax then reads
+        the state as a plain tree, of which it can restore a part.
         """
-        step = self._manager.latest_step()
+        step = self._manager.latest_step() if step is None else step
         if step is None:
             return None
-        item = {"params": abstract_params}
-        part = ocp.args.PyTreeRestore(item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+        part = ocp.args.PyTreeRestore(parts, restore_args=ocp.checkpoint_utils.construct_restore_args(parts),
                                       partial_restore=True)
-        return self._manager.restore(step, args=ocp.args.Composite(state=part)).state["params"], step
+        return self._manager.restore(step, args=ocp.args.Composite(state=part)).state, step
+
+    def restore_numpy(self, field: str, path: tuple[str, ...], leaf: Any, step: int) -> np.ndarray:
+        """One array of the state, `field` (e.g. "params") then `path` within it, as numpy on the host."""
+        item: dict = {field: {}}
+        node = item[field]
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        node[path[-1]] = leaf
+        restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
+        restored = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(item, restore_args=restore_args, partial_restore=True))).state[field]
+        for name in path:
+            restored = restored[name]
+        return restored
+
+    def save_params(self, params: Any, step: int) -> None:
+        """A checkpoint of parameters alone (pretrain_jax/average.py): `restore_parts` reads it like any."""
+        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave({"params": params})), force=True)
+
+    def wait(self) -> None:
+        """Waits for an asynchronous write in progress (before reading the checkpoints back)."""
+        self._manager.wait_until_finished()
 
     def close(self) -> None:
         """Waits for pending writes, then releases the manager."""

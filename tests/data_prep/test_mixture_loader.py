@@ -1,4 +1,4 @@
-"""A mixture end to end: prepare two real sources with weights, then train_iterator draws rows at those weights.
+"""A mixture end to end: prepare two real sources with weights, then the training data draws rows at those weights.
 
 The sources differ in kind and size: 30 Python documentation pages (HTML, extracted)
 and the stdlib `email` package (plain text). The weights put a quarter of the rows
@@ -15,7 +15,7 @@ import pytest
 from configs import tiny
 from configs.data import base
 from data_prep import prepare, records
-from pretrain_jax import input_pipeline
+from pretrain_jax import train_data
 
 DOCS_PAGES = 30
 WEIGHTS = {"docs": 0.25, "code": 0.75}  # the docs hold about 64% of the tokens
@@ -58,7 +58,7 @@ def test_the_loader_draws_each_source_at_its_prepared_weight(mixed_dataset):
     assert abs(token_share - WEIGHTS["docs"]) > 0.2  # unmixed reading would be far off
     config = tiny.get_config()
     config.data.dir = mixed_dataset
-    iterator = input_pipeline.train_iterator(config, metadata)
+    iterator = train_data.TrainData(config, metadata)
     rows = np.concatenate([next(iterator)["tokens"] for _ in range(BATCHES)])
     source_of = _source_of_rows(mixed_dataset, metadata)
     drawn = [source_of[row.tobytes()] for row in rows]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data_prep import records
-from pretrain_jax import input_pipeline
+from pretrain_jax import input_pipeline, train_data
 
 EOS, PAD = 2, records.PAD
 
@@ -51,19 +51,19 @@ def train_metadata(request, tiny_dataset):
 
 
 def test_train_batches_are_seeded_and_resume_from_a_saved_state(tiny_config, train_metadata):
-    first = input_pipeline.train_iterator(tiny_config, train_metadata)
+    first = train_data.TrainData(tiny_config, train_metadata)
     head = take(first, 3)
     state = first.get_state()
     tail = take(first, 3)
 
-    again = input_pipeline.train_iterator(tiny_config, train_metadata)
+    again = train_data.TrainData(tiny_config, train_metadata)
     np.testing.assert_array_equal(np.stack(take(again, 3)), np.stack(head))
-    resumed = input_pipeline.train_iterator(tiny_config, train_metadata)
+    resumed = train_data.TrainData(tiny_config, train_metadata)
     resumed.set_state(state)
     np.testing.assert_array_equal(np.stack(take(resumed, 3)), np.stack(tail))
 
     tiny_config.seed = 1
-    other_seed = input_pipeline.train_iterator(tiny_config, train_metadata)
+    other_seed = train_data.TrainData(tiny_config, train_metadata)
     assert not np.array_equal(np.stack(take(other_seed, 3)), np.stack(head))
 
 
@@ -72,7 +72,7 @@ def test_mixed_batches_draw_each_source_at_its_weight(tiny_config, tiny_dataset,
     source_of = {row: name for name, info in mixed_metadata.mixture["train"].items()
                  for row in _rows(tiny_dataset, info.shards[0])}
     tiny_config.data.mixture_weights = override
-    rows = np.concatenate(take(input_pipeline.train_iterator(tiny_config, mixed_metadata), 100))
+    rows = np.concatenate(take(train_data.TrainData(tiny_config, mixed_metadata), 100))
     drawn = [source_of[row.tobytes()] for row in rows]
     assert abs(drawn.count("a") / len(drawn) - share_of_a) < 0.02
 
@@ -86,7 +86,7 @@ def test_a_dataset_written_before_mixtures_still_reads(tiny_dataset, tmp_path):
 
 
 def test_train_batches_have_the_configured_shape(tiny_config, tiny_dataset):
-    batch = next(input_pipeline.train_iterator(tiny_config, records.read_metadata(tiny_dataset)))
+    batch = next(train_data.TrainData(tiny_config, records.read_metadata(tiny_dataset)))
     assert set(batch) == {"tokens", "segment_ids", "positions"}
     for array in batch.values():
         assert array.shape == (tiny_config.global_batch_size, tiny_config.seq_len)
