@@ -6,7 +6,7 @@ Run (from the repository root):
                                       [--repeats R]
 
 Each measurement builds the train step exactly as pretrain_jax.train runs it
-(train.jit_train_step: forward, causal-LM loss, backward, global-norm clipping,
+(train_step.jit_train_step: forward, causal-LM loss, backward, global-norm clipping,
 AdamW, the non-finite guard; explicit shardings, state donated) for the 25M shape
 (width 384, 6 heads, 2 kv heads, MLP 1024, vocabulary 8000, 8 x 512 tokens) at one
 depth, on abstract state and batch (nothing is allocated), and times its three
@@ -45,7 +45,7 @@ import ml_collections  # noqa: E402
 
 from report import busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
 import shapes  # noqa: E402
-from pretrain_jax import aot, config as config_lib, optimizer, sharding, train, train_state  # noqa: E402
+from pretrain_jax import aot, config as config_lib, train_state, train_step  # noqa: E402
 
 SECTION = "## Compile time against depth"
 SHAPE = "25m"  # of benchmarks/shapes.py; the depth varies
@@ -71,12 +71,10 @@ def hlo_instructions(hlo_text: str) -> int:
 def measure(config: ml_collections.ConfigDict, devices: list[jax.Device]) -> dict[str, float]:
     """Seconds to trace, lower and compile the train step from cold caches, and the compiled size."""
     config_lib.validate(config, len(devices))
-    mesh = sharding.make_mesh(config.mesh, devices)
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    state_sh = train_state.state_shardings(config.model, tx, mesh)
-    state = train_state.abstract_state(config.model, tx, state_sh)
+    setup = train_state.setup(config, devices)
+    state, mesh = setup.abstract, setup.mesh
     batch = aot.abstract_batch(config, mesh)
-    step = train.jit_train_step(config, tx, mesh, state_sh)
+    step = train_step.jit_train_step(config, setup)
     jax.clear_caches()
     with jax.set_mesh(mesh):  # as the training loop calls it
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -177,7 +175,7 @@ def main() -> None:
         *header(SECTION, command, f"Machine: {cpu_model()}, {cores} cores. {versions(PACKAGES)}.", start),
         text_table, "",
         *targets,
-        f"- The train step of pretrain_jax.train (train.jit_train_step) for the 25M shape ({shape}, "
+        f"- The train step of pretrain_jax.train (train_step.jit_train_step) for the 25M shape ({shape}, "
         f"{batch} x {seq_len} tokens) at each depth, on abstract state; trace, lower and compile timed "
         "separately from cold caches (jax.clear_caches(), persistent cache off). Median of "
         f"{args.repeats} run(s) of the grid, cells in turns.",

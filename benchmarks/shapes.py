@@ -17,7 +17,7 @@ import ml_collections
 import numpy as np
 
 from configs import base
-from pretrain_jax import optimizer, sharding, train, train_state
+from pretrain_jax import sharding, train_state, train_step
 
 # name -> (model section overrides, seq_len, batch)
 CONFIGS = {
@@ -51,15 +51,13 @@ def compiled_train_step(config: ml_collections.ConfigDict) -> tuple[jax.stages.C
     """(step, initial state, batch): our train step exactly as pretrain_jax.train compiles it, on the first
     device, with freshly initialized state (donated to the step: pass each call the state it returned)
     and a batch of one document per row."""
-    mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    state_sh = train_state.state_shardings(config.model, tx, mesh)
-    state = train_state.init_state(config.model, tx, state_sh, config.seed)
+    setup = train_state.setup(config, jax.devices()[:1])
+    state = setup.init(config)
     tokens = random_tokens(config)
     batch = jax.device_put({"tokens": tokens, "segment_ids": np.ones_like(tokens),
                             "positions": np.broadcast_to(np.arange(config.seq_len, dtype=np.int32), tokens.shape)},
-                           sharding.batch_sharding(mesh))
-    return train.jit_train_step(config, tx, mesh, state_sh).lower(state, batch).compile(), state, batch
+                           sharding.batch_sharding(setup.mesh))
+    return train_step.jit_train_step(config, setup).lower(state, batch).compile(), state, batch
 
 
 def in_fresh_process(fn, *args) -> dict:

@@ -5,7 +5,7 @@ Run (from the repository root):
     python benchmarks/train_throughput.py [--configs 25m,125m,tiny] [--steps N] [--warmup W] [--rounds R]
                                           [--pieces] [--profile]
 
-For each config the JAX step (pretrain_jax.train.jit_train_step: forward, causal-LM
+For each config the JAX step (pretrain_jax.train_step.jit_train_step: forward, causal-LM
 loss, backward, global-norm clipping, AdamW; layers scanned, and unrolled as a
 second JAX row) and transformers' LlamaForCausalLM with the same shape, batch,
 sequence length and AdamW (b1 0.9, b2 0.95, weight decay 0.1, clipping at 1.0),

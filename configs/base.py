@@ -41,6 +41,9 @@ def get_config() -> ml_collections.ConfigDict:
     # version | cudnn: cuDNN flash attention through jax.nn (NVIDIA GPUs, dtype bfloat16 or float16)
     m.attention_impl = "xla"
     m.init_std = 0.02  # std of the normal initializer for weight matrices and embeddings
+    # z-loss coefficient: adds z_loss * mean(logsumexp(logits)^2) to the loss, keeping the output logits from
+    # drifting (PaLM used 1e-4; Marin added it when its head norm blew up); 0 is off. Logged as train/z_loss.
+    m.z_loss = 0.0
 
     # --- objective (pretrain_jax/objectives.py) ---
     c.objective = "causal_lm"  # causal_lm: next token (model.causal True) | masked_lm: BERT (model.causal False)
@@ -61,11 +64,21 @@ def get_config() -> ml_collections.ConfigDict:
     # data_prep/mixture.py) without preparing it again; each source named once, 0 leaves one out.
     # Empty: the weights in the dataset's metadata.
     d.mixture_weights = ()
+    # Data stages after the first (Levanter's step-keyed mixtures): (start step, weights) or (start step,
+    # weights, data dir) entries, at increasing steps. From its start step on, a stage draws from its data dir
+    # (default data.dir; prepared with the same tokenizer) by its (source, weight) pairs, () keeping the dataset's
+    # own weights. Step 0 to the first stage is data.dir with mixture_weights. A source read in several stages
+    # continues where it stopped. Example: ((9000, (("web", 0.3), ("code", 0.7))), (9500, (), "/data/anneal")).
+    d.stages = ()
     d.num_threads = 2  # Grain reader threads per process
     d.prefetch = 4  # batches Grain reads ahead
 
     c.seq_len = 2048  # tokens per training row; must equal the dataset's record length
     c.global_batch_size = 2048  # rows per optimizer step across all processes (4M tokens at 2048, as Llama)
+    # Batch-size ramp (MaxText's rampup, OLMo-core's batch-size schedule): (first step, global batch) pairs at
+    # increasing steps from 0, the last one's batch equal to global_batch_size. Empty: global_batch_size
+    # throughout. The data position is kept in rows, so a resume stays exact when batch sizes change.
+    c.global_batch_schedule = ()
     c.microbatches = 1  # gradient accumulation: the batch is split into this many sequential parts
     c.num_train_steps = 250_000
 
@@ -87,6 +100,37 @@ def get_config() -> ml_collections.ConfigDict:
     # dtype of Adam's first moment (optax's mu_dtype); the second moment keeps the parameters' dtype,
     # whose range its small squared gradients need
     o.state_dtype = "float32"
+
+    # --- start from another run (pretrain_jax/trained.py): anneals, mid-training, cooldowns ---
+    init = c.init = ml_collections.ConfigDict()
+    # WORKDIR[@STEP]: the first state takes the parameters of that run's checkpoint (its newest without @STEP);
+    # also `--init_from=` on the train command line. A resumed run keeps the step it started from. Recorded as
+    # WORKDIR@STEP in the new workdir's config.json.
+    init.source = ""
+    # Also take its optimizer state, step and skip counters: the run continues the source's schedule (a WSD
+    # cooldown: the same config with num_train_steps = STEP + D and optimizer.decay_steps = D). Off by default:
+    # a new schedule and fresh moments, as OLMo 3's mid-training.
+    init.optimizer_state = False
+    # Set optimizer.peak_learning_rate to the learning rate the source had at STEP: with schedule="linear",
+    # warmup_steps=0 and final_learning_rate_fraction=0 this is the OLMo 2/3 anneal (linear from there to 0).
+    init.peak_from_source = False
+    # Set by `python -m pretrain_jax.average` in the workdir it writes: the (WORKDIR@STEP, weight) it averaged.
+    c.averaged_from = ()
+
+    # --- stability (pretrain_jax/spikes.py) ---
+    sp = c.spike = ml_collections.ConfigDict()
+    # Skip an update whose loss or gradient norm is more than `sigma` standard deviations above the mean of the
+    # last `window` updates (OLMo-core's SkipStepAdamW: 6); 0 is off. Counted as train/spikes_skipped_total.
+    sp.sigma = 0.0
+    sp.window = 128  # updates of history; checks start once half of it is filled
+    # > 0: on a spike, also restore the newest checkpoint before it and read on past the batches read since,
+    # skipping at least this many batches after that checkpoint's position (PaLM, section 5.1, skipped 200 to
+    # 500); recorded in workdir/rollbacks.jsonl. Needs sigma > 0.
+    sp.rollback_batches = 0
+    sp.max_rollbacks = 10  # stop the run at a spike after this many rollbacks
+    # Exponential moving average of the parameters kept in the train state, e.g. 0.999 (Marin used EMA through
+    # its cooldowns); validated beside the raw parameters as eval_ema/*, exportable (hf export --ema). 0 is off.
+    c.ema_decay = 0.0
 
     # --- parallelism: mesh axes (pretrain_jax/sharding.py) ---
     mesh = c.mesh = ml_collections.ConfigDict()
@@ -120,5 +164,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3  # the newest K are kept
     c.async_checkpointing = True  # write checkpoints in the background while training continues
     c.max_consecutive_nonfinite = 10  # stop after this many skipped (non-finite) updates in a row
+    # steps between Hugging Face exports of the parameters to workdir/hf/step_<N>, and one at the end (needs the
+    # hf extra); 0 is off
+    c.hf_export_every = 0
     c.peak_flops_per_device = 0.0  # for MFU; 0 measures a matmul in model.dtype on the device at start-up
     return c

@@ -35,7 +35,7 @@ from ml_collections import config_flags
 
 from configs import cli
 from pretrain_jax import config as config_lib
-from pretrain_jax import input_pipeline, metrics, model, optimizer, sharding, train, train_state
+from pretrain_jax import input_pipeline, metrics, model, sharding, train_state, train_step
 
 GIB = 2**30
 
@@ -166,12 +166,10 @@ def abstract_batch(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -
 def compile_train_step(config: ml_collections.ConfigDict, devices: Sequence[jax.Device]) -> jax.stages.Compiled:
     """The train step of `train.py`, lowered on abstract state and batch and compiled for these devices."""
     config_lib.validate(config, len(devices), devices[0].platform)
-    mesh = sharding.make_mesh(config.mesh, devices)
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    state_sh = train_state.state_shardings(config.model, tx, mesh)
-    state = train_state.abstract_state(config.model, tx, state_sh)
-    with jax.set_mesh(mesh):
-        return train.jit_train_step(config, tx, mesh, state_sh).lower(state, abstract_batch(config, mesh)).compile()
+    setup = train_state.setup(config, devices)
+    with jax.set_mesh(setup.mesh):
+        step = train_step.jit_train_step(config, setup)
+        return step.lower(setup.abstract, abstract_batch(config, setup.mesh)).compile()
 
 
 def memory_report(stats: Any, hbm_bytes: int) -> dict[str, Any]:

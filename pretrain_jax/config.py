@@ -6,16 +6,19 @@ rejects combinations that cannot run.
 
 from __future__ import annotations
 
+import importlib.util
+
 import jax.numpy as jnp
 import ml_collections
 
 from data_prep.errors import ConfigError
-from pretrain_jax import attention, masking, model, objectives, optimizer, sharding
+from pretrain_jax import attention, masking, model, objectives, optimizer, sharding, train_data, trained
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str | None = None) -> None:
     """Raises ConfigError (a ValueError) naming the key at fault. `platform` ('cpu', 'gpu', 'tpu'), when
     given, is the devices' platform: a kernel that needs another one is rejected here rather than inside jit."""
+    _check_ranges(config)
     _validate_model(config.model)
     if config.model.attention_impl == "cudnn" and platform not in (None, "gpu"):
         raise ConfigError(f"model.attention_impl='cudnn' runs on NVIDIA GPUs only, and these devices are "
@@ -31,17 +34,61 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
         raise ConfigError(f"model.dim={config.model.dim} is not divisible by mesh.fsdp={shape['fsdp']}, the "
                           "axis parameters are sharded along: choose an fsdp size that divides it")
     _validate_optimizer(config.optimizer, config.num_train_steps)
+    for key, batch in _batch_sizes(config):
+        _check_batch(key, batch, config.microbatches, shape)
+    _validate_run_options(config)
+    train_data.stage_entries(config)  # their form; the sources are checked against the datasets when read
+
+
+def _batch_sizes(config: ml_collections.ConfigDict) -> list[tuple[str, int]]:
+    """(key, rows) of every global batch the run takes: global_batch_size and the ramp's sizes."""
+    schedule = config.global_batch_schedule
+    if not schedule:
+        return [(f"global_batch_size={config.global_batch_size}", config.global_batch_size)]
+    form = ("global_batch_schedule: (first step, global batch) pairs at increasing steps from 0, the last batch "
+            "equal to global_batch_size")
+    if not all(isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(v, int) for v in p) for p in schedule):
+        raise ConfigError(f"global_batch_schedule={schedule!r}; expected {form}")
+    steps = [step for step, _ in schedule]
+    if steps[0] != 0 or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ConfigError(f"global_batch_schedule starts at steps {steps}; expected {form}")
+    if schedule[-1][1] != config.global_batch_size:
+        raise ConfigError(f"global_batch_schedule ends at a batch of {schedule[-1][1]} rows but global_batch_size="
+                          f"{config.global_batch_size}: set --config.global_batch_size={schedule[-1][1]} (the batch "
+                          "validation, the token budget and MFU use)")
+    return [(f"global_batch_schedule[{i}]={(step, batch)}", batch) for i, (step, batch) in enumerate(schedule)]
+
+
+def _check_batch(key: str, batch: int, microbatches: int, shape: dict[str, int]) -> None:
     dp = shape["data"] * shape["fsdp"]
-    if config.global_batch_size < 1:
-        raise ConfigError(f"global_batch_size={config.global_batch_size} must be at least 1")
-    if config.microbatches < 1 or config.global_batch_size % config.microbatches:
-        raise ConfigError(f"global_batch_size={config.global_batch_size} is not divisible by "
-                         f"microbatches={config.microbatches}")
-    micro = config.global_batch_size // config.microbatches
-    if micro % dp:
-        raise ConfigError(f"global_batch_size={config.global_batch_size} (per microbatch {micro}) is not "
-                         f"divisible by the data-parallel size {dp} (mesh.data x mesh.fsdp = "
-                         f"{shape['data']} x {shape['fsdp']})")
+    if batch < 1 or batch % microbatches:
+        raise ConfigError(f"{key} is not divisible by microbatches={microbatches}")
+    if (batch // microbatches) % dp:
+        raise ConfigError(f"{key} (per microbatch {batch // microbatches}) is not divisible by the data-parallel "
+                          f"size {dp} (mesh.data x mesh.fsdp = {shape['data']} x {shape['fsdp']})")
+
+
+def _validate_run_options(config: ml_collections.ConfigDict) -> None:
+    """Keys that only make sense together: rollbacks need spike detection, init options a source, exports
+    the hf extra and a causal model."""
+    if config.spike.rollback_batches > 0 and config.spike.sigma <= 0:
+        raise ConfigError(f"spike.rollback_batches={config.spike.rollback_batches} rolls back on loss spikes, "
+                          "which spike.sigma=0 never detects: set --config.spike.sigma (OLMo-core uses 6)")
+    if config.init.source:
+        trained.parse_source(config.init.source)
+    else:
+        for key in ("optimizer_state", "peak_from_source"):
+            if config.init[key]:
+                raise ConfigError(f"init.{key}=True needs a run to start from: set --init_from=WORKDIR[@STEP] "
+                                  "(--config.init.source)")
+    if config.hf_export_every > 0:
+        if not config.model.causal:
+            raise ConfigError("hf_export_every > 0 exports a causal LM (Llama or Qwen3); this model is "
+                              "bidirectional (model.causal=False): set --config.hf_export_every=0")
+        missing = [name for name in ("transformers", "safetensors") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ConfigError(f"hf_export_every > 0 needs {' and '.join(missing)}: pip install -e '.[hf]', or set "
+                              "--config.hf_export_every=0")
 
 
 def _check_dtype(key: str, value: str) -> None:
@@ -51,19 +98,66 @@ def _check_dtype(key: str, value: str) -> None:
         raise ConfigError(f"{key}={value!r} is not a dtype (float32, bfloat16, ...)") from None
 
 
-# optimizer key -> (True for a value training can run with, that range as the error message says it).
-OPTIMIZER_RANGES = {
-    "peak_learning_rate": (lambda v: v > 0, "> 0"),
-    "warmup_steps": (lambda v: v >= 0, ">= 0"),
-    "decay_steps": (lambda v: v >= 0, ">= 0 (0: the schedule's default length)"),
-    "decay_fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "final_learning_rate_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "eps": (lambda v: v > 0, "> 0"),
-    "weight_decay": (lambda v: v >= 0, ">= 0"),
-    "grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
+POSITIVE, NON_NEGATIVE = (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0")
+AT_LEAST_1 = (lambda v: v >= 1, ">= 1")
+FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+# Every numeric key -> (True for a value training can run with, that range as the error message says it).
+RANGES = {
+    "seed": NON_NEGATIVE,
+    "seq_len": (lambda v: v >= 2, ">= 2 (a row needs a token and its target)"),
+    "global_batch_size": AT_LEAST_1,
+    "microbatches": AT_LEAST_1,
+    "num_train_steps": AT_LEAST_1,
+    "log_every": AT_LEAST_1,
+    "eval_every": (lambda v: v >= -1, ">= -1 (0: only at the end; -1: never)"),
+    "eval_batches": (lambda v: v >= 0, ">= 0 (0: the whole split)"),
+    "eval_num_fewshot": NON_NEGATIVE,
+    "eval_task_batch": AT_LEAST_1,
+    "checkpoint_every": (lambda v: v >= 0, ">= 0 (0: only at the end)"),
+    "keep_checkpoints": (lambda v: v is None or v >= 1, ">= 1"),
+    "max_consecutive_nonfinite": AT_LEAST_1,
+    "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured at start-up)"),
+    "hf_export_every": (lambda v: v >= 0, ">= 0 (0: off)"),
+    "ema_decay": (lambda v: 0 <= v < 1, "in [0, 1) (0: off)"),
+    "data.num_threads": NON_NEGATIVE,
+    "data.prefetch": NON_NEGATIVE,
+    "generate.sample_every": (lambda v: v >= 0, ">= 0 (0: off)"),
+    "generate.max_new_tokens": AT_LEAST_1,
+    "model.vocab_size": AT_LEAST_1,
+    "model.dim": AT_LEAST_1,
+    "model.num_layers": AT_LEAST_1,
+    "model.num_heads": AT_LEAST_1,
+    "model.num_kv_heads": AT_LEAST_1,
+    "model.head_dim": (lambda v: v >= 0, ">= 0 (0: dim // num_heads)"),
+    "model.mlp_dim": AT_LEAST_1,
+    "model.rope_theta": POSITIVE,
+    "model.norm_eps": POSITIVE,
+    "model.init_std": POSITIVE,
+    "model.z_loss": (lambda v: v >= 0, ">= 0 (0: off)"),
+    "mlm.mask_rate": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "spike.sigma": (lambda v: v >= 0, ">= 0 (0: off)"),
+    "spike.window": (lambda v: v >= 2, ">= 2"),
+    "spike.rollback_batches": (lambda v: v >= 0, ">= 0 (0: off)"),
+    "spike.max_rollbacks": NON_NEGATIVE,
+    "optimizer.peak_learning_rate": POSITIVE,
+    "optimizer.warmup_steps": NON_NEGATIVE,
+    "optimizer.decay_steps": (lambda v: v >= 0, ">= 0 (0: the schedule's default length)"),
+    "optimizer.decay_fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "optimizer.final_learning_rate_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "optimizer.b1": FRACTION,
+    "optimizer.b2": FRACTION,
+    "optimizer.eps": POSITIVE,
+    "optimizer.weight_decay": NON_NEGATIVE,
+    "optimizer.grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
 }
+
+
+def _check_ranges(config: ml_collections.ConfigDict) -> None:
+    for key, (holds, needs) in RANGES.items():
+        section, _, name = key.rpartition(".")
+        value = (config[section] if section else config)[name]
+        if not holds(value):
+            raise ConfigError(f"{key}={value!r} must be {needs}")
 
 
 def _validate_optimizer(opt: ml_collections.ConfigDict, num_train_steps: int) -> None:
@@ -72,9 +166,6 @@ def _validate_optimizer(opt: ml_collections.ConfigDict, num_train_steps: int) ->
     for key, choices in (("schedule", optimizer.SCHEDULES), ("decay_shape", optimizer.DECAY_SHAPES)):
         if opt[key] not in choices:
             raise ConfigError(f"optimizer.{key}={opt[key]!r}; choose one of {sorted(choices)}")
-    for key, (holds, needs) in OPTIMIZER_RANGES.items():
-        if not holds(opt[key]):
-            raise ConfigError(f"optimizer.{key}={opt[key]} must be {needs}")
     _check_dtype("optimizer.state_dtype", opt.state_dtype)
     if opt.schedule == "inverse_sqrt" and opt.warmup_steps < 1:
         raise ConfigError("optimizer.schedule='inverse_sqrt' decays as sqrt(warmup_steps / step) and needs "

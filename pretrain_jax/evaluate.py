@@ -63,7 +63,7 @@ def make_eval_step(config: ml_collections.ConfigDict, mesh: Mesh, param_sharding
     def eval_step(params, batch):
         def accumulate(total, microbatch):
             with sharding.activation_rules():
-                loss_sum, count = objectives.loss_fn(config, apply_fn)(params, microbatch, masking.eval_key())
+                loss_sum, count, _ = objectives.loss_fn(config, apply_fn)(params, microbatch, masking.eval_key())
             sums = (loss_sum, count, target_bytes(table, microbatch["tokens"], microbatch["segment_ids"]))
             return jax.tree.map(jnp.add, total, sums), None
 
@@ -139,7 +139,7 @@ def _main(argv: Sequence[str]) -> None:
 
 
 def _evaluate_run(args: flags.FlagValues) -> None:
-    run = trained.load(args.workdir)
+    run = trained.load(args.workdir, step=args.step, ema=args.ema)
     config = run.config
     print(f"{args.workdir}: step {run.step}")
     # Before the held-out pass: the scorer refuses a bidirectional model, load_task a missing or bad file.
@@ -165,6 +165,8 @@ def _evaluate_run(args: flags.FlagValues) -> None:
 def main() -> None:
     """The command line; its flags are defined here so that importing this module (train does) defines none."""
     flags.DEFINE_string("workdir", None, "the --workdir of a training run", required=True)
+    flags.DEFINE_integer("step", None, "the checkpoint of this step (default: the newest)")
+    flags.DEFINE_bool("ema", False, "the EMA of the parameters (a run trained with ema_decay > 0)")
     flags.DEFINE_multi_string("task", [], "task JSONL files (pretrain_jax/fewshot.py)")
     flags.DEFINE_bool("heldout", True, "evaluate on the held-out split of the run's dataset (or --data_dir)")
     flags.DEFINE_integer("num_fewshot", 0, "solved examples before each item")

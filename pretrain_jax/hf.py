@@ -46,8 +46,7 @@ from ml_collections import config_flags
 from configs import cli
 from data_prep import records
 from data_prep import tokenizer as tokenizer_lib
-from pretrain_jax import checkpointing, input_pipeline, model, optimizer, trained
-from pretrain_jax.train_state import TrainState
+from pretrain_jax import checkpointing, input_pipeline, model, optimizer, train_data, train_state, trained
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -238,9 +237,10 @@ def hf_tokenizer(tokenizer_model: str) -> Any:
                                    padding_side="left")
 
 
-def export(workdir: str, output: str) -> None:
-    """The newest checkpoint of a training run as an HF Llama (Qwen3 with qk_norm) folder."""
-    run = trained.load(workdir)
+def export(workdir: str, output: str, step: int | None = None, ema: bool = False) -> None:
+    """A training run's checkpoint at `step` (default: the newest), or its EMA parameters, as an HF Llama
+    (Qwen3 with qk_norm) folder."""
+    run = trained.load(workdir, step=step, ema=ema)
     save_pretrained(run.config.model, run.params, os.path.join(workdir, trained.TOKENIZER_FILE),
                     run.config.seq_len, output)
 
@@ -274,14 +274,11 @@ def import_checkpoint(hf_dir: str, config: ml_collections.ConfigDict, workdir: s
     input_pipeline.check_compatible(metadata, config)
     _check_same_tokenizer(os.path.join(hf_dir, trained.TOKENIZER_FILE),
                           os.path.join(config.data.dir, metadata.tokenizer))
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    zero = jnp.zeros((), jnp.int32)
-    state = TrainState(step=zero, params=params, opt_state=tx.init(params), nonfinite_in_row=zero,
-                       nonfinite_total=zero)
+    state = train_state.new_state(config, optimizer.make_optimizer(config.optimizer, config.num_train_steps), params)
     trained.save_run_files(config, workdir)
     ckpt = checkpointing.Checkpointer(os.path.join(workdir, trained.CHECKPOINTS), every=0, keep=None)
     try:
-        ckpt.save(state, input_pipeline.train_iterator(config, metadata), force=True)
+        ckpt.save(state, train_data.TrainData(config, metadata), force=True)
     finally:
         ckpt.close()
     return config
@@ -314,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = commands.add_parser("export", help="a training workdir -> an HF Llama or Qwen3 folder")
     out.add_argument("--workdir", required=True)
     out.add_argument("--output", required=True)
+    out.add_argument("--step", type=int, default=None, help="the checkpoint of this step (default: the newest)")
+    out.add_argument("--ema", action="store_true", help="the EMA of the parameters (a run with ema_decay > 0)")
     into = commands.add_parser("import", help="an HF Llama or Qwen3 folder -> a workdir train.py continues")
     into.add_argument("--hf_dir", required=True)
     into.add_argument("--workdir", required=True)
@@ -323,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"unexpected arguments: {overrides}")
     try:  # a workdir, folder, tokenizer or model that cannot be converted: one line, no traceback
         if args.command == "export":
-            export(args.workdir, args.output)
+            export(args.workdir, args.output, args.step, args.ema)
             print(f"wrote {args.output}")
             return
         config = _load_config(args.config, overrides)

@@ -9,7 +9,7 @@ targets. Masked LM: the targets are the positions BERT masking chose
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +20,18 @@ from pretrain_jax import masking
 Batch = dict[str, jax.Array]
 # (params, tokens, segment_ids, positions) -> logits [batch, length, vocab]
 ApplyFn = Callable[..., jax.Array]
-# (params, batch, rng) -> (summed loss, number of target tokens); rng drives masking only
-LossFn = Callable[[Any, Batch, jax.Array], tuple[jax.Array, jax.Array]]
+
+
+class LossSums(NamedTuple):
+    """Sums over a batch's targets, so microbatches add up exactly to the full batch."""
+
+    loss: jax.Array  # cross-entropy in nats
+    count: jax.Array  # target tokens
+    log_z_squared: jax.Array  # log(Z)^2 of the targets' softmax normalizers: the z-loss before its coefficient
+
+
+# (params, batch, rng) -> LossSums; rng drives masking only
+LossFn = Callable[[Any, Batch, jax.Array], LossSums]
 
 
 def causal_lm_targets(tokens: jax.Array, segment_ids: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -44,22 +54,32 @@ def cross_entropy_sum(logits: jax.Array, targets: jax.Array, weights: jax.Array)
         return jnp.sum((log_z - target_logit) * weights)
 
 
-def causal_lm_loss(apply_fn: ApplyFn, params, batch: Batch) -> tuple[jax.Array, jax.Array]:
-    """(summed loss, number of target tokens) for one packed batch.
+def log_z_squared_sum(logits: jax.Array, weights: jax.Array) -> jax.Array:
+    """Sum over positions of weight * logsumexp(logits)^2: the z-loss (PaLM, Chowdhery et al. 2022, section 5),
+    which keeps the softmax normalizer near 1 so the output logits cannot drift to huge values.
 
-    Sums rather than means, so microbatches add up exactly to the full batch.
+    The same logsumexp as cross_entropy_sum's: XLA computes it once when both are in one program.
     """
+    with jax.named_scope("z_loss"):
+        return jnp.sum(jnp.square(jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1)) * weights)
+
+
+def _sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> LossSums:
+    return LossSums(cross_entropy_sum(logits, targets, weights), jnp.sum(weights), log_z_squared_sum(logits, weights))
+
+
+def causal_lm_loss(apply_fn: ApplyFn, params, batch: Batch) -> LossSums:
+    """The sums of one packed batch, next-token targets within each document."""
     logits = apply_fn(params, batch["tokens"], batch["segment_ids"], batch["positions"])
-    targets, weights = causal_lm_targets(batch["tokens"], batch["segment_ids"])
-    return cross_entropy_sum(logits, targets, weights), jnp.sum(weights)
+    return _sums(logits, *causal_lm_targets(batch["tokens"], batch["segment_ids"]))
 
 
 def masked_lm_loss(apply_fn: ApplyFn, mlm_cfg: ml_collections.ConfigDict, mask: int, params, batch: Batch,
-                   rng: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(summed loss, number of chosen tokens) for one packed batch masked with `rng` (BERT masking)."""
+                   rng: jax.Array) -> LossSums:
+    """The sums of one packed batch masked with `rng` (BERT masking), over the chosen tokens."""
     inputs, targets, weights = masking.mask_tokens(rng, batch["tokens"], batch["segment_ids"], mlm_cfg, mask)
     logits = apply_fn(params, inputs, batch["segment_ids"], batch["positions"])
-    return cross_entropy_sum(logits, targets, weights), jnp.sum(weights)
+    return _sums(logits, targets, weights)
 
 
 # config.objective -> (config, apply_fn) -> LossFn

@@ -1,13 +1,16 @@
-"""The training state pytree and its sharded initialization.
+"""The training state pytree, and the one setup every user of it builds: mesh -> optimizer -> shardings.
 
 The state is created already sharded: shapes come from `jax.eval_shape`, and a
 jitted init with `out_shardings` puts every parameter and optimizer moment
 straight onto its devices, so a large model never materializes on one device.
+`setup` is shared by training, ahead-of-time compilation, checkpoint readers, HF
+import and the benchmarks, so all of them see the same state with the same shardings.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Sequence
 
 import flax.linen as nn
 import flax.struct
@@ -17,49 +20,82 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from pretrain_jax import model, sharding
+from pretrain_jax import model, optimizer, sharding
+
+
+@flax.struct.dataclass
+class SpikeHistory:
+    """The losses and gradient norms of the last updates, a ring buffer (spike detection, pretrain_jax/spikes.py)."""
+
+    losses: jax.Array  # [config.spike.window] float32
+    grad_norms: jax.Array  # [config.spike.window] float32
+    count: jax.Array  # entries written so far (the next goes to count % window)
 
 
 @flax.struct.dataclass
 class TrainState:
-    step: jax.Array  # optimizer steps taken (skipped non-finite updates included)
+    step: jax.Array  # optimizer steps taken (skipped updates included)
     params: Any
     opt_state: Any
     nonfinite_in_row: jax.Array  # consecutive updates skipped for a non-finite loss or gradient
     nonfinite_total: jax.Array
+    spikes_total: jax.Array  # updates skipped as loss or gradient-norm spikes
+    rollbacks: jax.Array  # restarts from an earlier checkpoint after a spike (config.spike.rollback_batches)
+    history: SpikeHistory
+    ema_params: Any = None  # exponential moving average of params when config.ema_decay > 0, else None
+
+    @property
+    def skipped_total(self) -> jax.Array:
+        """Updates that did not happen: the optimizer's own step count is step - skipped_total."""
+        return self.nonfinite_total + self.spikes_total
 
 
 def _boxed_params(model_cfg: ml_collections.ConfigDict) -> Any:
     return jax.eval_shape(lambda: model.init_params(model_cfg, jax.random.key(0)))
 
 
-def _new_state(model_cfg: ml_collections.ConfigDict, tx: optax.GradientTransformation, rng: jax.Array):
-    params = nn.unbox(model.init_params(model_cfg, rng))
+def new_state(config: ml_collections.ConfigDict, tx: optax.GradientTransformation, params: Any,
+              opt_state: Any = None) -> TrainState:
+    """A state at step 0 around `params` (fresh optimizer state unless `opt_state` is given)."""
     zero = jnp.zeros((), jnp.int32)
-    return TrainState(step=zero, params=params, opt_state=tx.init(params), nonfinite_in_row=zero,
-                      nonfinite_total=zero)
+    window = jnp.zeros((config.spike.window,), jnp.float32)
+    return TrainState(step=zero, params=params, opt_state=tx.init(params) if opt_state is None else opt_state,
+                      nonfinite_in_row=zero, nonfinite_total=zero, spikes_total=zero, rollbacks=zero,
+                      history=SpikeHistory(losses=window, grad_norms=window, count=zero),
+                      ema_params=params if config.ema_decay > 0 else None)
 
 
-def state_shardings(model_cfg: ml_collections.ConfigDict, tx: optax.GradientTransformation,
-                    mesh: Mesh) -> TrainState:
-    """NamedShardings for every leaf: parameters by logical axes, moments like their parameters."""
-    param_sh = sharding.param_shardings(_boxed_params(model_cfg), mesh)
-    abstract = jax.eval_shape(lambda: _new_state(model_cfg, tx, jax.random.key(0)))
+def _initial_state(config: ml_collections.ConfigDict, tx: optax.GradientTransformation, rng: jax.Array):
+    return new_state(config, tx, nn.unbox(model.init_params(config.model, rng)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What a run is built on: its mesh, optimizer, the state's shardings and its abstract shape."""
+
+    mesh: Mesh
+    tx: optax.GradientTransformation
+    shardings: TrainState  # NamedShardings: parameters by logical axes, moments and EMA like their parameters
+    abstract: TrainState  # ShapeDtypeStructs carrying the shardings: the restore target of a checkpoint
+
+    def init(self, config: ml_collections.ConfigDict) -> TrainState:
+        """A freshly initialized state (config.seed), created sharded."""
+        init = jax.jit(lambda rng: _initial_state(config, self.tx, rng), out_shardings=self.shardings)
+        return init(jax.random.key(config.seed))
+
+
+def setup(config: ml_collections.ConfigDict, mesh: Mesh | Sequence[jax.Device] | None = None) -> Setup:
+    """The mesh (from config.mesh over `mesh` when devices are given), optimizer and state layout of a run."""
+    if not isinstance(mesh, Mesh):
+        mesh = sharding.make_mesh(config.mesh, mesh)
+    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
+    param_sh = sharding.param_shardings(_boxed_params(config.model), mesh)
+    abstract = jax.eval_shape(lambda: _initial_state(config, tx, jax.random.key(0)))
     scalar = sharding.replicated(mesh)
-    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract.opt_state, param_sh,
-                                   transform_non_params=lambda _: scalar)
-    return TrainState(step=scalar, params=param_sh, opt_state=opt_sh, nonfinite_in_row=scalar,
-                      nonfinite_total=scalar)
-
-
-def abstract_state(model_cfg: ml_collections.ConfigDict, tx: optax.GradientTransformation,
-                   shardings: TrainState) -> TrainState:
-    """ShapeDtypeStructs carrying shardings: the restore target for a checkpoint."""
-    abstract = jax.eval_shape(lambda: _new_state(model_cfg, tx, jax.random.key(0)))
-    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
-
-
-def init_state(model_cfg: ml_collections.ConfigDict, tx: optax.GradientTransformation, shardings: TrainState,
-               seed: int) -> TrainState:
-    init = jax.jit(lambda rng: _new_state(model_cfg, tx, rng), out_shardings=shardings)
-    return init(jax.random.key(seed))
+    shardings = jax.tree.map(lambda _: scalar, abstract)
+    shardings = shardings.replace(
+        params=param_sh, ema_params=param_sh if config.ema_decay > 0 else None,
+        opt_state=optax.tree_map_params(tx, lambda _, s: s, abstract.opt_state, param_sh,
+                                        transform_non_params=lambda _: scalar))
+    placed = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+    return Setup(mesh=mesh, tx=tx, shardings=shardings, abstract=placed)

@@ -8,7 +8,7 @@ import pytest
 from configs import tiny
 from configs.data import base as data_base
 from data_prep import corpora, prepare, records
-from pretrain_jax import input_pipeline, sharding, trained
+from pretrain_jax import sharding, train_data, trained
 
 STDLIB_FOLDERS = ("json", "email", "importlib", "asyncio")
 
@@ -47,12 +47,28 @@ def restore():
 
     def read(config, workdir, with_data=True):
         mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-        iterator = (input_pipeline.train_iterator(config, records.read_metadata(config.data.dir))
-                    if with_data else None)
+        iterator = train_data.TrainData(config, records.read_metadata(config.data.dir)) if with_data else None
         state = trained.restore_state(config, workdir, mesh, iterator)
         return state, next(iterator)["tokens"] if with_data else None
 
     return read
+
+
+def read_scalars(workdir: str) -> dict[str, dict[int, float]]:
+    """{tag: {step: value}} of every TensorBoard scalar a run wrote."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    events = EventAccumulator(os.path.join(workdir, "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    return {tag: {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
+            for tag in events.Tags()["tensors"]}
+
+
+@pytest.fixture
+def scalars():
+    """read_scalars: workdir -> {tag: {step: value}} of its TensorBoard scalars."""
+    return read_scalars
 
 
 @pytest.fixture(scope="session")

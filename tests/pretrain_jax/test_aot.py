@@ -88,6 +88,10 @@ def test_an_out_of_memory_compile_is_a_does_not_fit_report_with_its_numbers(mess
 def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     config = tiny.get_config()
     config.mesh.update(data=1, fsdp=-1)  # parameters sharded: their all-gathers must show
+    # Wider and longer than tiny: for a program of a few MB, XLA:TPU may place every temporary elsewhere and
+    # report 0 bytes of them (it does for tiny's step with the per-layer norms).
+    config.model.update(dim=256, mlp_dim=1024)
+    config.update(seq_len=256, global_batch_size=16)
     report = aot.analyze(config, aot.parse_topology("v5e:2x2"))
     memory = report["memory_per_device"]
     assert report["devices"] == 4 and report["mesh"] == {"data": 1, "fsdp": 4, "tensor": 1}
@@ -96,7 +100,7 @@ def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     assert memory["total"] == (memory["arguments"] + memory["outputs"] + memory["temporaries"]
                                + memory["generated_code"] - memory["aliased"])
     assert memory["hbm"] == int(15.75 * 2**30) and report["error"] is None
-    assert report["fits"] is True and report["tight"] is False  # 8 MiB of 15.75 GiB
+    assert report["fits"] is True and report["tight"] is False  # 30 MiB of 15.75 GiB
     assert report["xla_flops_per_device"] > 0 and report["model_flops_per_device"] > 0
     assert report["collectives"]["all-gather"] >= 1
     assert "verdict: fits" in aot.format_report(report)

@@ -116,7 +116,7 @@ def test_an_fsdp_size_that_does_not_divide_the_width_is_refused():
     ("--config.model.remat=bogus", "FATAL model.remat='bogus'; choose none or one of"),
     ("--config.optimizer.state_dtype=fp16", "FATAL optimizer.state_dtype='fp16' is not a dtype"),
     ("--config.optimizer.peak_learning_rate=-1e-3", "FATAL optimizer.peak_learning_rate=-0.001 must be > 0"),
-    ("--config.global_batch_size=0", "FATAL global_batch_size=0 must be at least 1"),
+    ("--config.global_batch_size=0", "FATAL global_batch_size=0 must be >= 1"),
 ])
 def test_config_mistakes_on_the_command_line_are_one_fatal_line(override, message, tmp_path):
     result = subprocess.run(
@@ -165,3 +165,38 @@ def test_optimizer_settings_at_the_edges_of_their_ranges_are_accepted(overrides)
     config = tiny.get_config()
     config.optimizer.update(overrides)
     config_lib.validate(config, num_devices=1)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("num_train_steps", -5, r"num_train_steps=-5 must be >= 1"),
+    ("log_every", 0, r"log_every=0 must be >= 1"),
+    ("eval_every", -2, r"eval_every=-2 must be >= -1"),
+    ("checkpoint_every", -1, r"checkpoint_every=-1 must be >= 0"),
+    ("keep_checkpoints", 0, r"keep_checkpoints=0 must be >= 1"),
+    ("max_consecutive_nonfinite", 0, r"max_consecutive_nonfinite=0 must be >= 1"),
+    ("ema_decay", 1.0, r"ema_decay=1.0 must be in \[0, 1\)"),
+    ("hf_export_every", -1, r"hf_export_every=-1 must be >= 0"),
+    ("model.z_loss", -1e-4, r"model.z_loss=-0.0001 must be >= 0"),
+    ("model.rope_theta", 0.0, r"model.rope_theta=0.0 must be > 0"),
+    ("data.num_threads", -1, r"data.num_threads=-1 must be >= 0"),
+    ("spike.sigma", -1.0, r"spike.sigma=-1.0 must be >= 0"),
+    ("spike.window", 1, r"spike.window=1 must be >= 2"),
+    ("spike.rollback_batches", 4, r"spike.rollback_batches=4 rolls back on loss spikes, which spike.sigma=0"),
+    ("init.optimizer_state", True, r"init.optimizer_state=True needs a run to start from: set --init_from"),
+    ("init.source", "run@latest", r"'run@latest': expected WORKDIR or WORKDIR@STEP"),
+    ("global_batch_schedule", ((0, 4), (5, 6)), r"ends at a batch of 6 rows but global_batch_size=8"),
+    ("global_batch_schedule", ((2, 4), (5, 8)), r"starts at steps \[2, 5\]"),
+    ("global_batch_schedule", ((0, 4), (0, 8)), r"starts at steps \[0, 0\]"),
+    ("global_batch_schedule", ((0, 4.5), (5, 8)), r"global_batch_schedule=.*expected"),
+    ("global_batch_schedule", ((0, 3), (5, 8)), r"global_batch_schedule\[0\]=\(0, 3\) \(per microbatch 3\) is "
+                                                r"not divisible by the data-parallel size 2"),
+    ("data.stages", ((5,),), r"data.stages\[0\]=\(5,\): a stage is"),
+    ("data.stages", ((5, ()), (3, ())), r"data.stages\[1\] starts at step 3, not after"),
+])
+def test_every_new_key_out_of_range_is_one_line(key, value, message):
+    config = tiny.get_config()
+    config.mesh.data = 2
+    section, _, name = key.rpartition(".")
+    (config[section] if section else config)[name] = value
+    with pytest.raises(ValueError, match=message):
+        config_lib.validate(config, num_devices=2)

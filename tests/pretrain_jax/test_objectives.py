@@ -45,7 +45,8 @@ def test_causal_lm_loss_returns_the_sum_and_the_target_count():
     tokens = jnp.array([[3, 4, EOS, 5]])
     batch = {k: jnp.asarray(v) for k, v in segments_and_positions(np.asarray(tokens), EOS).items()}
     uniform = lambda params, t, s, p: jnp.zeros(t.shape + (8,))  # noqa: E731
-    loss_sum, count = objectives.causal_lm_loss(uniform, None, batch)
+    loss_sum, count, log_z_squared = objectives.causal_lm_loss(uniform, None, batch)
     assert float(count) == 2.0
     np.testing.assert_allclose(loss_sum, 2 * np.log(8), rtol=1e-6)
+    np.testing.assert_allclose(log_z_squared, 2 * np.log(8) ** 2, rtol=1e-6)  # uniform logits 0: log Z = log 8
     assert jax.numpy.isfinite(loss_sum)

@@ -8,7 +8,7 @@ import pytest
 
 from configs import base
 from data_prep import records
-from pretrain_jax import axes, input_pipeline, optimizer, sharding, train, train_state
+from pretrain_jax import axes, input_pipeline, sharding, train_data, train_state, train_step
 
 
 def mesh_config(data, fsdp, tensor):
@@ -81,12 +81,8 @@ def test_an_axis_that_does_not_divide_the_dimension_is_replicated():
 
 
 def losses_of(config, devices, batches):
-    mesh = sharding.make_mesh(config.mesh, devices)
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    shardings = train_state.state_shardings(config.model, tx, mesh)
-    state = train_state.init_state(config.model, tx, shardings, config.seed)
-    step = jax.jit(train.make_train_step(config, tx), in_shardings=(shardings, sharding.batch_sharding(mesh)),
-                   out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
+    setup = train_state.setup(config, devices)
+    mesh, state, step = setup.mesh, setup.init(config), train_step.jit_train_step(config, setup)
     losses = []
     with jax.set_mesh(mesh):
         for batch in batches:
@@ -100,7 +96,7 @@ def five_batches(tiny_dataset):
     from configs import tiny
     config = tiny.get_config()
     config.data.dir = tiny_dataset
-    iterator = input_pipeline.train_iterator(config, records.read_metadata(tiny_dataset))
+    iterator = train_data.TrainData(config, records.read_metadata(tiny_dataset))
     return [next(iterator) for _ in range(5)]
 
 
@@ -127,9 +123,7 @@ def test_gradient_accumulation_gives_the_full_batch_update(tiny_config, five_bat
 
 
 def state_bytes_per_device(config, devices):
-    mesh = sharding.make_mesh(config.mesh, devices)
-    tx = optimizer.make_optimizer(config.optimizer, config.num_train_steps)
-    state = train_state.init_state(config.model, tx, train_state.state_shardings(config.model, tx, mesh), 0)
+    state = train_state.setup(config, devices).init(config)
     leaves = jax.tree.leaves((state.params, state.opt_state))
     total = sum(x.size * x.dtype.itemsize for x in leaves)
     on_device_0 = sum(s.data.size * s.data.dtype.itemsize for x in leaves for s in x.addressable_shards
@@ -145,9 +139,7 @@ def test_fsdp_keeps_one_eighth_of_parameters_and_optimizer_state_per_device(tiny
 
 def test_tensor_parallelism_splits_heads_and_the_mlp_hidden_dimension(tiny_config):
     tiny_config.mesh.update(data=1, fsdp=2, tensor=4)
-    mesh = sharding.make_mesh(tiny_config.mesh)
-    tx = optimizer.make_optimizer(tiny_config.optimizer, 10)
-    specs = jax.tree.map(lambda s: s.spec, train_state.state_shardings(tiny_config.model, tx, mesh).params)
+    specs = jax.tree.map(lambda s: s.spec, train_state.setup(tiny_config).shardings.params)
     layer = specs["layers"]
     P = jax.sharding.PartitionSpec
     assert layer["attention"]["wq"] == P(None, "fsdp", "tensor", None)  # column-parallel over heads
@@ -158,14 +150,13 @@ def test_tensor_parallelism_splits_heads_and_the_mlp_hidden_dimension(tiny_confi
 
 
 def compiled_temp_bytes(config):
-    mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-    tx = optimizer.make_optimizer(config.optimizer, 10)
-    abstract = train_state.abstract_state(config.model, tx, train_state.state_shardings(config.model, tx, mesh))
+    setup = train_state.setup(config, jax.devices()[:1])
+    mesh, abstract = setup.mesh, setup.abstract
     batch = {k: jax.ShapeDtypeStruct((config.global_batch_size, config.seq_len), np.int32,
                                      sharding=sharding.batch_sharding(mesh))
              for k in ("tokens", "segment_ids", "positions")}
     with jax.set_mesh(mesh):
-        lowered = jax.jit(train.make_train_step(config, tx), donate_argnums=0).lower(abstract, batch)
+        lowered = jax.jit(train_step.make_train_step(config, setup.tx), donate_argnums=0).lower(abstract, batch)
     return lowered.compile().memory_analysis().temp_size_in_bytes
 
 

@@ -11,22 +11,12 @@ import grain
 import jax
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from data_prep import prepare, records
-from pretrain_jax import train
+from pretrain_jax import hooks, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ONE_DEVICE = jax.devices()[:1]
-
-
-def scalars(workdir):
-    events = EventAccumulator(os.path.join(workdir, "tensorboard"), size_guidance={"tensors": 0})
-    events.Reload()
-    return {tag: {e.step: float(jax.numpy.asarray(e.tensor_proto.float_val[0] if e.tensor_proto.float_val
-                                                   else np.frombuffer(e.tensor_proto.tensor_content, np.float32)[0]))
-                  for e in events.Tensors(tag)}
-            for tag in events.Tags()["tensors"]}
 
 
 CLI_ENV = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}  # one CPU device, as a user runs it
@@ -42,7 +32,8 @@ def run_in_new_process(config, workdir, steps, *overrides):
                    capture_output=True)
 
 
-def test_resuming_in_a_new_process_is_bitwise_identical_to_an_uninterrupted_run(tiny_config, tmp_path, restore):
+def test_resuming_in_a_new_process_is_bitwise_identical_to_an_uninterrupted_run(tiny_config, tmp_path, restore,
+                                                                               scalars):
     n = 3
     tiny_config.optimizer.decay_steps = 2 * n - tiny_config.optimizer.warmup_steps  # schedule fixed at 2n steps
     straight = str(tmp_path / "straight")
@@ -65,7 +56,7 @@ def test_resuming_in_a_new_process_is_bitwise_identical_to_an_uninterrupted_run(
     assert [straight_loss[s] for s in resumed_steps] == [staged_loss[s] for s in resumed_steps]
 
 
-def test_tensorboard_receives_the_training_and_validation_scalars(tiny_config, tmp_path):
+def test_tensorboard_receives_the_training_and_validation_scalars(tiny_config, tmp_path, scalars):
     tiny_config.num_train_steps = 4
     tiny_config.eval_every = 2
     train.train(tiny_config, str(tmp_path), ONE_DEVICE)
@@ -80,7 +71,8 @@ def test_tensorboard_receives_the_training_and_validation_scalars(tiny_config, t
     assert written["train/perplexity"][4] == pytest.approx(np.exp(written["train/loss"][4]), rel=1e-5)
 
 
-def test_every_step_counts_in_the_loss_and_only_steps_that_waited_for_nothing_are_timed(tiny_config, tmp_path):
+def test_every_step_counts_in_the_loss_and_only_steps_that_waited_for_nothing_are_timed(tiny_config, tmp_path,
+                                                                                         scalars):
     tiny_config.update(num_train_steps=4, eval_every=2, log_every=1)
     train.train(tiny_config, str(tmp_path), ONE_DEVICE)
     written = scalars(str(tmp_path))
@@ -94,7 +86,7 @@ def test_a_failing_validation_pass_loses_no_steps(tiny_config, tmp_path, monkeyp
         def run(params):
             raise RuntimeError("validation failed")
         return run
-    monkeypatch.setattr(train.evaluate, "periodic_eval", failing_eval)
+    monkeypatch.setattr(hooks.evaluate, "periodic_eval", failing_eval)
     tiny_config.update(num_train_steps=3, eval_every=0, checkpoint_every=2)
     with pytest.raises(RuntimeError, match="validation failed"):
         train.train(tiny_config, str(tmp_path), ONE_DEVICE)
@@ -122,22 +114,38 @@ def test_a_workdir_of_another_model_shape_is_refused_and_left_as_it_was(tiny_con
     train.train(tiny_config, str(tmp_path), ONE_DEVICE)
     saved = (tmp_path / "config.json").read_text()
     tiny_config.model.dim = 2 * tiny_config.model.dim
-    with pytest.raises(ValueError, match=r"other parameter shapes .*model.dim=64, not 128; pass --config.model.dim=64"):
+    with pytest.raises(ValueError, match=r"another state shape .*model.dim=64, not 128; pass --config.model.dim=64"):
         train.train(tiny_config, str(tmp_path), ONE_DEVICE)
     assert (tmp_path / "config.json").read_text() == saved
 
 
-def test_non_finite_updates_are_skipped_and_stop_the_run_with_a_checkpoint(tiny_config, tmp_path, restore):
-    tiny_config.optimizer.update(peak_learning_rate=1e30, warmup_steps=0)  # the first update blows up
-    tiny_config.max_consecutive_nonfinite = 3
-    tiny_config.num_train_steps = 20
-    with pytest.raises(train.NonFiniteError, match="3 updates in a row had a non-finite loss"):
-        train.train(tiny_config, str(tmp_path), ONE_DEVICE)
-    state, _ = restore(tiny_config, str(tmp_path))
-    assert int(state.nonfinite_total) >= 3
-    assert int(state.step) < 20
-    # Skipped updates left the parameters as they were before the first non-finite step.
+def test_non_finite_updates_are_skipped_and_stop_the_run_leaving_the_last_good_checkpoint(tiny_config, tmp_path,
+                                                                                            scalars, restore):
+    workdir = str(tmp_path)
+    tiny_config.update(num_train_steps=4, checkpoint_every=2)
+    train.train(tiny_config, workdir, ONE_DEVICE)  # a healthy start: checkpoints at steps 2 and 4
+    tiny_config.optimizer.update(peak_learning_rate=1e30, warmup_steps=0)  # the next update blows up
+    tiny_config.update(num_train_steps=20, max_consecutive_nonfinite=3, checkpoint_every=100)
+    with pytest.raises(hooks.NonFiniteError, match=r"3 updates in a row had a non-finite loss .* stopped at step "
+                                                   r"\d+ without saving. The newest checkpoint is step 4"):
+        train.train(tiny_config, workdir, ONE_DEVICE)
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]  # nothing saved, nothing pushed out
+    state, _ = restore(tiny_config, workdir)
+    assert int(state.step) == 4 and int(state.nonfinite_total) == 0
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
+    logged = scalars(workdir)["train/nonfinite_skipped_total"]
+    assert logged[max(logged)] >= 3  # TensorBoard shows the skipped updates of the stop
+
+    # The same command again spends no step: it says why the run stopped, and how to go on.
+    with pytest.raises(hooks.TrainingStopped, match="config is unchanged since that stop"):
+        train.train(tiny_config, workdir, ONE_DEVICE)
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]
+    # A changed setting resumes from the last good checkpoint.
+    tiny_config.optimizer.peak_learning_rate = 3e-3
+    tiny_config.num_train_steps = 6
+    result = train.train(tiny_config, workdir, ONE_DEVICE)
+    assert np.isfinite(result["train/loss"]) and not (tmp_path / train.STOPPED_FILE).exists()
+    assert int(restore(tiny_config, workdir)[0].step) == 6
 
 
 def unigram_entropy(data_dir, split):
