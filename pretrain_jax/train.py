@@ -40,7 +40,6 @@ from pretrain_jax.train_state import TrainState
 STOPPED_FILE = "stopped.json"  # why a run stopped for non-finite updates, and the config it stopped with
 
 
-
 def _stopped_file(workdir: str) -> epath.Path:
     return epath.Path(workdir) / STOPPED_FILE
 

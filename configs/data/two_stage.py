@@ -26,6 +26,6 @@ FOLDERS = {
 def get_config(domain: str = "general") -> ml_collections.ConfigDict:
     c = demo.get_config()  # the demo's curation, vocabulary, sequence length and shards
     stdlib = sysconfig.get_paths()["stdlib"]
-    c.inputs = tuple(f"{domain}={os.path.join(stdlib, folder)}" for folder in FOLDERS[domain])
+    c.inputs = tuple(os.path.join(stdlib, folder) for folder in FOLDERS[domain])
     c.validation_fraction = 0.05
     return c

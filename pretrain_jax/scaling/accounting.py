@@ -13,7 +13,7 @@ import dataclasses
 
 import ml_collections
 
-from pretrain_jax import metrics, model
+from pretrain_jax import metrics, model, train_data
 
 
 def compute_params(model_cfg: ml_collections.ConfigDict) -> int:
@@ -27,7 +27,7 @@ class Accounting:
     params_non_embedding: int  # without the input embedding table (model.param_count)
     params: int  # N in C = 6ND (compute_params)
     flops_per_token: float  # 6N + attention, forward and backward
-    tokens: int  # training tokens of the run: steps x global batch x sequence length
+    tokens: int  # training tokens of the run: its rows (global_batch_schedule or size, per step) x sequence length
 
     @property
     def compute(self) -> float:
@@ -42,7 +42,7 @@ def of_config(config: ml_collections.ConfigDict) -> Accounting:
         params_total=counts["total"], params_non_embedding=counts["non_embedding"],
         params=compute_params(config.model),
         flops_per_token=metrics.training_flops_per_token(config.model, config.seq_len),
-        tokens=config.num_train_steps * config.global_batch_size * config.seq_len)
+        tokens=train_data.rows_between(train_data.batch_schedule(config), 0, config.num_train_steps) * config.seq_len)
 
 
 def budget_line(acc: Accounting) -> str:

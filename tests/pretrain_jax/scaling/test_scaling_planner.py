@@ -92,6 +92,8 @@ def test_accounting_reuses_param_count_and_training_flops():
     assert acc.flops_per_token > 6 * acc.params  # plus attention
     assert acc.tokens == 240 * 8 * 256
     assert acc.compute == acc.flops_per_token * acc.tokens
+    config.global_batch_schedule = ((0, 2), (100, 8))  # a batch-size ramp: fewer tokens in its first steps
+    assert accounting.of_config(config).tokens == (100 * 2 + 140 * 8) * 256
 
 
 def test_plan_prices_each_suggested_shape_as_the_trainer_does(capsys):
