@@ -17,7 +17,10 @@ INSTALL_REQUIRES = [
     "array-record>=0.8.6,<0.9",
     "tensorflow-datasets>=4.9.10,<4.10",
     "importlib_resources>=6.0",  # imported by tensorflow-datasets but not declared by it
-    "sentencepiece>=0.2.3,<0.3",
+    # 0.2.3's generated sentencepiece_model_pb2 needs protobuf >= 7.36.1, which apache-beam (2.77 and
+    # 2.78: protobuf < 7) forbids; 0.2.2's runs on protobuf 6 and 7 and trains the same bytes.
+    "sentencepiece>=0.2.2,<0.2.3",
+    "protobuf>=6.31,<8",  # tokenizer.py edits tokenizer.model through sentencepiece_model_pb2
     "datasketch>=2.0,<2.1",
     "ml-collections>=1.1,<1.2",
     "tensorboard>=2.21,<2.22",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
 
 from data_prep.errors import ConfigError
 
@@ -40,10 +41,6 @@ LLAMA_RECIPE = dict(
 )
 MAX_LINE_BYTES = 4192  # SentencePiece's max_sentence_length default: longer lines are skipped
 ENCODE_BATCH_CHARS = 1 << 18  # text per task sent to a worker: large enough to amortize pickling
-# Field numbers in sentencepiece_model.proto: ModelProto.trainer_spec, TrainerSpec.num_threads.
-TRAINER_SPEC_FIELD, NUM_THREADS_FIELD = 2, 16
-_LENGTH_DELIMITED = 2  # protobuf wire types: 0 varint, 1 fixed 64-bit, 2 length-delimited, 5 fixed 32-bit
-_FIXED_SIZES = {1: 8, 5: 4}
 _MAX_VOCAB_RE = re.compile(r"Please set it to a value <= (\d+)")
 _MIN_VOCAB_RE = re.compile(r"Vocabulary size is smaller than required_chars\. \d+ vs (\d+)")
 
@@ -92,64 +89,20 @@ def train_tokenizer(lines: Iterable[str], output_dir: str, vocab_size: int, num_
     print(f"trained the tokenizer in {time.time() - start:.1f} s", file=sys.stderr, flush=True)
     path = os.path.join(output_dir, TOKENIZER_FILE)
     with open(path, "wb") as f:
-        f.write(_without_field(model.getvalue(), TRAINER_SPEC_FIELD, NUM_THREADS_FIELD))
+        f.write(_without_thread_count(model.getvalue()))
     return path
 
 
-def _without_field(model: bytes, message_field: int, field: int) -> bytes:
-    """`model`, a serialized protobuf, with `field` removed from its sub-message `message_field`.
+def _without_thread_count(model: bytes) -> bytes:
+    """`model`, a serialized ModelProto, without the trainer's num_threads (loading reads its default).
 
-    Edited in the wire format: sentencepiece_model_pb2 cannot be imported here (it was
-    generated for a newer protobuf runtime than the one installed), and this way every
-    other byte stays as SentencePiece wrote it. Loading reads the field's default.
+    Edited through SentencePiece's own generated protobuf classes; every other field is
+    serialized back as SentencePiece wrote it (both write fields in number order).
     """
-    parts = []
-    for number, header, payload in _fields(model):
-        if number == message_field:
-            payload = b"".join(h + p for n, h, p in _fields(payload) if n != field)
-            header = _varint(number << 3 | _LENGTH_DELIMITED) + _varint(len(payload))
-        parts.append(header + payload)
-    return b"".join(parts)
-
-
-def _fields(message: bytes) -> Iterator[tuple[int, bytes, bytes]]:
-    """Each field of a serialized protobuf message: (number, its tag and length bytes, its value bytes)."""
-    pos = 0
-    while pos < len(message):
-        start = pos
-        key, pos = _read_varint(message, pos)
-        wire_type = key & 7
-        if wire_type == _LENGTH_DELIMITED:
-            length, pos = _read_varint(message, pos)
-            end = pos + length
-        elif wire_type == 0:
-            end = _read_varint(message, pos)[1]
-        elif wire_type in _FIXED_SIZES:
-            end = pos + _FIXED_SIZES[wire_type]
-        else:
-            raise ValueError(f"protobuf wire type {wire_type} (a group) at byte {start}")
-        yield key >> 3, message[start:pos], message[pos:end]
-        pos = end
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """The varint at `pos` and the position after it."""
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
-        if byte < 0x80:
-            return value, pos
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model)
+    proto.trainer_spec.ClearField("num_threads")
+    return proto.SerializeToString()
 
 
 def load_tokenizer(path: str) -> spm.SentencePieceProcessor:
