@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -210,31 +211,20 @@ def save_pretrained(cfg: ml_collections.ConfigDict, params: Any, tokenizer_model
 
 
 def hf_tokenizer(tokenizer_model: str) -> Any:
-    """Our SentencePiece BPE model as a transformers fast tokenizer that encodes to the same ids.
+    """Our SentencePiece model as a transformers fast tokenizer that encodes to the same ids.
 
-    Built from the pieces: transformers' own reading of tokenizer.model needs a protobuf newer
-    than apache-beam allows. It is the legacy Llama tokenizer.json layout: a normalizer that
-    always prepends "▁" as SentencePiece's add_dummy_prefix does (transformers 5's LlamaTokenizer
-    uses a Metaspace pre-tokenizer that skips the prefix when the text starts with a space, and
-    rebuilds it on load, so the generic TokenizersBackend class is what is saved). No bos is added.
+    transformers' own conversion: TokenizersBackend reads the SentencePiece proto and follows its
+    normalizer spec, dummy prefix and byte fallback as SentencePieceProcessor.encode does.
+    LlamaTokenizer(vocab_file=...) does not (transformers 5 builds it with no vocabulary from the
+    file and a Metaspace pre-tokenizer that skips the prefix when the text starts with a space).
+    No bos is added; padding is on the left, for batched generation. Read from a folder of its
+    own, so that no tokenizer.json of an earlier export is loaded instead.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers
-    from transformers import PreTrainedTokenizerFast
-    from transformers.tokenization_utils_base import generate_merges
+    from transformers import TokenizersBackend
 
-    sp = tokenizer_lib.load_tokenizer(tokenizer_model)
-    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
-    specials = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)]
-    # SentencePiece BPE ranks merges by piece order, as generate_merges does.
-    merges = generate_merges(vocab, skip_tokens=specials)
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=True, byte_fallback=True,
-                                     unk_token=sp.id_to_piece(sp.unk_id())))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    tokenizer.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                           decoders.Strip(" ", 1, 0)])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token=sp.id_to_piece(sp.unk_id()),
-                                   bos_token=sp.id_to_piece(sp.bos_id()), eos_token=sp.id_to_piece(sp.eos_id()),
-                                   padding_side="left")
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copyfile(tokenizer_model, os.path.join(folder, trained.TOKENIZER_FILE))
+        return TokenizersBackend.from_pretrained(folder, padding_side="left")
 
 
 def export(workdir: str, output: str, step: int | None = None, ema: bool = False) -> None:
