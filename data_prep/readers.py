@@ -15,8 +15,8 @@ kept + removed = documents in. Formats by file suffix, after an optional `.gz` o
 - WARC (`.warc`) and WET (`.wet`, `.warc.wet`): one document per `response`,
   `resource` or `conversion` (WET) record with HTML or plain-text content, read
   with FastWARC; the URL is WARC-Target-URI. HTTP transfer and content codings
-  (chunked, gzip, deflate, zstd) are undone, then the payload is decoded with the
-  charset its headers declare, else (or when Python does not know it) UTF-8.
+  (chunked by FastWARC's decoder, gzip, deflate, zstd) are undone, then the payload is
+  decoded with the charset its headers declare, else (or when Python does not know it) UTF-8.
 - HTML (`.html`, `.htm`): one document per file.
 - Anything else is read as one plain-text document per file (code corpora: `.py`,
   `.md`, ...).
@@ -53,7 +53,7 @@ from typing import Any, BinaryIO, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
-from fastwarc import warc
+from fastwarc import stream_io, warc
 
 from data_prep.document import Document, Removed
 
@@ -493,7 +493,7 @@ def _warc_document(source: str, doc_id: str, record: warc.WarcRecord, payload: b
         return Dropped(doc_id, Removed(STAGE, "segmented"))
     try:
         payload = _http_decoded(record, payload, limit)
-    except (ValueError, zlib.error, zstandard.ZstdError):
+    except (ValueError, OSError, zlib.error, zstandard.ZstdError):
         return Dropped(doc_id, Removed(STAGE, "undecodable"))
     if limit is not None and len(payload) > limit:
         return _too_large(doc_id)
@@ -526,8 +526,8 @@ def _http_decoded(record: warc.WarcRecord, payload: bytes, limit: int | None) ->
     """The payload with its HTTP content and transfer codings undone, the last applied first
     (RFC 9110 8.4, RFC 9112 7); each decoder returns at most `limit` + 1 bytes.
 
-    Raises ValueError for an unknown coding (brotli among them: not installed), zlib.error or
-    ZstdError for damaged data.
+    Raises ValueError for an unknown coding (brotli among them), OSError for a malformed or cut
+    chunked body, zlib.error or ZstdError for damaged data.
     """
     if not record.is_http:
         return payload
@@ -541,16 +541,9 @@ def _http_decoded(record: warc.WarcRecord, payload: bytes, limit: int | None) ->
 
 
 def _unchunked(data: bytes, limit: int | None) -> bytes:
-    """The data of a chunked body (RFC 9112 7.1); a body cut short keeps what arrived."""
-    chunks, position = [], 0
-    while (line_end := data.find(b"\r\n", position)) >= 0:
-        size = int(data[position:line_end].split(b";")[0], 16)  # ValueError where it is not a size
-        if size == 0:
-            break
-        start = line_end + 2
-        chunks.append(data[start:start + size])
-        position = start + size + 2
-    return b"".join(chunks)
+    """The data of a chunked body (RFC 9112 7.1), by FastWARC's decoder. It raises OSError for a
+    body cut short and for chunk extensions (`7;name=value`), which servers rarely send."""
+    return stream_io.ChunkedReader(io.BytesIO(data)).read(-1 if limit is None else limit + 1)
 
 
 def _inflated(data: bytes, limit: int | None) -> bytes:
