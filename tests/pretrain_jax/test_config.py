@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from configs import base, demo, llama_7b, llama_13b, llama_33b, llama_65b, tiny
+from configs import base, demo, llama_7b, llama_13b, llama_33b, llama_65b, tiny, two_stage
 from pretrain_jax import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,6 +18,13 @@ def test_shipped_configs_are_valid(module):
     """On up to 256 devices (a v5p-512 slice), as many as the batch can be split over."""
     config = module.get_config()
     config_lib.validate(config, num_devices=math.gcd(config.global_batch_size, 256))
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "anneal"])
+def test_the_two_stage_example_configs_are_valid(stage):
+    config = two_stage.get_config(stage)
+    config.init.source = "workdirs/two_stage/pretrain@500" if stage == "anneal" else ""
+    config_lib.validate(config, num_devices=1)
 
 
 def test_unknown_key_on_the_command_line_is_refused():
