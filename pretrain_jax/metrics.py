@@ -8,10 +8,10 @@ import time
 import jax
 import jax.numpy as jnp
 import ml_collections
-from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.plugins.text.summary_v2 import text_pb
-from tensorboard.summary import Writer
-from tensorboard.summary._output import DirectoryOutput
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from pretrain_jax import model
 
@@ -53,43 +53,35 @@ def measure_peak_flops(device: jax.Device, size: int = 2048, repeats: int = 5, t
     return 2 * size**3 * repeats / best
 
 
-class _TextOutput(DirectoryOutput):
-    """The event file of a tensorboard Writer, which also takes text summaries (Writer has only scalars).
+class ScalarWriter:
+    """TensorBoard scalars and texts (no TensorFlow needed); a no-op outside process 0.
 
-    One file for both: TensorBoard reads a folder's event files in turn, so a second
-    writer's file would hide events written to the first after it was created.
+    One event file for both: TensorBoard reads a folder's event files in turn, so a second
+    writer's file would hide events written to the first after it was created. Written with
+    TensorBoard's EventFileWriter and its plugins' summary protos (`summary.Writer` has only scalars).
     """
 
-    def emit_text(self, tag: str, text: str, step: int) -> None:
-        event = event_pb2.Event(wall_time=time.time(), step=step, summary=text_pb(tag, text))
-        self._ev_writer.add_event(event)
-
-
-class ScalarWriter:
-    """TensorBoard scalars and texts (no TensorFlow needed); a no-op outside process 0."""
-
     def __init__(self, logdir: str):
-        self._output = _TextOutput(logdir) if jax.process_index() == 0 else None
-        self._writer = Writer(self._output) if self._output is not None else None
+        self._events = EventFileWriter(logdir) if jax.process_index() == 0 else None
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
-        if self._writer is None:
-            return
-        for tag, value in scalars.items():
-            self._writer.add_scalar(tag, float(value), step=step)
-        self._writer.flush()
+        self._write(step, [scalar_pb(tag, float(value)) for tag, value in scalars.items()])
 
     def write_texts(self, step: int, texts: dict[str, str]) -> None:
         """Text summaries (markdown, shown in TensorBoard's Text tab)."""
-        if self._output is None:
+        self._write(step, [text_pb(tag, text) for tag, text in texts.items()])
+
+    def _write(self, step: int, summaries: list[summary_pb2.Summary]) -> None:
+        if self._events is None:
             return
-        for tag, text in texts.items():
-            self._output.emit_text(tag, text, step)
-        self._output.flush()
+        wall_time = time.time()
+        for summary in summaries:
+            self._events.add_event(event_pb2.Event(wall_time=wall_time, step=step, summary=summary))
+        self._events.flush()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        if self._events is not None:
+            self._events.close()
 
 
 def log(message: str) -> None:
