@@ -43,7 +43,7 @@ EXTRAS_REQUIRE = {
     "tpu": ["jax[tpu]>=0.10.2,<0.11", "gcsfs>=2024.2"],
     "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
     # Hugging Face interop: export/import of Llama checkpoints, and lm-evaluation-harness.
-    "hf": ["transformers>=5.0,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],
+    "hf": ["transformers>=5.24,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],
     # data_prep on Apache Beam runners (Dataflow, Flink, Spark): `python -m data_prep run --runner=beam`.
     "beam": ["apache-beam>=2.77,<2.78"],
     # benchmarks/datatrove_compare.py: datatrove without its [processing] extra, which pins
