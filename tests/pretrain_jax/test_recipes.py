@@ -39,7 +39,7 @@ def straight_and_resumed(config, tmp_path, restore, first_leg, total):
 
 
 def ramp(config):
-    config.global_batch_schedule = ((0, 2), (3, 4), (5, 8))
+    config.global_batch_schedule = ((0, 4), (4, 8))  # the resume at step 3 is before the change
 
 
 def stages(config):
