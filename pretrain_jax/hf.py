@@ -47,7 +47,7 @@ from ml_collections import config_flags
 from configs import cli
 from data_prep import records
 from data_prep import tokenizer as tokenizer_lib
-from pretrain_jax import checkpointing, input_pipeline, model, optimizer, train_data, train_state, trained
+from pretrain_jax import checkpointing, input_pipeline, model, train_data, train_state, trained
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -264,7 +264,8 @@ def import_checkpoint(hf_dir: str, config: ml_collections.ConfigDict, workdir: s
     input_pipeline.check_compatible(metadata, config)
     _check_same_tokenizer(os.path.join(hf_dir, trained.TOKENIZER_FILE),
                           os.path.join(config.data.dir, metadata.tokenizer))
-    state = train_state.new_state(config, optimizer.make_optimizer(config.optimizer, config.num_train_steps), params)
+    setup = train_state.setup(config, trained.data_parallel_mesh(jax.local_devices()[:1]))
+    state = train_state.new_state(config, setup.tx, params)
     trained.save_run_files(config, workdir)
     ckpt = checkpointing.Checkpointer(os.path.join(workdir, trained.CHECKPOINTS), every=0, keep=None)
     try:

@@ -203,14 +203,19 @@ class Trained:
     step: int
 
 
+def data_parallel_mesh(devices: Sequence[jax.Device]) -> Mesh:
+    """The default mesh, data parallel over any number of devices: where a model is read for use, whatever
+    mesh it trained on."""
+    return sharding.make_mesh(base.get_config().mesh, devices)
+
+
 def load(workdir: str, devices: Sequence[jax.Device] | None = None, step: int | None = None,
          ema: bool = False) -> Trained:
     """The parameters (no optimizer state) of the checkpoint at `step` (default: the newest) in `workdir`, or
     their EMA, on `devices` (default: the first local device)."""
     config = load_config(workdir)
     devices = list(devices) if devices is not None else jax.local_devices()[:1]
-    mesh = sharding.make_mesh(base.get_config().mesh, devices)  # the default: data parallel, any device count
-    restored = restore_params(config, workdir, mesh, step, ema)
+    restored = restore_params(config, workdir, data_parallel_mesh(devices), step, ema)
     if restored is None:
         raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, CHECKPOINTS)}")
     sp = spm.SentencePieceProcessor(model_proto=(epath.Path(workdir) / TOKENIZER_FILE).read_bytes())
