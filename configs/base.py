@@ -143,6 +143,10 @@ def get_config() -> ml_collections.ConfigDict:
     mesh.dcn_data = 1
     mesh.dcn_fsdp = 1
     mesh.dcn_tensor = 1
+    # A mesh axis that does not divide a dimension the rules shard over it (2 kv heads on tensor=4) leaves that
+    # dimension whole, replicated. Runs print which arrays at start and refuse to start when those bytes exceed
+    # this fraction of the per-device state the rules ask for (pretrain_jax/sharding.py, replication_report).
+    mesh.max_replicated_fraction = 0.25
 
     # --- sample texts during training (pretrain_jax/generate.py), shown in TensorBoard's Text tab ---
     g = c.generate = ml_collections.ConfigDict()

@@ -119,6 +119,7 @@ RANGES = {
     "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured at start-up)"),
     "hf_export_every": (lambda v: v >= 0, ">= 0 (0: off)"),
     "ema_decay": (lambda v: 0 <= v < 1, "in [0, 1) (0: off)"),
+    "mesh.max_replicated_fraction": (lambda v: v >= 0, ">= 0 (0: no replication the rules did not ask for)"),
     "data.num_threads": NON_NEGATIVE,
     "data.prefetch": NON_NEGATIVE,
     "generate.sample_every": (lambda v: v >= 0, ">= 0 (0: off)"),

@@ -13,11 +13,18 @@ FSDP, tensor parallelism and FSDP x TP depending only on the mesh shape.
 Over several TPU slices (multi-slice), each axis has a per-slice (ICI) size and a
 cross-slice (DCN) size; the mesh axis is their product, slices outermost, so a
 collective over the DCN part crosses the slow network and the rest stays on ICI.
+
+A mesh axis that does not divide a dimension (2 kv heads on a tensor axis of 4) is
+dropped from that dimension's sharding, which replicates it. `replication_report` says
+which arrays that happened to and what it costs per device; runs refuse to start past
+`config.mesh.max_replicated_fraction` (MaxText's assert_params_sufficiently_sharded).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -127,27 +134,122 @@ def make_mesh(mesh_cfg: ml_collections.ConfigDict, devices: Sequence[jax.Device]
     return Mesh(device_array, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * len(MESH_AXES))
 
 
+def _placement(names: Sequence[str | None], shape: Sequence[int],
+               mesh_shape: Mapping[str, int]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Per dimension: (the mesh axes it is split over, the mesh axes the rules ask for but that were
+    dropped because they do not divide it)."""
+    rules = dict(RULES)
+    placement = []
+    for name, size in zip(names, shape):
+        asked = rules.get(name)
+        asked = (asked,) if isinstance(asked, str) else tuple(asked or ())
+        kept: list[str] = []
+        for axis in asked:
+            if size % (math.prod(mesh_shape[a] for a in kept) * mesh_shape[axis]) == 0:
+                kept.append(axis)
+        placement.append((tuple(kept), tuple(a for a in asked if a not in kept)))
+    return placement
+
+
 def logical_to_spec(names: Sequence[str | None], shape: Sequence[int], mesh: Mesh) -> P:
     """PartitionSpec for an array with these logical axis names.
 
     A mesh axis that does not divide the dimension (e.g. 2 kv heads on 4 tensor
-    devices) is dropped, which replicates that dimension instead of failing.
+    devices) is dropped, which replicates that dimension instead of failing;
+    `replication_report` accounts for it.
     """
-    rules = dict(RULES)
-    spec = []
-    for name, size in zip(names, shape):
-        mesh_axes = rules.get(name)
-        mesh_axes = (mesh_axes,) if isinstance(mesh_axes, str) else tuple(mesh_axes or ())
-        kept = []
-        for axis in mesh_axes:
-            if size % (math.prod(mesh.shape[a] for a in kept) * mesh.shape[axis]) == 0:
-                kept.append(axis)
-        spec.append(tuple(kept) if len(kept) > 1 else (kept[0] if kept else None))
-    return P(*spec)
+    return P(*(kept if len(kept) > 1 else (kept[0] if kept else None)
+               for kept, _ in _placement(names, shape, mesh.shape)))
 
 
 def _is_boxed(x: Any) -> bool:
     return isinstance(x, nn.LogicallyPartitioned)
+
+
+@dataclasses.dataclass(frozen=True)
+class Replicated:
+    """An array with dimensions the rules shard but the mesh leaves whole."""
+
+    path: str  # where it is in the tree, e.g. params/layers/attention/wk
+    shape: tuple[int, ...]
+    dims: tuple[tuple[str, int, tuple[str, ...]], ...]  # (logical name, size, mesh axes dropped) per such dimension
+    extra_bytes: float  # per device, beyond what the rules ask
+
+    def line(self, mesh_shape: Mapping[str, int]) -> str:
+        dims = ", ".join(f"{name}={size} not split over " + " x ".join(f"{a}={mesh_shape[a]}" for a in axes)
+                         for name, size, axes in self.dims)
+        return f"{self.path} {list(self.shape)}: {dims}: +{_mib(self.extra_bytes)} per device"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicationReport:
+    """What the rules ask to shard but the mesh replicates: the arrays, and the bytes per device."""
+
+    arrays: tuple[Replicated, ...]
+    asked_bytes: float  # per device, the whole tree as the rules ask
+    mesh_shape: Mapping[str, int]
+
+    @property
+    def extra_bytes(self) -> float:
+        return sum(a.extra_bytes for a in self.arrays)
+
+    @property
+    def fraction(self) -> float:
+        """The replicated bytes per device beyond what the rules ask, as a fraction of what they ask."""
+        return self.extra_bytes / self.asked_bytes if self.asked_bytes else 0.0
+
+    def lines(self) -> list[str]:
+        """The report as printed at start; none when every array is sharded as the rules ask."""
+        if not self.arrays:
+            return []
+        return [f"sharding: {len(self.arrays)} arrays stay whole along dimensions the rules shard (the mesh axis "
+                f"does not divide them): +{_mib(self.extra_bytes)} per device, {100 * self.fraction:.1f}% over "
+                f"the {_mib(self.asked_bytes)} the rules ask"] + ["  " + a.line(self.mesh_shape) for a in self.arrays]
+
+    def check(self, max_fraction: float) -> None:
+        """ConfigError when the replicated bytes exceed `max_fraction` of what the rules ask."""
+        if self.fraction > max_fraction:
+            worst = max(self.arrays, key=lambda a: a.extra_bytes)
+            raise ConfigError(
+                f"mesh.max_replicated_fraction={max_fraction}: the mesh leaves {len(self.arrays)} arrays whole along "
+                f"dimensions the rules shard, +{_mib(self.extra_bytes)} per device ({100 * self.fraction:.0f}% over "
+                f"the {_mib(self.asked_bytes)} the rules ask; most: {worst.line(self.mesh_shape)}): choose mesh "
+                "sizes that divide these dimensions, or raise mesh.max_replicated_fraction")
+
+
+def _mib(num_bytes: float) -> str:
+    return f"{num_bytes / 2**20:.3g} MiB"
+
+
+def _nbytes(x: Any) -> int:
+    return math.prod(x.shape) * np.dtype(x.dtype).itemsize
+
+
+def replication_report(boxed: Any, mesh: Mesh | jax.sharding.AbstractMesh) -> ReplicationReport:
+    """Which arrays of a tree keep whole a dimension the rules shard (a mesh axis that does not divide
+    it is dropped, `logical_to_spec`), and the bytes that costs per device.
+
+    `boxed`: a tree whose sharded leaves are nn.LogicallyPartitioned, abstract or concrete (the
+    parameters from `jax.eval_shape` of the init, or train_state.boxed_state's whole state);
+    other leaves count as replicated by design. `mesh` needs only its axis sizes (an AbstractMesh will do).
+    """
+    mesh_shape = dict(mesh.shape)
+    arrays, asked_bytes = [], 0.0
+    for path, leaf in jax.tree_util.tree_flatten_with_path(boxed, is_leaf=_is_boxed)[0]:
+        if not _is_boxed(leaf):
+            asked_bytes += _nbytes(leaf)
+            continue
+        placement = _placement(leaf.names, leaf.value.shape, mesh_shape)
+        split = math.prod(mesh_shape[a] for kept, _ in placement for a in kept)
+        asked = split * math.prod(mesh_shape[a] for _, dropped in placement for a in dropped)
+        nbytes = _nbytes(leaf.value)
+        asked_bytes += nbytes / asked
+        if asked > split:
+            dims = tuple((name, size, dropped)
+                         for name, size, (_, dropped) in zip(leaf.names, leaf.value.shape, placement) if dropped)
+            arrays.append(Replicated(jax.tree_util.keystr(path, simple=True, separator="/"), tuple(leaf.value.shape),
+                                     dims, nbytes / split - nbytes / asked))
+    return ReplicationReport(tuple(arrays), asked_bytes, mesh_shape)
 
 
 def param_shardings(boxed_params: Any, mesh: Mesh) -> Any:

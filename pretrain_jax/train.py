@@ -116,6 +116,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
                           f"start a new run from it with --init_from={workdir} --workdir=NEW")
     resolve_init(config, workdir)
     setup = train_state.setup(config, devices)
+    for line in train_state.replication_report(config, setup).lines():  # ConfigError past mesh.max_replicated_fraction
+        metrics.log(line)
     data = train_data.TrainData(config, metadata)
     trained.check_same_parameters(config, workdir)
     ckpt = Checkpointer(os.path.join(workdir, trained.CHECKPOINTS), config.checkpoint_every, config.keep_checkpoints,

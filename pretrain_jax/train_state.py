@@ -99,3 +99,26 @@ def setup(config: ml_collections.ConfigDict, mesh: Mesh | Sequence[jax.Device] |
                                         transform_non_params=lambda _: scalar))
     placed = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
     return Setup(mesh=mesh, tx=tx, shardings=shardings, abstract=placed)
+
+
+def boxed_state(config: ml_collections.ConfigDict, setup: Setup) -> TrainState:
+    """The abstract state with every parameter-shaped leaf (parameters, optimizer moments, EMA) boxed
+    in its parameter's logical axis names, as `setup` shards them: what sharding.replication_report reads."""
+    logical = nn.get_partition_spec(_boxed_params(config.model))
+
+    def box(leaf: Any, names: Any) -> nn.LogicallyPartitioned:
+        return nn.LogicallyPartitioned(leaf, tuple(names))
+
+    state = setup.abstract
+    return state.replace(
+        params=jax.tree.map(box, state.params, logical),
+        opt_state=optax.tree_map_params(setup.tx, box, state.opt_state, logical),
+        ema_params=None if state.ema_params is None else jax.tree.map(box, state.ema_params, logical))
+
+
+def replication_report(config: ml_collections.ConfigDict, setup: Setup) -> sharding.ReplicationReport:
+    """What the state keeps whole that the rules shard, per device; a ConfigError past
+    config.mesh.max_replicated_fraction. Training and `pretrain_jax.aot` print it at start."""
+    report = sharding.replication_report(boxed_state(config, setup), setup.mesh)
+    report.check(config.mesh.max_replicated_fraction)
+    return report

@@ -186,6 +186,7 @@ def test_optimizer_settings_at_the_edges_of_their_ranges_are_accepted(overrides)
     ("model.z_loss", -1e-4, r"model.z_loss=-0.0001 must be >= 0"),
     ("model.rope_theta", 0.0, r"model.rope_theta=0.0 must be > 0"),
     ("data.num_threads", -1, r"data.num_threads=-1 must be >= 0"),
+    ("mesh.max_replicated_fraction", -0.1, r"mesh.max_replicated_fraction=-0.1 must be >= 0"),
     ("spike.sigma", -1.0, r"spike.sigma=-1.0 must be >= 0"),
     ("spike.window", 1, r"spike.window=1 must be >= 2"),
     ("spike.rollback_batches", 4, r"spike.rollback_batches=4 rolls back on loss spikes, which spike.sigma=0"),

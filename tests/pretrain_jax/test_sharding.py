@@ -1,14 +1,17 @@
-"""Meshes, the logical-axis rule table, and sharded training equal to one device."""
+"""Meshes, the logical-axis rule table, what a mesh replicates against it, and sharded training equal to one
+device."""
 
+import math
 import types
 
 import jax
 import numpy as np
 import pytest
 
-from configs import base
+from configs import base, demo, llama_7b, llama_13b, llama_33b, llama_65b, tiny
 from data_prep import records
-from pretrain_jax import axes, input_pipeline, sharding, train_data, train_state, train_step
+from data_prep.errors import ConfigError
+from pretrain_jax import axes, input_pipeline, model, sharding, train, train_data, train_state, train_step
 
 
 def mesh_config(data, fsdp, tensor):
@@ -78,6 +81,50 @@ def test_an_axis_that_does_not_divide_the_dimension_is_replicated():
     mesh = sharding.make_mesh(mesh_config(1, 1, 8))
     spec = sharding.logical_to_spec((axes.KV_HEADS, axes.HEADS), (2, 8), mesh)
     assert spec == jax.sharding.PartitionSpec(None, "tensor")  # 2 kv heads on 8 devices stay whole
+
+
+def bytes_on_device_0(state):
+    device = jax.devices()[0]
+    return sum(s.data.nbytes for x in jax.tree.leaves(state) for s in x.addressable_shards if s.device == device)
+
+
+@pytest.mark.parametrize("mesh, replicated", [((1, 1, 8), ["wk", "wv"]), ((1, 2, 4), [])])
+def test_what_the_mesh_leaves_whole_is_reported_with_the_bytes_it_costs_per_device(tiny_config, mesh, replicated):
+    """tiny's 4 kv heads on tensor=8 stay whole: wk, wv and both their Adam moments, 7/8 of each on every device."""
+    tiny_config.mesh.update(data=mesh[0], fsdp=mesh[1], tensor=mesh[2], max_replicated_fraction=1.0)
+    setup = train_state.setup(tiny_config, jax.devices())
+    report = train_state.replication_report(tiny_config, setup)
+    assert [a.path for a in report.arrays] == [f"{tree}/layers/attention/{w}" for tree in
+                                               ("params", "opt_state/1/0/mu", "opt_state/1/0/nu") for w in replicated]
+    wk_bytes = 2 * 64 * 4 * 8 * 4  # [layers, dim, kv_heads, head_dim] float32
+    assert report.extra_bytes == len(report.arrays) * wk_bytes * 7 / 8
+    assert bytes_on_device_0(setup.init(tiny_config)) == report.asked_bytes + report.extra_bytes
+    if replicated:
+        assert 0.3 < report.fraction < 0.5
+        lines = report.lines()
+        assert lines[0].startswith("sharding: 6 arrays stay whole along dimensions the rules shard")
+        assert lines[1] == ("  params/layers/attention/wk [2, 64, 4, 8]: kv_heads=4 not split over tensor=8: "
+                            "+0.0137 MiB per device")
+    else:
+        assert report.lines() == [] and report.fraction == 0
+
+
+def test_replication_past_mesh_max_replicated_fraction_stops_training_in_one_line(tiny_config, tmp_path):
+    tiny_config.mesh.update(data=1, fsdp=1, tensor=8)  # 40% over what the rules ask; the default allows 25%
+    with pytest.raises(ConfigError, match=r"^mesh.max_replicated_fraction=0.25: the mesh leaves 6 arrays whole .* "
+                                          r"\(40% over .*kv_heads=4 not split over tensor=8.*: choose mesh sizes "
+                                          r"that divide these dimensions, or raise mesh.max_replicated_fraction$"):
+        train.train(tiny_config, str(tmp_path), jax.devices())
+
+
+@pytest.mark.parametrize("module", [base, tiny, demo, llama_7b, llama_13b, llama_33b, llama_65b])
+def test_the_shipped_configs_shard_every_parameter_as_the_rules_ask(module):
+    """On the device counts test_config validates them with (no devices needed: only the mesh's sizes count)."""
+    config = module.get_config()
+    sizes = sharding.mesh_shape(config.mesh, math.gcd(config.global_batch_size, 256))
+    boxed = jax.eval_shape(lambda: model.init_params(config.model, jax.random.key(0)))
+    report = sharding.replication_report(boxed, jax.sharding.AbstractMesh(sizes, sharding.MESH_AXES))
+    assert report.arrays == () and report.asked_bytes > 0
 
 
 def losses_of(config, devices, batches):
