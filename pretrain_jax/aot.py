@@ -166,7 +166,11 @@ def abstract_batch(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -
 def compile_train_step(config: ml_collections.ConfigDict, devices: Sequence[jax.Device]) -> jax.stages.Compiled:
     """The train step of `train.py`, lowered on abstract state and batch and compiled for these devices."""
     config_lib.validate(config, len(devices), devices[0].platform)
-    setup = train_state.setup(config, devices)
+    return compile_setup(config, train_state.setup(config, devices))
+
+
+def compile_setup(config: ml_collections.ConfigDict, setup: train_state.Setup) -> jax.stages.Compiled:
+    """The train step of `train.py` compiled for a validated config's setup."""
     with jax.set_mesh(setup.mesh):
         step = train_step.jit_train_step(config, setup)
         return step.lower(setup.abstract, abstract_batch(config, setup.mesh)).compile()
@@ -248,8 +252,11 @@ def analyze(config: ml_collections.ConfigDict, topology: Topology) -> dict[str, 
     devices = topology_devices(topology)
     hbm = hbm_bytes_per_device(topology, len(devices))
     start = time.perf_counter()
+    config_lib.validate(config, len(devices), devices[0].platform)
+    setup = train_state.setup(config, devices)
+    replicated = train_state.replication_report(config, setup)  # ConfigError past mesh.max_replicated_fraction
     try:
-        result = report(compile_train_step(config, devices), hbm)
+        result = report(compile_setup(config, setup), hbm)
     except jax.errors.JaxRuntimeError as e:
         if "RESOURCE_EXHAUSTED" not in str(e):
             raise
@@ -260,7 +267,9 @@ def analyze(config: ml_collections.ConfigDict, topology: Topology) -> dict[str, 
             "mesh": dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, len(devices)))),
             "parameters": model.param_count(config.model)["total"],
             "compile_seconds": round(time.perf_counter() - start, 1),
-            "model_flops_per_step": model_flops, "model_flops_per_device": model_flops / len(devices), **result}
+            "model_flops_per_step": model_flops, "model_flops_per_device": model_flops / len(devices),
+            "replicated": {"bytes_per_device": replicated.extra_bytes, "fraction": replicated.fraction,
+                           "lines": replicated.lines()}, **result}
 
 
 def _size(num_bytes: float) -> str:
@@ -283,6 +292,7 @@ def format_report(r: dict[str, Any]) -> str:
     if "total" in m:
         lines.append(f"  {'total':<15}{_size(m['total'])} of {_size(m['hbm']).strip()} usable HBM "
                      f"({100 * m['total'] / m['hbm']:.0f}%)")
+    lines += r["replicated"]["lines"]
     lines.append(f"model FLOPs (6N + attention): {r['model_flops_per_step']:.3e} per step, "
                  f"{r['model_flops_per_device']:.3e} per device")
     if r["xla_flops_per_device"] is not None:

@@ -155,6 +155,21 @@ def test_the_command_line_compiles_two_slices_and_prints_json(libtpu, capsys, mo
     assert report["collectives"]["all-reduce"] >= 1  # gradients summed across the two slices
 
 
+def test_what_the_mesh_leaves_whole_is_reported_and_refused_past_the_threshold(libtpu):
+    """2 kv heads on tensor=4: wk and wv (and their moments) stay whole, 9% over what the rules ask."""
+    config = tiny.get_config()
+    config.model.num_kv_heads = 2
+    config.mesh.update(data=1, tensor=4)
+    report = aot.analyze(config, aot.parse_topology("v5e:2x2"))
+    assert 0.05 < report["replicated"]["fraction"] < 0.25 and report["fits"]
+    printed = aot.format_report(report)
+    assert "sharding: 6 arrays stay whole along dimensions the rules shard" in printed
+    assert "params/layers/attention/wv [2, 64, 2, 8]: kv_heads=2 not split over tensor=4" in printed
+    config.mesh.max_replicated_fraction = 0.05
+    with pytest.raises(ValueError, match=r"^mesh.max_replicated_fraction=0.05: the mesh leaves 6 arrays whole"):
+        aot.analyze(config, aot.parse_topology("v5e:2x2"))  # before compiling; the command line prints it as FATAL
+
+
 def test_the_command_line_explains_a_wrong_topology_and_prints_help(capsys, monkeypatch):
     with pytest.raises(SystemExit, match="expected an accelerator type"):
         run_command_line(monkeypatch, "--topology=v5p_128x")
