@@ -41,6 +41,10 @@ def get_config() -> ml_collections.ConfigDict:
     # version | cudnn: cuDNN flash attention through jax.nn (NVIDIA GPUs, dtype bfloat16 or float16)
     m.attention_impl = "xla"
     m.init_std = 0.02  # std of the normal initializer for weight matrices and embeddings
+    # > 0: the loss computes the output logits this many positions at a time (recomputed in the backward pass),
+    # never holding [batch, length, vocab] float32 logits (MaxText's vocabulary tiling); must divide seq_len.
+    # 0: all at once (faster when they fit).
+    m.logits_chunk = 0
     # z-loss coefficient: adds z_loss * mean(logsumexp(logits)^2) to the loss, keeping the output logits from
     # drifting (PaLM used 1e-4; Marin added it when its head norm blew up); 0 is off. Logged as train/z_loss.
     m.z_loss = 0.0

@@ -34,6 +34,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
         raise ConfigError(f"model.dim={config.model.dim} is not divisible by mesh.fsdp={shape['fsdp']}, the "
                           "axis parameters are sharded along: choose an fsdp size that divides it")
     _validate_optimizer(config.optimizer, config.num_train_steps)
+    if config.model.logits_chunk and config.seq_len % config.model.logits_chunk:
+        raise ConfigError(f"model.logits_chunk={config.model.logits_chunk} does not divide seq_len={config.seq_len}: "
+                          "choose a divisor (e.g. 256), or 0")
     for key, batch in _batch_sizes(config):
         _check_batch(key, batch, config.microbatches, shape)
     _validate_run_options(config)
@@ -135,6 +138,7 @@ RANGES = {
     "model.norm_eps": POSITIVE,
     "model.init_std": POSITIVE,
     "model.z_loss": (lambda v: v >= 0, ">= 0 (0: off)"),
+    "model.logits_chunk": (lambda v: v >= 0, ">= 0 (0: all positions at once)"),
     "mlm.mask_rate": (lambda v: 0 < v < 1, "in (0, 1)"),
     "spike.sigma": (lambda v: v >= 0, ">= 0 (0: off)"),
     "spike.window": (lambda v: v >= 2, ">= 2"),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from functools import partial
 from typing import Any, Callable, Iterable, Sequence
 
 import jax
@@ -55,7 +54,7 @@ def make_eval_step(config: ml_collections.ConfigDict, mesh: Mesh, param_sharding
                    bytes_per_token: np.ndarray) -> Callable:
     """jit((params, batch) -> (summed loss, target tokens, target bytes)), over config.microbatches
     slices of the batch in turn, as the train step: a run that fits in training fits in validation."""
-    apply_fn = partial(model.apply, config.model)
+    apply_fn = model.apply_for_loss(config.model)
     batch_sh = sharding.batch_sharding(mesh)
     # Bits per byte is a next-token measure; a masked-LM loss covers only the masked tokens.
     table = jnp.asarray(bytes_per_token if config.objective == "causal_lm" else np.zeros_like(bytes_per_token))

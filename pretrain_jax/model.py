@@ -11,7 +11,8 @@ of a masked LM; the document mask holds either way.
 from __future__ import annotations
 
 import math
-from typing import Any
+from functools import partial
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -71,12 +72,21 @@ def _layer_stack(cfg: ml_collections.ConfigDict, decode: bool) -> type[nn.Module
                    metadata_params={nn.PARTITION_NAME: axes.LAYERS})
 
 
+class Hidden(NamedTuple):
+    """The network before its output projection, for a loss that never holds all the logits (objectives.py)."""
+
+    x: jax.Array  # [batch, length, dim] after the final norm, in the compute dtype
+    head: jax.Array  # [dim, vocab] the output projection (the embedding transposed when tied)
+    chunk: int  # positions whose logits the loss computes at a time (cfg.logits_chunk)
+
+
 class Transformer(nn.Module):
     cfg: ml_collections.ConfigDict  # the `model` section of the config
+    hidden: bool = False  # return Hidden instead of the logits
 
     @nn.compact
     def __call__(self, tokens: jax.Array, segment_ids: jax.Array | None, positions: jax.Array,
-                 decoding: Decoding | None = None) -> jax.Array:
+                 decoding: Decoding | None = None) -> jax.Array | Hidden:
         """tokens, segment_ids, positions: [batch, length] int32 -> logits [batch, length, vocab] float32.
 
         With `decoding` (see `decode`), attention reads and extends the key/value cache and
@@ -106,6 +116,8 @@ class Transformer(nn.Module):
         else:
             head = param_with_axes(self, "head", (cfg.dim, cfg.vocab_size), (axes.EMBED, axes.VOCAB), init,
                                    param_dtype)
+        if self.hidden:
+            return Hidden(x, head.astype(dtype), cfg.logits_chunk)
         logits = dense(x, head.astype(dtype))  # [batch, length, vocab]
         logits = nn.with_logical_constraint(logits, (axes.BATCH, axes.LENGTH, axes.ACT_VOCAB))
         return logits.astype(jnp.float32)
@@ -137,6 +149,14 @@ def init_params(cfg: ml_collections.ConfigDict, rng: jax.Array) -> Any:
 def apply(cfg: ml_collections.ConfigDict, params: Any, tokens: jax.Array, segment_ids: jax.Array,
           positions: jax.Array) -> jax.Array:
     return Transformer(cfg).apply({"params": params}, tokens, segment_ids, positions)
+
+
+def apply_for_loss(cfg: ml_collections.ConfigDict) -> Callable[..., jax.Array | Hidden]:
+    """What the loss reads from the network: the logits, or with cfg.logits_chunk the Hidden states, whose
+    logits the loss computes a chunk of positions at a time (objectives.chunked_sums)."""
+    if not cfg.logits_chunk:
+        return partial(apply, cfg)
+    return lambda params, *inputs: Transformer(cfg, hidden=True).apply({"params": params}, *inputs)
 
 
 def decode(cfg: ml_collections.ConfigDict, params: Any, cache: Any, tokens: jax.Array, positions: jax.Array,

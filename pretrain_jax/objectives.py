@@ -15,11 +15,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from pretrain_jax import masking
+from pretrain_jax import masking, model
+from pretrain_jax.layers import dense
 
 Batch = dict[str, jax.Array]
-# (params, tokens, segment_ids, positions) -> logits [batch, length, vocab]
-ApplyFn = Callable[..., jax.Array]
+# (params, tokens, segment_ids, positions) -> logits [batch, length, vocab], or model.Hidden
+ApplyFn = Callable[..., jax.Array | model.Hidden]
 
 
 class LossSums(NamedTuple):
@@ -64,8 +65,32 @@ def log_z_squared_sum(logits: jax.Array, weights: jax.Array) -> jax.Array:
         return jnp.sum(jnp.square(jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1)) * weights)
 
 
-def _sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> LossSums:
-    return LossSums(cross_entropy_sum(logits, targets, weights), jnp.sum(weights), log_z_squared_sum(logits, weights))
+def chunked_sums(hidden: model.Hidden, targets: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(cross-entropy sum, log Z^2 sum) with the logits computed hidden.chunk positions at a time and recomputed in
+    the backward pass, so no [batch, length, vocab] array exists (MaxText's vocabulary tiling): the output
+    head's memory goes from batch x length x vocab float32 to batch x chunk x vocab."""
+    batch, length, chunk = *hidden.x.shape[:2], hidden.chunk
+    split = lambda a: jnp.moveaxis(a.reshape(batch, length // chunk, chunk, *a.shape[2:]), 1, 0)  # noqa: E731
+
+    @jax.checkpoint
+    def chunk_sums(x: jax.Array, t: jax.Array, w: jax.Array) -> jax.Array:
+        logits = dense(x, hidden.head).astype(jnp.float32)  # [batch, chunk, vocab]
+        return jnp.stack([cross_entropy_sum(logits, t, w), log_z_squared_sum(logits, w)])
+
+    def add(total, xs):
+        return total + chunk_sums(*xs), None
+
+    sums, _ = jax.lax.scan(add, jnp.zeros(2), (split(hidden.x), split(targets), split(weights)))
+    return sums[0], sums[1]
+
+
+def _sums(output: jax.Array | model.Hidden, targets: jax.Array, weights: jax.Array) -> LossSums:
+    """The sums from the logits, or from the Hidden states a chunk of positions at a time."""
+    if isinstance(output, model.Hidden):
+        loss, log_z_squared = chunked_sums(output, targets, weights)
+    else:
+        loss, log_z_squared = cross_entropy_sum(output, targets, weights), log_z_squared_sum(output, weights)
+    return LossSums(loss, jnp.sum(weights), log_z_squared)
 
 
 def causal_lm_loss(apply_fn: ApplyFn, params, batch: Batch) -> LossSums:

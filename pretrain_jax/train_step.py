@@ -9,7 +9,6 @@ per-group norms of the gradient, the parameters and the update (pretrain_jax/nor
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable
 
 import jax
@@ -29,7 +28,7 @@ def _summed_loss_and_grad(config: ml_collections.ConfigDict) -> Callable:
 
     Masking (masked LM) draws from a key of (seed, step, microbatch), so a resumed run masks alike.
     """
-    loss_fn = objectives.loss_fn(config, partial(model.apply, config.model))
+    loss_fn = objectives.loss_fn(config, model.apply_for_loss(config.model))
 
     def objective(params, microbatch, rng):
         sums = loss_fn(params, microbatch, rng)
