@@ -2,7 +2,7 @@
 
 Run (from the repository root, on a machine with an NVIDIA GPU):
 
-    python benchmarks/gpu_throughput.py [--configs 350m,1b] [--attention cudnn,xla] [--steps N] [--warmup W]
+    python benchmarks/gpu_throughput.py [--configs 350m,1b] [--attention cudnn,pallas_gpu,xla] [--steps N] [--warmup W]
                                         [--batch B] [--remat POLICY]
 
 For each config (benchmarks/shapes.py) and attention kernel (model.attention_impl), the
@@ -50,7 +50,7 @@ from shapes import CONFIGS, bench_config, compiled_train_step, in_fresh_process 
 from pretrain_jax import config as config_lib, metrics, model  # noqa: E402
 
 SECTION = "## GPU training throughput"
-ATTENTION = ("cudnn", "xla", "dot_product_attention")
+ATTENTION = ("cudnn", "pallas_gpu", "xla", "dot_product_attention")
 PACKAGES = ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin", "flax", "optax")
 # Dense bfloat16 FLOP/s from NVIDIA's datasheets, by a substring of jax's device_kind (first match wins).
 DATASHEET_BF16 = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),
@@ -129,7 +129,7 @@ def table(results: dict[tuple[str, str], dict], measured_peak: float, sheet_peak
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default="350m,1b", help=f"comma-separated, from {sorted(CONFIGS)}")
-    parser.add_argument("--attention", default="cudnn,xla", help=f"comma-separated, from {ATTENTION}")
+    parser.add_argument("--attention", default="cudnn,pallas_gpu,xla", help=f"comma-separated, from {ATTENTION}")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per variant (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per variant first (>= 1)")
     parser.add_argument("--batch", type=int, default=0, help="rows per step for every config (0: the config's)")
@@ -176,7 +176,8 @@ def main() -> None:
         "- MFU counts 6N (N without the embedding table, output head included) + 12·L·H·Q·T FLOPs per token "
         "(metrics.training_flops_per_token).",
         "- Attention: cudnn is cuDNN's flash attention through jax.nn.dot_product_attention (documents kept "
-        "apart by a mask passed as a bias); xla is our einsum kernel in causal blocks of 128 query rows.",
+        "apart by a [length, length] mask passed as a bias); pallas_gpu is JAX's Pallas (Triton) flash attention "
+        "with the segment ids in the kernel; xla is our einsum kernel in causal blocks of 128 query rows.",
         f"- {load_note(busy_before, time.perf_counter() - start)}",
     ]) + "\n"
     if not args.no_write:

@@ -182,7 +182,6 @@ def jax_pieces(name: str) -> dict[str, float]:
     positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), tokens.shape)
     q = jax.random.normal(next(keys), (batch, length, m.num_heads, model.head_dim(m)))
     kv = jax.random.normal(next(keys), (batch, length, m.num_kv_heads, model.head_dim(m)))
-    mask = attention.attention_mask(segment_ids, m.causal)
 
     def module_grad(module: nn.Module, *extra) -> float:
         params = nn.unbox(module.init(next(keys), x, *extra))["params"]
@@ -193,7 +192,7 @@ def jax_pieces(name: str) -> dict[str, float]:
     attn = attention.Attention(m.num_heads, m.num_kv_heads, hd, m.causal, m.attention_impl,
                                m.init_std, m.init_std, f32, f32)
     core_fn = attention.ATTENTION_IMPLS[m.attention_impl]
-    core = _jit_median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, mask, m.causal)), (0, 1)), q, kv)
+    core = _jit_median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, segment_ids, m.causal)), (0, 1)), q, kv)
     with sharding.activation_rules():
         attention_s = module_grad(attn, segment_ids, layers.rotary_angles(positions, hd, m.rope_theta, length))
         mlp_s = module_grad(layers.SwiGLU(m.mlp_dim, m.init_std, m.init_std, f32, f32))

@@ -34,7 +34,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from configs import cli
-from pretrain_jax import config as config_lib
+from pretrain_jax import attention, config as config_lib
 from pretrain_jax import input_pipeline, metrics, model, sharding, train_state, train_step
 
 GIB = 2**30
@@ -170,8 +170,8 @@ def compile_train_step(config: ml_collections.ConfigDict, devices: Sequence[jax.
 
 
 def compile_setup(config: ml_collections.ConfigDict, setup: train_state.Setup) -> jax.stages.Compiled:
-    """The train step of `train.py` compiled for a validated config's setup."""
-    with jax.set_mesh(setup.mesh):
+    """The train step of `train.py` compiled for a validated config's setup (Pallas kernels for its devices)."""
+    with jax.set_mesh(setup.mesh), attention.compiling_for(setup.mesh.devices.flat[0].platform):
         step = train_step.jit_train_step(config, setup)
         return step.lower(setup.abstract, abstract_batch(config, setup.mesh)).compile()
 

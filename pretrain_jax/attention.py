@@ -5,20 +5,25 @@ only to keys of its own document (and, when causal, not to later ones), so the
 logits of one document never depend on another document in the same row.
 
 `attention_impl` picks the kernel; `xla` is the reference the others are tested
-against. A new kernel is one entry in `ATTENTION_IMPLS`: a function with the
-signature of `xla_attention` wrapped by `_in_causal_blocks`, or, for a kernel that
-skips the masked upper triangle itself (cuDNN's), one that also takes `causal`.
+against. A new kernel is one entry in `ATTENTION_IMPLS`, a function of (q, k, v,
+segment_ids, causal): one that takes a dense mask, as `xla_attention` does, is
+wrapped by `_masked`; the flash kernels (splash on TPU, Pallas on GPU) take the
+segment ids themselves and never build a [length, length] mask. Pallas kernels run
+natively on their platform and in interpret mode elsewhere (CPU tests), unless
+`compiling_for` names the platform a program is compiled for (ahead of time).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import contextlib
+import contextvars
+from typing import Any, Callable, Iterator, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pretrain_jax import axes
+from pretrain_jax import axes, sharding
 from pretrain_jax.layers import RMSNorm, Rotary, dense, param_with_axes, rotary_embedding
 
 
@@ -102,17 +107,99 @@ def jax_nn_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) 
     return jax.nn.dot_product_attention(q, k, v, mask=mask)
 
 
-def cudnn_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, causal: bool) -> jax.Array:
+def cudnn_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
     """cuDNN's fused flash attention (`jax.nn.dot_product_attention(implementation="cudnn")`); GPU only.
 
     No [q_len, kv_len] probabilities in memory, and causal rows skip the upper triangle
-    inside the kernel. Documents stay apart through `mask`, which JAX hands to cuDNN as an
-    additive bias. Needs bfloat16 or float16 inputs (config.validate checks). Decoding
-    (queries against a longer cache) runs `xla_attention`.
+    inside the kernel. Documents stay apart through a [length, length] mask, which JAX hands
+    to cuDNN as an additive bias (`pallas_gpu` takes the segment ids instead). Needs bfloat16
+    or float16 inputs (config.validate checks).
     """
-    if q.shape[1] != k.shape[1]:
-        return xla_attention(q, k, v, mask)
-    return jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=causal, implementation="cudnn")
+    return jax.nn.dot_product_attention(q, k, v, mask=attention_mask(segment_ids, causal), is_causal=causal,
+                                        implementation="cudnn")
+
+
+_KERNEL_PLATFORM: contextvars.ContextVar[str | None] = contextvars.ContextVar("kernel_platform", default=None)
+
+
+@contextlib.contextmanager
+def compiling_for(platform: str) -> Iterator[None]:
+    """Traces Pallas kernels for `platform` ("tpu", "gpu", "cpu") instead of this process's default backend:
+    ahead-of-time compilation for a TPU from a CPU machine, or training on devices of another backend."""
+    token = _KERNEL_PLATFORM.set(platform)
+    try:
+        yield
+    finally:
+        _KERNEL_PLATFORM.reset(token)
+
+
+def _interpret(native: str) -> bool:
+    """Whether a Pallas kernel written for `native` runs in interpret mode (anywhere else: slow, for tests)."""
+    return (_KERNEL_PLATFORM.get() or jax.default_backend()) != native
+
+
+def _on_each_device(kernel: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+    """A Pallas kernel run on each device's shard of the batch and heads: XLA cannot partition a Mosaic or
+    Triton call itself. Key/value heads that the tensor axis does not divide are repeated to the query heads
+    first, so each device holds the key/value heads of its query heads."""
+
+    def core(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
+        mesh = jax.sharding.get_abstract_mesh()
+        if mesh.empty:  # outside a mesh (one device)
+            return kernel(q, k, v, segment_ids, causal)
+        spec = lambda x: sharding.logical_to_spec(  # noqa: E731
+            (axes.BATCH, axes.LENGTH, axes.ACT_HEADS, axes.HEAD_DIM), x.shape, mesh)
+        if spec(k) != spec(q):
+            k, v = (jnp.repeat(x, q.shape[2] // k.shape[2], axis=2) for x in (k, v))
+        specs = (spec(q), spec(q), spec(q), jax.sharding.PartitionSpec(spec(q)[0], None))
+        return jax.shard_map(lambda *args: kernel(*args, causal), mesh=mesh, in_specs=specs, out_specs=spec(q),
+                             check_vma=False)(q, k, v, segment_ids)
+
+    return core
+
+
+# Tile of queries and keys in the flash kernels: MaxText's default splash block (sa_block_q/kv); shorter
+# rows take one tile.
+FLASH_BLOCK = 512
+
+
+def splash_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
+    """JAX's Pallas splash attention for TPU (the kernel MaxText runs): flash attention over blocks, causal
+    blocks above the diagonal skipped, documents apart by segment ids, grouped-query heads in the kernel.
+
+    q: [batch, length, heads, head_dim]; k, v: [batch, length, kv_heads, head_dim].
+    """
+    from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_kernel as splash
+    from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_mask as masks
+
+    batch, length, heads, head_dim = q.shape
+    block = min(FLASH_BLOCK, length)
+    shape = (length, length)
+    mask = masks.MultiHeadMask([masks.CausalMask(shape) if causal else masks.FullMask(shape)] * heads)
+    sizes = splash.BlockSizes(block_q=block, block_kv=block, block_kv_compute=block, block_q_dkv=block,
+                              block_kv_dkv=block, block_kv_dkv_compute=block, block_q_dq=block, block_kv_dq=block)
+    kernel = splash.make_splash_mha(mask, block_sizes=sizes, head_shards=1, q_seq_shards=1,
+                                    interpret=_interpret("tpu"))
+    heads_first = lambda x: x.transpose(0, 2, 1, 3)  # noqa: E731  [batch, heads, length, head_dim]
+    segments = splash.SegmentIds(q=segment_ids, kv=segment_ids)
+    out = jax.vmap(kernel)(heads_first(q * head_dim**-0.5), heads_first(k), heads_first(v), segment_ids=segments)
+    return heads_first(out)
+
+
+def pallas_gpu_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array,
+                         causal: bool) -> jax.Array:
+    """JAX's Pallas (Triton) flash attention for GPUs with segment ids: packed documents stay apart inside the
+    kernel, with no [length, length] bias as cuDNN is given. Key and value heads are repeated to the query
+    heads (the kernel has no groups). Shapes as in `splash_attention`."""
+    from jax.experimental.pallas.ops.gpu import attention as gpu
+
+    length, group = q.shape[1], q.shape[2] // k.shape[2]
+    block = min(FLASH_BLOCK // 4, length)  # the kernel's own default tile (128)
+    k, v = jnp.repeat(k, group, axis=2), jnp.repeat(v, group, axis=2)
+    return gpu.mha(q, k, v, segment_ids, sm_scale=q.shape[-1] ** -0.5, causal=causal,
+                   block_sizes=gpu.BlockSizes(block_q=block, block_k=block, block_q_dkv=block, block_kv_dkv=block,
+                                              block_q_dq=block, block_kv_dq=block),
+                   interpret=_interpret("gpu"))
 
 
 # Query rows per block of causal_blocks: 128 halved attention time at lengths 512 and 1024 on CPU.
@@ -135,19 +222,24 @@ def causal_blocks(impl: Callable[..., jax.Array], q: jax.Array, k: jax.Array, v:
     return jnp.concatenate(outs, axis=1)
 
 
-def _in_causal_blocks(kernel: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    """A kernel that computes every (query, key) pair, run over `causal_blocks` when causal."""
-    def core(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, causal: bool) -> jax.Array:
+def _masked(kernel: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+    """A kernel of a dense mask that computes every (query, key) pair, run over `causal_blocks` when causal."""
+    def core(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
+        mask = attention_mask(segment_ids, causal)
         return causal_blocks(kernel, q, k, v, mask) if causal else kernel(q, k, v, mask)
     return core
 
 
-# name -> core(q, k, v, mask, causal); shapes as in `xla_attention`.
+# name -> core(q, k, v, segment_ids, causal): q [batch, length, heads, head_dim], k and v with kv_heads,
+# segment_ids [batch, length]. The platform a kernel is written for (Pallas kernels), if any.
 ATTENTION_IMPLS: dict[str, Callable[..., jax.Array]] = {
-    "xla": _in_causal_blocks(xla_attention),
-    "dot_product_attention": _in_causal_blocks(jax_nn_attention),
+    "xla": _masked(xla_attention),
+    "dot_product_attention": _masked(jax_nn_attention),
     "cudnn": cudnn_attention,
+    "splash": _on_each_device(splash_attention),
+    "pallas_gpu": _on_each_device(pallas_gpu_attention),
 }
+KERNEL_PLATFORMS = {"cudnn": "gpu", "splash": "tpu", "pallas_gpu": "gpu"}
 
 
 class Decoding(NamedTuple):
@@ -218,14 +310,12 @@ class Attention(nn.Module):
         q = rotary_embedding(q, rotary)
         k = rotary_embedding(k, rotary)
 
-        core = ATTENTION_IMPLS[self.impl]
         if decoding is None:
-            mask = attention_mask(segment_ids, self.causal)
             with jax.named_scope("attention_core"):  # names the kernel's ops in profiles
-                out = core(q, k, v, mask, self.causal)
-        else:
+                out = ATTENTION_IMPLS[self.impl](q, k, v, segment_ids, self.causal)
+        else:  # queries against the cache: a few rows, the reference kernel whatever the training one
             k, v = self._cached(k, v, decoding)
-            out = core(q, k, v, decoding_mask(decoding, x.shape[1]), False)  # the mask is causal over the cache
+            out = xla_attention(q, k, v, decoding_mask(decoding, x.shape[1]))
         out = nn.with_logical_constraint(out, (axes.BATCH, axes.LENGTH, axes.ACT_HEADS, axes.HEAD_DIM))
         return dense(out, wo.astype(self.dtype), in_dims=2)  # [batch, length, dim]
 

@@ -20,9 +20,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
     given, is the devices' platform: a kernel that needs another one is rejected here rather than inside jit."""
     _check_ranges(config)
     _validate_model(config.model)
-    if config.model.attention_impl == "cudnn" and platform not in (None, "gpu"):
-        raise ConfigError(f"model.attention_impl='cudnn' runs on NVIDIA GPUs only, and these devices are "
-                         f"{platform}; use 'xla'")
+    _validate_kernel_platform(config.model.attention_impl, platform)
     _validate_objective(config)
     _validate_left_to_right_uses(config)
     shape = dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, num_devices)))
@@ -34,6 +32,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
         raise ConfigError(f"model.dim={config.model.dim} is not divisible by mesh.fsdp={shape['fsdp']}, the "
                           "axis parameters are sharded along: choose an fsdp size that divides it")
     _validate_optimizer(config.optimizer, config.num_train_steps)
+    if config.model.attention_impl == "splash" and config.seq_len % 128:
+        raise ConfigError(f"model.attention_impl='splash' tiles rows in multiples of 128 (TPU lanes); seq_len="
+                          f"{config.seq_len} is not one: use a multiple of 128, or 'xla'")
     if config.model.logits_chunk and config.seq_len % config.model.logits_chunk:
         raise ConfigError(f"model.logits_chunk={config.model.logits_chunk} does not divide seq_len={config.seq_len}: "
                           "choose a divisor (e.g. 256), or 0")
@@ -92,6 +93,17 @@ def _validate_run_options(config: ml_collections.ConfigDict) -> None:
         if missing:
             raise ConfigError(f"hf_export_every > 0 needs {' and '.join(missing)}: pip install -e '.[hf]', or set "
                               "--config.hf_export_every=0")
+
+
+def _validate_kernel_platform(impl: str, platform: str | None) -> None:
+    """cuDNN runs on NVIDIA GPUs only; a Pallas kernel on its own platform, or interpreted on a CPU (tests)."""
+    native = attention.KERNEL_PLATFORMS.get(impl)
+    allowed = (None, native) if impl == "cudnn" else (None, native, "cpu")
+    if native and platform not in allowed:
+        where = {"gpu": "NVIDIA GPUs", "tpu": "TPUs"}[native]
+        raise ConfigError(f"model.attention_impl={impl!r} runs on {where} only, and these devices are {platform}; "
+                          f"use 'xla'" + ("" if impl == "cudnn" else " (a CPU runs it in Pallas interpret mode, "
+                                                                    "for tests)"))
 
 
 def _check_dtype(key: str, value: str) -> None:

@@ -142,8 +142,10 @@ def param_count(cfg: ml_collections.ConfigDict) -> dict[str, int]:
 
 def init_params(cfg: ml_collections.ConfigDict, rng: jax.Array) -> Any:
     """The boxed parameter tree (nn.LogicallyPartitioned leaves carry axis names)."""
-    dummy = jnp.zeros((1, 1), jnp.int32)  # shapes do not depend on the length
-    return Transformer(cfg).init(rng, dummy, dummy, dummy)["params"]
+    dummy = jnp.zeros((1, 1), jnp.int32)  # shapes do not depend on the length, nor on the attention kernel:
+    reference = cfg.copy_and_resolve_references()  # a flash kernel's tiles need longer rows than this one
+    reference.attention_impl = "xla"
+    return Transformer(reference).init(rng, dummy, dummy, dummy)["params"]
 
 
 def apply(cfg: ml_collections.ConfigDict, params: Any, tokens: jax.Array, segment_ids: jax.Array,

@@ -85,6 +85,18 @@ def test_an_out_of_memory_compile_is_a_does_not_fit_report_with_its_numbers(mess
     assert report["memory_per_device"]["available"] == int(available)
 
 
+@pytest.mark.parametrize("topology", ["v5e:2x2", "v5p:2x2x1"])
+def test_splash_attention_compiles_natively_for_tpu_with_fsdp_and_tensor_axes(libtpu, topology):
+    """The Pallas kernel lowered through Mosaic for the chip (not interpreted), on each device's heads."""
+    config = tiny.get_config()
+    config.mesh.update(data=1, fsdp=2, tensor=-1)
+    config.model.update(dim=256, mlp_dim=1024, attention_impl="splash")
+    config.update(seq_len=256, global_batch_size=16)
+    report = aot.analyze(config, aot.parse_topology(topology))
+    assert report["fits"] is True and report["error"] is None
+    assert report["memory_per_device"]["total"] > 0
+
+
 def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     config = tiny.get_config()
     config.mesh.update(data=1, fsdp=-1)  # parameters sharded: their all-gathers must show

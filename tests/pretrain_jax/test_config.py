@@ -57,6 +57,22 @@ def test_mesh_of_the_wrong_size_is_refused():
         config_lib.validate(config, num_devices=8)
 
 
+@pytest.mark.parametrize("impl, platform, allowed", [
+    ("splash", "tpu", True), ("splash", "cpu", True), ("splash", "gpu", False),
+    ("pallas_gpu", "gpu", True), ("pallas_gpu", "cpu", True), ("pallas_gpu", "tpu", False),
+])
+def test_pallas_kernels_run_on_their_platform_or_interpreted_on_a_cpu(impl, platform, allowed):
+    config = tiny.get_config()
+    config.model.attention_impl = impl
+    config.seq_len = 128  # splash's tiles
+    if allowed:
+        config_lib.validate(config, num_devices=1, platform=platform)
+    else:
+        with pytest.raises(ValueError, match=f"attention_impl='{impl}' runs on .* only, and these devices are "
+                                             f"{platform}; use 'xla'"):
+            config_lib.validate(config, num_devices=1, platform=platform)
+
+
 def test_cudnn_attention_is_refused_off_gpu_and_in_float32():
     config = tiny.get_config()
     config.model.update(attention_impl="cudnn", dtype="bfloat16")
@@ -208,3 +224,10 @@ def test_every_new_key_out_of_range_is_one_line(key, value, message):
     (config[section] if section else config)[name] = value
     with pytest.raises(ValueError, match=message):
         config_lib.validate(config, num_devices=2)
+
+
+def test_splash_needs_rows_in_multiples_of_its_tiles():
+    config = tiny.get_config()
+    config.model.attention_impl = "splash"
+    with pytest.raises(ValueError, match="seq_len=64 is not one: use a multiple of 128"):
+        config_lib.validate(config, num_devices=1, platform="tpu")

@@ -1,0 +1,66 @@
+"""The flash kernels in Pallas interpret mode equal the reference attention, forward and backward, on packed rows.
+
+splash: JAX's TPU splash attention (grouped heads in the kernel); pallas_gpu: JAX's Triton flash attention
+with segment ids. Rows hold several documents and padding; float32 throughout.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pretrain_jax import attention
+
+LENGTH = 256  # two 128-row tiles of the GPU kernel; splash takes the row as one tile
+SEGMENTS = np.array([[1] * 100 + [2] * 60 + [3] * 96,  # three documents
+                     [1] * 200 + [0] * 56])  # one document, then padding
+
+
+def inputs(kv_heads, heads=4, head_dim=16):
+    kq, kk, kv, kg = jax.random.split(jax.random.key(kv_heads), 4)
+    q = jax.random.normal(kq, (2, LENGTH, heads, head_dim))
+    k = jax.random.normal(kk, (2, LENGTH, kv_heads, head_dim))
+    v = jax.random.normal(kv, (2, LENGTH, kv_heads, head_dim))
+    return q, k, v, jax.random.normal(kg, q.shape)
+
+
+@pytest.mark.parametrize("impl", ["splash", "pallas_gpu"])
+@pytest.mark.parametrize("causal, kv_heads", [(True, 2), (False, 4), (True, 1)])
+def test_a_flash_kernel_equals_the_reference_forward_and_backward(impl, causal, kv_heads):
+    q, k, v, d_out = inputs(kv_heads)
+    segment_ids = jnp.asarray(SEGMENTS)
+    real = (segment_ids != 0)[:, :, None, None]  # padding's outputs are never scored
+
+    def loss(kernel):
+        return lambda q, k, v: jnp.sum(jnp.where(real, kernel(q, k, v, segment_ids, causal), 0.0) * d_out)
+
+    reference, kernel = attention.ATTENTION_IMPLS["xla"], attention.ATTENTION_IMPLS[impl]
+    np.testing.assert_allclose(jnp.where(real, jax.jit(kernel, static_argnums=4)(q, k, v, segment_ids, causal), 0),
+                               jnp.where(real, reference(q, k, v, segment_ids, causal), 0), atol=1e-5, rtol=1e-5)
+    expected = jax.grad(loss(reference), (0, 1, 2))(q, k, v)
+    for got, want in zip(jax.jit(jax.grad(loss(kernel), (0, 1, 2)))(q, k, v), expected):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_kernels_run_natively_only_on_their_platform_unless_compiled_for_it():
+    assert attention._interpret("tpu") and attention._interpret("gpu")  # this machine's CPU
+    with attention.compiling_for("tpu"):
+        assert not attention._interpret("tpu") and attention._interpret("gpu")
+    assert attention._interpret("tpu")
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])  # 2 kv heads on a tensor axis of 4: repeated to the query heads
+def test_on_a_mesh_each_device_runs_the_kernel_on_its_batch_and_heads(kv_heads):
+    from pretrain_jax import sharding
+    from configs import tiny
+
+    config = tiny.get_config()
+    config.mesh.update(data=2, fsdp=1, tensor=4)
+    mesh = sharding.make_mesh(config.mesh, jax.devices()[:8])
+    q, k, v, _ = inputs(kv_heads)
+    segment_ids = jnp.asarray(SEGMENTS)
+    real = (segment_ids != 0)[:, :, None, None]
+    expected = attention.ATTENTION_IMPLS["xla"](q, k, v, segment_ids, True)
+    with jax.set_mesh(mesh), sharding.activation_rules():
+        got = jax.jit(attention.ATTENTION_IMPLS["splash"], static_argnums=4)(q, k, v, segment_ids, True)
+    np.testing.assert_allclose(jnp.where(real, got, 0), jnp.where(real, expected, 0), atol=1e-5, rtol=1e-5)
