@@ -38,7 +38,10 @@ def get_config() -> ml_collections.ConfigDict:
     m.scan_layers = True  # nn.scan over layers: compile time independent of depth
     m.remat = "none"  # rematerialization of each layer: none | full | dots_no_batch | minimal
     # xla: our einsums, backward written out (pretrain_jax/attention.py) | dot_product_attention: jax.nn's XLA
-    # version | cudnn: cuDNN flash attention through jax.nn (NVIDIA GPUs, dtype bfloat16 or float16)
+    # version | cudnn: cuDNN flash attention through jax.nn (NVIDIA GPUs, dtype bfloat16 or float16; packed
+    # documents as a [length, length] bias) | splash: JAX's Pallas splash attention (TPUs, MaxText's kernel;
+    # seq_len a multiple of 128) | pallas_gpu: JAX's Pallas flash attention with segment ids (NVIDIA GPUs).
+    # The Pallas kernels run interpreted on a CPU, for tests.
     m.attention_impl = "xla"
     m.init_std = 0.02  # std of the normal initializer for weight matrices and embeddings
     # > 0: the loss computes the output logits this many positions at a time (recomputed in the backward pass),
