@@ -192,9 +192,11 @@ def jax_pieces(name: str) -> dict[str, float]:
     attn = attention.Attention(m.num_heads, m.num_kv_heads, hd, m.causal, m.attention_impl,
                                m.init_std, m.init_std, f32, f32)
     core_fn = attention.ATTENTION_IMPLS[m.attention_impl]
-    core = _jit_median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, segment_ids, m.causal)), (0, 1)), q, kv)
+    core = _jit_median_s(jax.grad(lambda q, k: jnp.sum(core_fn(q, k, k, segment_ids, positions, m.causal)), (0, 1)),
+                         q, kv)
     with sharding.activation_rules():
-        attention_s = module_grad(attn, segment_ids, layers.rotary_angles(positions, hd, m.rope_theta, length))
+        attention_s = module_grad(attn, segment_ids, positions,
+                                  layers.rotary_angles(positions, hd, m.rope_theta, length))
         mlp_s = module_grad(layers.SwiGLU(m.mlp_dim, m.init_std, m.init_std, f32, f32))
     norm_s = module_grad(layers.RMSNorm(m.norm_eps, f32, f32))
     head = jax.random.normal(next(keys), (m.dim, m.vocab_size)) * m.init_std

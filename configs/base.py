@@ -143,12 +143,16 @@ def get_config() -> ml_collections.ConfigDict:
     mesh = c.mesh = ml_collections.ConfigDict()
     mesh.data = -1  # pure data parallelism; -1 takes all devices (of a slice) the other axes leave
     mesh.fsdp = 1  # parameters, gradients and optimizer state sharded (ZeRO-3 style)
+    # context parallelism: each row split over this many devices (long-context stages; seq_len divisible by 2 x
+    # context, attention_impl xla or dot_product_attention)
+    mesh.context = 1
     mesh.tensor = 1  # Megatron-style tensor parallelism over heads and the MLP hidden dimension
     # Sizes above are per slice (ICI). Multi-slice runs also split axes across slices over the data-center
     # network (DCN): the products below must equal the number of slices; the whole axis is ICI x DCN.
     # Usually only data parallelism crosses slices (dcn_data = slices): it sends one gradient all-reduce per step.
     mesh.dcn_data = 1
     mesh.dcn_fsdp = 1
+    mesh.dcn_context = 1
     mesh.dcn_tensor = 1
     # A mesh axis that does not divide a dimension the rules shard over it (2 kv heads on tensor=4) leaves that
     # dimension whole, replicated. Runs print which arrays at start and refuse to start when those bytes exceed

@@ -27,16 +27,17 @@ from pretrain_jax import axes, sharding
 from pretrain_jax.layers import RMSNorm, Rotary, dense, param_with_axes, rotary_embedding
 
 
-def attention_mask(segment_ids: jax.Array, causal: bool) -> jax.Array:
+def attention_mask(segment_ids: jax.Array, positions: jax.Array, causal: bool) -> jax.Array:
     """[batch, 1, q_len, kv_len] bool: True where the query may see the key.
 
-    Padding (segment 0) attends to padding, so no row is all-masked (no NaN); its
-    outputs are never scored.
+    Causal by the tokens' positions in their document, not by their place in the array:
+    within a document positions rise by one per token, so this is the usual triangle,
+    and it stays right when context parallelism reorders a row. Padding (segment 0)
+    attends to padding, so no row is all-masked (no NaN); its outputs are never scored.
     """
     mask = segment_ids[:, :, None] == segment_ids[:, None, :]
     if causal:
-        length = segment_ids.shape[1]
-        mask = mask & jnp.tril(jnp.ones((length, length), dtype=bool))
+        mask = mask & (positions[:, None, :] <= positions[:, :, None])
     return mask[:, None]
 
 
@@ -107,7 +108,8 @@ def jax_nn_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) 
     return jax.nn.dot_product_attention(q, k, v, mask=mask)
 
 
-def cudnn_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
+def cudnn_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, positions: jax.Array,
+                    causal: bool) -> jax.Array:
     """cuDNN's fused flash attention (`jax.nn.dot_product_attention(implementation="cudnn")`); GPU only.
 
     No [q_len, kv_len] probabilities in memory, and causal rows skip the upper triangle
@@ -115,8 +117,8 @@ def cudnn_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.A
     to cuDNN as an additive bias (`pallas_gpu` takes the segment ids instead). Needs bfloat16
     or float16 inputs (config.validate checks).
     """
-    return jax.nn.dot_product_attention(q, k, v, mask=attention_mask(segment_ids, causal), is_causal=causal,
-                                        implementation="cudnn")
+    return jax.nn.dot_product_attention(q, k, v, mask=attention_mask(segment_ids, positions, causal),
+                                        is_causal=causal, implementation="cudnn")
 
 
 _KERNEL_PLATFORM: contextvars.ContextVar[str | None] = contextvars.ContextVar("kernel_platform", default=None)
@@ -143,7 +145,9 @@ def _on_each_device(kernel: Callable[..., jax.Array]) -> Callable[..., jax.Array
     Triton call itself. Key/value heads that the tensor axis does not divide are repeated to the query heads
     first, so each device holds the key/value heads of its query heads."""
 
-    def core(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
+    def core(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, positions: jax.Array,
+             causal: bool) -> jax.Array:
+        del positions  # the flash kernels are causal by array order (context parallelism refuses them)
         mesh = jax.sharding.get_abstract_mesh()
         if mesh.empty:  # outside a mesh (one device)
             return kernel(q, k, v, segment_ids, causal)
@@ -223,15 +227,18 @@ def causal_blocks(impl: Callable[..., jax.Array], q: jax.Array, k: jax.Array, v:
 
 
 def _masked(kernel: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    """A kernel of a dense mask that computes every (query, key) pair, run over `causal_blocks` when causal."""
-    def core(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
-        mask = attention_mask(segment_ids, causal)
-        return causal_blocks(kernel, q, k, v, mask) if causal else kernel(q, k, v, mask)
+    """A kernel of a dense mask that computes every (query, key) pair, run over `causal_blocks` when causal
+    and the rows are in order (not split over a context axis, whose order is load-balanced)."""
+    def core(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, positions: jax.Array,
+             causal: bool) -> jax.Array:
+        mask = attention_mask(segment_ids, positions, causal)
+        in_order = sharding.context_size() == 1
+        return causal_blocks(kernel, q, k, v, mask) if causal and in_order else kernel(q, k, v, mask)
     return core
 
 
-# name -> core(q, k, v, segment_ids, causal): q [batch, length, heads, head_dim], k and v with kv_heads,
-# segment_ids [batch, length]. The platform a kernel is written for (Pallas kernels), if any.
+# name -> core(q, k, v, segment_ids, positions, causal): q [batch, length, heads, head_dim], k and v with
+# kv_heads, segment_ids and positions [batch, length]. The platform a kernel is written for, if any.
 ATTENTION_IMPLS: dict[str, Callable[..., jax.Array]] = {
     "xla": _masked(xla_attention),
     "dot_product_attention": _masked(jax_nn_attention),
@@ -284,7 +291,7 @@ class Attention(nn.Module):
     qk_norm_eps: float | None = None  # the QK-norm's RMSNorm epsilon; None: no QK-norm
 
     @nn.compact
-    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, rotary: Rotary,
+    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, positions: jax.Array, rotary: Rotary,
                  decoding: Decoding | None = None) -> jax.Array:
         """Training: keys are this call's tokens, masked by segment. Decoding: keys are the cache."""
         dim = x.shape[-1]
@@ -311,8 +318,11 @@ class Attention(nn.Module):
         k = rotary_embedding(k, rotary)
 
         if decoding is None:
+            if sharding.context_size() > 1:  # every position's keys and values, all-gathered over the context axis
+                k, v = (nn.with_logical_constraint(x, (axes.BATCH, axes.KV_LENGTH, axes.ACT_KV_HEADS, axes.HEAD_DIM))
+                        for x in (k, v))
             with jax.named_scope("attention_core"):  # names the kernel's ops in profiles
-                out = ATTENTION_IMPLS[self.impl](q, k, v, segment_ids, self.causal)
+                out = ATTENTION_IMPLS[self.impl](q, k, v, segment_ids, positions, self.causal)
         else:  # queries against the cache: a few rows, the reference kernel whatever the training one
             k, v = self._cached(k, v, decoding)
             out = xla_attention(q, k, v, decoding_mask(decoding, x.shape[1]))

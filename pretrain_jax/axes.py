@@ -18,7 +18,9 @@ LAYERS = "layers"  # the stacked-layer axis that nn.scan adds
 # Activation axes.
 BATCH = "batch"
 LENGTH = "length"
+KV_LENGTH = "kv_length"  # the key/value positions attention reads: every position of the row
 ACT_EMBED = "act_embed"
 ACT_HEADS = "act_heads"
+ACT_KV_HEADS = "act_kv_heads"
 ACT_MLP = "act_mlp"
 ACT_VOCAB = "act_vocab"

@@ -41,7 +41,7 @@ class Block(nn.Module):
     cfg: ml_collections.ConfigDict
 
     @nn.compact
-    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, rotary: Rotary,
+    def __call__(self, x: jax.Array, segment_ids: jax.Array | None, positions: jax.Array, rotary: Rotary,
                  decoding: Decoding | None = None):
         cfg = self.cfg
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
@@ -52,7 +52,7 @@ class Block(nn.Module):
         attn = Attention(cfg.num_heads, cfg.num_kv_heads, head_dim(cfg), cfg.causal, cfg.attention_impl,
                          cfg.init_std, out_std, dtype, param_dtype, cfg.norm_eps if cfg.qk_norm else None,
                          name="attention")
-        x = x + attn(norm("attention_norm")(x), segment_ids, rotary, decoding)
+        x = x + attn(norm("attention_norm")(x), segment_ids, positions, rotary, decoding)
         mlp = SwiGLU(cfg.mlp_dim, cfg.init_std, out_std, dtype, param_dtype, name="mlp")
         x = x + mlp(norm("mlp_norm")(x))
         x = nn.with_logical_constraint(x, (axes.BATCH, axes.LENGTH, axes.ACT_EMBED))
@@ -68,7 +68,7 @@ def _layer_stack(cfg: ml_collections.ConfigDict, decode: bool) -> type[nn.Module
         return block
     # A decoding key/value cache is stacked over layers like the parameters.
     return nn.scan(block, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True},
-                   in_axes=(nn.broadcast, nn.broadcast, nn.broadcast), length=cfg.num_layers,
+                   in_axes=(nn.broadcast,) * 4, length=cfg.num_layers,
                    metadata_params={nn.PARTITION_NAME: axes.LAYERS})
 
 
@@ -105,10 +105,10 @@ class Transformer(nn.Module):
         rotary = rotary_angles(positions, head_dim(cfg), cfg.rope_theta, num_positions)  # once, for every layer
         stack = _layer_stack(cfg, decoding is not None)
         if cfg.scan_layers:
-            x, _ = stack(cfg, name="layers")(x, segment_ids, rotary, decoding)
+            x, _ = stack(cfg, name="layers")(x, segment_ids, positions, rotary, decoding)
         else:
             for i in range(cfg.num_layers):
-                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, rotary, decoding)
+                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, positions, rotary, decoding)
 
         x = RMSNorm(cfg.norm_eps, dtype, param_dtype, name="final_norm")(x)
         if cfg.tie_embeddings:

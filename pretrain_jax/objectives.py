@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from pretrain_jax import masking, model
+from pretrain_jax import masking, model, sharding
 from pretrain_jax.layers import dense
 
 Batch = dict[str, jax.Array]
@@ -93,18 +93,33 @@ def _sums(output: jax.Array | model.Hidden, targets: jax.Array, weights: jax.Arr
     return LossSums(loss, jnp.sum(weights), log_z_squared)
 
 
+def _loss(apply_fn: ApplyFn, params, inputs: jax.Array, batch: Batch, targets: jax.Array,
+          weights: jax.Array) -> LossSums:
+    """The sums of the network on `inputs` against per-position targets and weights, all [batch, length].
+
+    Targets are made in the rows' order; on a mesh with a context axis the rows are then put in its
+    load-balanced order (every array alike, so each target stays with its position), which the
+    sums do not depend on.
+    """
+    arrays = (inputs, batch["segment_ids"], batch["positions"], targets, weights)
+    parts = sharding.context_size()
+    if parts > 1:
+        order = sharding.load_balanced_order(inputs.shape[1], parts)
+        arrays = tuple(jnp.take(a, order, axis=1) for a in arrays)
+    inputs, segment_ids, positions, targets, weights = arrays
+    return _sums(apply_fn(params, inputs, segment_ids, positions), targets, weights)
+
+
 def causal_lm_loss(apply_fn: ApplyFn, params, batch: Batch) -> LossSums:
     """The sums of one packed batch, next-token targets within each document."""
-    logits = apply_fn(params, batch["tokens"], batch["segment_ids"], batch["positions"])
-    return _sums(logits, *causal_lm_targets(batch["tokens"], batch["segment_ids"]))
+    return _loss(apply_fn, params, batch["tokens"], batch, *causal_lm_targets(batch["tokens"], batch["segment_ids"]))
 
 
 def masked_lm_loss(apply_fn: ApplyFn, mlm_cfg: ml_collections.ConfigDict, mask: int, params, batch: Batch,
                    rng: jax.Array) -> LossSums:
     """The sums of one packed batch masked with `rng` (BERT masking), over the chosen tokens."""
     inputs, targets, weights = masking.mask_tokens(rng, batch["tokens"], batch["segment_ids"], mlm_cfg, mask)
-    logits = apply_fn(params, inputs, batch["segment_ids"], batch["positions"])
-    return _sums(logits, targets, weights)
+    return _loss(apply_fn, params, inputs, batch, targets, weights)
 
 
 # config.objective -> (config, apply_fn) -> LossFn

@@ -1,14 +1,18 @@
 """Device mesh and the one rule table from logical axis names to mesh axes.
 
-The mesh has three axes:
-  data    replicas that each see a slice of the batch (pure data parallelism)
-  fsdp    the batch is sliced here too, and parameters, gradients and optimizer
-          state are sharded over their embedding dimension (ZeRO-3 style)
-  tensor  Megatron-style: attention heads and the MLP hidden dimension are split
-          (column-parallel wq/wk/wv/w_gate/w_up, row-parallel wo/w_down)
+The mesh has four axes:
+  data     replicas that each see a slice of the batch (pure data parallelism)
+  fsdp     the batch is sliced here too, and parameters, gradients and optimizer
+           state are sharded over their embedding dimension (ZeRO-3 style)
+  context  the sequence is split (context parallelism, for long rows): each device
+           holds an early and a late chunk of every row (`load_balanced_order`, so
+           causal attention costs each the same), keys and values are all-gathered
+           for attention (Llama 3's method); parameters are replicated over it
+  tensor   Megatron-style: attention heads and the MLP hidden dimension are split
+           (column-parallel wq/wk/wv/w_gate/w_up, row-parallel wo/w_down)
 
 An axis of size 1 is a no-op, so the same table gives pure data parallelism,
-FSDP, tensor parallelism and FSDP x TP depending only on the mesh shape.
+FSDP, context and tensor parallelism and their products depending only on the mesh shape.
 
 Over several TPU slices (multi-slice), each axis has a per-slice (ICI) size and a
 cross-slice (DCN) size; the mesh axis is their product, slices outermost, so a
@@ -37,7 +41,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from data_prep.errors import ConfigError
 from pretrain_jax import axes
 
-MESH_AXES = ("data", "fsdp", "tensor")
+MESH_AXES = ("data", "fsdp", "context", "tensor")
 BATCH_AXES = ("data", "fsdp")  # the batch is split over both
 
 # logical axis -> mesh axes. Names not listed are replicated.
@@ -49,12 +53,14 @@ RULES: tuple[tuple[str, Any], ...] = (
     (axes.KV_HEADS, "tensor"),
     (axes.MLP, "tensor"),
     (axes.ACT_HEADS, "tensor"),
+    (axes.ACT_KV_HEADS, "tensor"),
     (axes.ACT_MLP, "tensor"),
     (axes.ACT_VOCAB, "tensor"),
     (axes.HEAD_DIM, None),
     (axes.NORM, None),
     (axes.LAYERS, None),
-    (axes.LENGTH, None),
+    (axes.LENGTH, "context"),
+    (axes.KV_LENGTH, None),  # keys and values of all positions: gathered over the context axis
     (axes.ACT_EMBED, None),
 )
 
@@ -256,6 +262,22 @@ def param_shardings(boxed_params: Any, mesh: Mesh) -> Any:
     """NamedShardings for a boxed (abstract or concrete) parameter tree."""
     return jax.tree.map(lambda b: NamedSharding(mesh, logical_to_spec(b.names, b.value.shape, mesh)),
                         boxed_params, is_leaf=_is_boxed)
+
+
+def context_size() -> int:
+    """The size of the context axis of the mesh being traced for (1 outside a mesh)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    return 1 if mesh.empty else dict(mesh.shape).get("context", 1)
+
+
+def load_balanced_order(length: int, parts: int) -> np.ndarray:
+    """Positions in the order that gives each of `parts` devices an early and a late chunk of a row.
+
+    The row is cut into 2 x parts chunks; device i holds chunks i and 2 x parts - 1 - i, so under
+    a causal mask every device attends over the same number of keys (Llama 3's context parallelism).
+    """
+    chunks = np.arange(length).reshape(2 * parts, -1)
+    return np.concatenate([np.concatenate([chunks[i], chunks[2 * parts - 1 - i]]) for i in range(parts)])
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

@@ -97,6 +97,15 @@ def test_splash_attention_compiles_natively_for_tpu_with_fsdp_and_tensor_axes(li
     assert report["memory_per_device"]["total"] > 0
 
 
+def test_a_context_parallel_step_compiles_for_v5e_2x2_and_gathers_keys_and_values(libtpu):
+    config = tiny.get_config()
+    config.mesh.update(data=1, context=4)
+    config.update(seq_len=512, global_batch_size=4)
+    report = aot.analyze(config, aot.parse_topology("v5e:2x2"))
+    assert report["fits"] is True and report["mesh"]["context"] == 4
+    assert report["collectives"]["all-gather"] > 0  # every layer's keys and values over the context axis
+
+
 def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     config = tiny.get_config()
     config.mesh.update(data=1, fsdp=-1)  # parameters sharded: their all-gathers must show
@@ -106,7 +115,7 @@ def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     config.update(seq_len=256, global_batch_size=16)
     report = aot.analyze(config, aot.parse_topology("v5e:2x2"))
     memory = report["memory_per_device"]
-    assert report["devices"] == 4 and report["mesh"] == {"data": 1, "fsdp": 4, "tensor": 1}
+    assert report["devices"] == 4 and report["mesh"] == {"data": 1, "fsdp": 4, "context": 1, "tensor": 1}
     for part in ("arguments", "outputs", "temporaries", "generated_code", "aliased"):
         assert memory[part] > 0, part
     assert memory["total"] == (memory["arguments"] + memory["outputs"] + memory["temporaries"]

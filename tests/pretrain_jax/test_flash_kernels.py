@@ -14,6 +14,8 @@ from pretrain_jax import attention
 LENGTH = 256  # two 128-row tiles of the GPU kernel; splash takes the row as one tile
 SEGMENTS = np.array([[1] * 100 + [2] * 60 + [3] * 96,  # three documents
                      [1] * 200 + [0] * 56])  # one document, then padding
+STARTS = np.diff(SEGMENTS, axis=1, prepend=-1) != 0  # where each document (or the padding) begins
+POSITIONS = np.arange(LENGTH) - np.maximum.accumulate(np.where(STARTS, np.arange(LENGTH), 0), axis=1)
 
 
 def inputs(kv_heads, heads=4, head_dim=16):
@@ -28,15 +30,17 @@ def inputs(kv_heads, heads=4, head_dim=16):
 @pytest.mark.parametrize("causal, kv_heads", [(True, 2), (False, 4), (True, 1)])
 def test_a_flash_kernel_equals_the_reference_forward_and_backward(impl, causal, kv_heads):
     q, k, v, d_out = inputs(kv_heads)
-    segment_ids = jnp.asarray(SEGMENTS)
+    segment_ids, positions = jnp.asarray(SEGMENTS), jnp.asarray(POSITIONS)
     real = (segment_ids != 0)[:, :, None, None]  # padding's outputs are never scored
 
     def loss(kernel):
-        return lambda q, k, v: jnp.sum(jnp.where(real, kernel(q, k, v, segment_ids, causal), 0.0) * d_out)
+        return lambda q, k, v: jnp.sum(jnp.where(real, kernel(q, k, v, segment_ids, positions, causal), 0.0) * d_out)
 
     reference, kernel = attention.ATTENTION_IMPLS["xla"], attention.ATTENTION_IMPLS[impl]
-    np.testing.assert_allclose(jnp.where(real, jax.jit(kernel, static_argnums=4)(q, k, v, segment_ids, causal), 0),
-                               jnp.where(real, reference(q, k, v, segment_ids, causal), 0), atol=1e-5, rtol=1e-5)
+    got = jax.jit(kernel, static_argnums=5)(q, k, v, segment_ids, positions, causal)
+    np.testing.assert_allclose(jnp.where(real, got, 0),
+                               jnp.where(real, reference(q, k, v, segment_ids, positions, causal), 0),
+                               atol=1e-5, rtol=1e-5)
     expected = jax.grad(loss(reference), (0, 1, 2))(q, k, v)
     for got, want in zip(jax.jit(jax.grad(loss(kernel), (0, 1, 2)))(q, k, v), expected):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
@@ -58,9 +62,9 @@ def test_on_a_mesh_each_device_runs_the_kernel_on_its_batch_and_heads(kv_heads):
     config.mesh.update(data=2, fsdp=1, tensor=4)
     mesh = sharding.make_mesh(config.mesh, jax.devices()[:8])
     q, k, v, _ = inputs(kv_heads)
-    segment_ids = jnp.asarray(SEGMENTS)
+    segment_ids, positions = jnp.asarray(SEGMENTS), jnp.asarray(POSITIONS)
     real = (segment_ids != 0)[:, :, None, None]
-    expected = attention.ATTENTION_IMPLS["xla"](q, k, v, segment_ids, True)
+    expected = attention.ATTENTION_IMPLS["xla"](q, k, v, segment_ids, positions, True)
     with jax.set_mesh(mesh), sharding.activation_rules():
-        got = jax.jit(attention.ATTENTION_IMPLS["splash"], static_argnums=4)(q, k, v, segment_ids, True)
+        got = jax.jit(attention.ATTENTION_IMPLS["splash"], static_argnums=5)(q, k, v, segment_ids, positions, True)
     np.testing.assert_allclose(jnp.where(real, got, 0), jnp.where(real, expected, 0), atol=1e-5, rtol=1e-5)

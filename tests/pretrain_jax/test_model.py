@@ -122,6 +122,11 @@ def test_attention_implementations_agree():
     np.testing.assert_allclose(reference, other, atol=1e-5)
 
 
+def in_order(segment_ids):
+    """Positions that rise through the row: the causal mask of tokens in array order."""
+    return jnp.broadcast_to(jnp.arange(segment_ids.shape[1]), segment_ids.shape)
+
+
 @pytest.mark.parametrize("kernel", [attention.xla_attention, attention.jax_nn_attention])
 def test_causal_attention_in_blocks_equals_attention_over_the_whole_row(kernel):
     """Skipping the masked upper triangle block by block changes no output, across documents and padding."""
@@ -129,7 +134,7 @@ def test_causal_attention_in_blocks_equals_attention_over_the_whole_row(kernel):
     q = jax.random.normal(kq, (2, 48, 4, 8))
     k, v = jax.random.normal(kk, (2, 48, 2, 8)), jax.random.normal(kv, (2, 48, 2, 8))
     segment_ids = jnp.asarray([[1] * 20 + [2] * 28, [1] * 30 + [0] * 18])
-    mask = attention.attention_mask(segment_ids, causal=True)
+    mask = attention.attention_mask(segment_ids, in_order(segment_ids), causal=True)
     np.testing.assert_allclose(attention.causal_blocks(kernel, q, k, v, mask, block=16), kernel(q, k, v, mask),
                                atol=1e-6)
 
@@ -155,7 +160,7 @@ def test_attention_gradients_equal_autodiff_of_jax_dot_product_attention(causal,
     k, v = jax.random.normal(kk, (2, 24, kv_heads, 8)), jax.random.normal(kv, (2, 24, kv_heads, 8))
     d_out = jax.random.normal(kd, q.shape)
     segment_ids = jnp.asarray([[1] * 10 + [2] * 14, [1] * 17 + [0] * 7])
-    mask = attention.attention_mask(segment_ids, causal)
+    mask = attention.attention_mask(segment_ids, in_order(segment_ids), causal)
 
     def grads(fn):
         return jax.grad(lambda q, k, v: jnp.sum(fn(q, k, v, mask) * d_out), argnums=(0, 1, 2))(q, k, v)
@@ -167,7 +172,7 @@ def test_attention_gradients_equal_autodiff_of_jax_dot_product_attention(causal,
 def test_attention_gradients_keep_the_inputs_dtype():
     q = jnp.ones((1, 8, 4, 8), jnp.bfloat16)
     kv = jnp.ones((1, 8, 2, 8), jnp.bfloat16)
-    mask = attention.attention_mask(jnp.ones((1, 8), jnp.int32), causal=True)
+    mask = attention.attention_mask(jnp.ones((1, 8), jnp.int32), in_order(jnp.ones((1, 8))), causal=True)
     grads = jax.grad(lambda q, k, v: jnp.sum(attention.xla_attention(q, k, v, mask).astype(jnp.float32)),
                      argnums=(0, 1, 2))(q, kv, kv)
     assert [g.dtype for g in grads] == [jnp.bfloat16] * 3

@@ -29,12 +29,14 @@ def assert_same_state(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def straight_and_resumed(config, tmp_path, restore, first_leg, total):
-    """(state, next batch) of a run to `total` steps, and of one stopped at `first_leg` and resumed."""
+def straight_and_resumed(config, tmp_path, restore, first_leg, total, devices=ONE_DEVICE):
+    """(state, next batch) of a run to `total` steps, and of one stopped at `first_leg` and resumed (both read
+    back on one device)."""
     straight, staged = str(tmp_path / "straight"), str(tmp_path / "staged")
-    train.train(quiet(config, total), straight, ONE_DEVICE)
-    train.train(quiet(config, first_leg), staged, ONE_DEVICE)
-    train.train(quiet(config, total), staged, ONE_DEVICE)
+    train.train(quiet(config, total), straight, devices)
+    train.train(quiet(config, first_leg), staged, devices)
+    train.train(quiet(config, total), staged, devices)
+    config.mesh.update(data=-1, fsdp=1, context=1, tensor=1)
     return restore(config, straight), restore(config, staged)
 
 
@@ -54,6 +56,15 @@ def ema(config):
 def test_a_resumed_run_is_bitwise_the_uninterrupted_one(tiny_config, tmp_path, restore, variant):
     variant(tiny_config)
     (straight, straight_next), (staged, staged_next) = straight_and_resumed(tiny_config, tmp_path, restore, 3, 7)
+    assert_same_state(straight, staged)
+    np.testing.assert_array_equal(straight_next, staged_next)
+
+
+@pytest.mark.parametrize("mesh", [dict(data=1, context=8), dict(data=1, fsdp=4, context=2)], ids=str)
+def test_a_context_parallel_run_resumes_bitwise(tiny_config, tmp_path, restore, mesh):
+    tiny_config.mesh.update(mesh)
+    (straight, straight_next), (staged, staged_next) = straight_and_resumed(tiny_config, tmp_path, restore, 2, 4,
+                                                                            jax.devices())
     assert_same_state(straight, staged)
     np.testing.assert_array_equal(straight_next, staged_next)
 

@@ -14,17 +14,22 @@ from data_prep.errors import ConfigError
 from pretrain_jax import axes, input_pipeline, model, sharding, train, train_data, train_state, train_step
 
 
-def mesh_config(data, fsdp, tensor):
+def mesh_config(data, fsdp, tensor, context=1):
     cfg = base.get_config().mesh
-    cfg.update(data=data, fsdp=fsdp, tensor=tensor)
+    cfg.update(data=data, fsdp=fsdp, tensor=tensor, context=context)
     return cfg
+
+
+def whole(sizes):
+    """(data, fsdp, tensor) -> the mesh's (data, fsdp, context, tensor), context 1."""
+    return (sizes[0], sizes[1], 1, sizes[2])
 
 
 @pytest.mark.parametrize("sizes, devices, expected", [
     ((-1, 1, 1), 8, (8, 1, 1)), ((1, -1, 2), 8, (1, 4, 2)), ((2, 2, 2), 8, (2, 2, 2)), ((-1, 1, 1), 1, (1, 1, 1)),
 ])
 def test_minus_one_fills_the_remaining_devices(sizes, devices, expected):
-    assert sharding.mesh_shape(mesh_config(*sizes), devices) == expected
+    assert sharding.mesh_shape(mesh_config(*sizes), devices) == whole(expected)
 
 
 @pytest.mark.parametrize("sizes, message", [
@@ -39,18 +44,18 @@ def test_a_mesh_that_does_not_match_the_devices_is_refused(sizes, message):
 
 def hybrid_config(sizes, dcn):
     cfg = mesh_config(*sizes)
-    cfg.update(dcn_data=dcn[0], dcn_fsdp=dcn[1], dcn_tensor=dcn[2])
+    cfg.update(dcn_data=dcn[0], dcn_fsdp=dcn[1], dcn_context=1, dcn_tensor=dcn[2])
     return cfg
 
 
-@pytest.mark.parametrize("sizes, dcn, ici, whole", [
+@pytest.mark.parametrize("sizes, dcn, ici, product", [
     ((1, -1, 1), (2, 1, 1), (1, 4, 1), (2, 4, 1)),  # FSDP within each slice, data parallel across two
     ((-1, 2, 1), (1, 2, 1), (2, 2, 1), (2, 4, 1)),
     ((1, 1, -1), (2, 2, 1), (1, 1, 2), (2, 2, 2)),
 ])
-def test_minus_one_fills_each_slice_and_slices_multiply_the_axes(sizes, dcn, ici, whole):
-    assert sharding.hybrid_mesh_shape(hybrid_config(sizes, dcn), 8) == (ici, dcn)
-    assert sharding.mesh_shape(hybrid_config(sizes, dcn), 8) == whole
+def test_minus_one_fills_each_slice_and_slices_multiply_the_axes(sizes, dcn, ici, product):
+    assert sharding.hybrid_mesh_shape(hybrid_config(sizes, dcn), 8) == (whole(ici), whole(dcn))
+    assert sharding.mesh_shape(hybrid_config(sizes, dcn), 8) == whole(product)
 
 
 @pytest.mark.parametrize("sizes, dcn, message", [
@@ -74,7 +79,7 @@ def test_rules_shard_weights_over_fsdp_and_heads_over_tensor():
     spec = sharding.logical_to_spec((axes.EMBED, axes.HEADS, axes.HEAD_DIM), (64, 4, 16), mesh)
     assert spec == jax.sharding.PartitionSpec("fsdp", "tensor", None)
     assert sharding.logical_to_spec((axes.BATCH, axes.LENGTH), (8, 64), mesh) == \
-        jax.sharding.PartitionSpec(("data", "fsdp"), None)
+        jax.sharding.PartitionSpec(("data", "fsdp"), "context")  # a context axis of 1 here
 
 
 def test_an_axis_that_does_not_divide_the_dimension_is_replicated():
@@ -155,9 +160,11 @@ def one_device_losses(tiny_dataset, five_batches):
     return losses
 
 
-@pytest.mark.parametrize("mesh", [(8, 1, 1), (1, 8, 1), (1, 1, 8), (2, 2, 2), (1, 4, 2)])
+@pytest.mark.parametrize("mesh", [(8, 1, 1, 1), (1, 8, 1, 1), (1, 1, 8, 1), (2, 2, 2, 1), (1, 4, 2, 1),
+                                  (4, 1, 1, 2), (2, 1, 1, 4), (1, 1, 1, 8), (1, 4, 1, 2), (2, 1, 2, 2)])
 def test_five_sharded_steps_give_the_losses_of_one_device(tiny_config, five_batches, one_device_losses, mesh):
-    tiny_config.mesh.update(data=mesh[0], fsdp=mesh[1], tensor=mesh[2])
+    """(data, fsdp, tensor, context) on 8 devices; context splits rows of several packed documents."""
+    tiny_config.mesh.update(data=mesh[0], fsdp=mesh[1], tensor=mesh[2], context=mesh[3])
     sharded = losses_of(tiny_config, jax.devices(), five_batches)
     np.testing.assert_allclose(sharded, one_device_losses, rtol=1e-5)
 
