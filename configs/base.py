@@ -29,6 +29,10 @@ def get_config() -> ml_collections.ConfigDict:
     m.head_dim = 0  # 0 means dim // num_heads
     m.mlp_dim = 11008  # SwiGLU hidden width; Llama uses 2/3 * 4 * dim rounded up to a multiple of 256
     m.rope_theta = 10000.0  # rotary base frequency (Su et al. 2021)
+    # Llama 3.1's RoPE scaling for long-context stages (transformers' "llama3" rope type): factor 1 is off; 3.1
+    # used factor 8, low/high frequency factors 1 and 4 over an original context of 8192
+    m.rope_scaling = ml_collections.ConfigDict(
+        dict(factor=1.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position=8192))
     m.norm_eps = 1e-6  # RMSNorm epsilon
     m.qk_norm = False  # RMSNorm on each head's queries and keys before RoPE; stabilizes attention logits
     m.tie_embeddings = False  # share the input embedding with the output head

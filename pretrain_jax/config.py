@@ -42,6 +42,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
     if config.model.attention_impl == "splash" and config.seq_len % 128:
         raise ConfigError(f"model.attention_impl='splash' tiles rows in multiples of 128 (TPU lanes); seq_len="
                           f"{config.seq_len} is not one: use a multiple of 128, or 'xla'")
+    scaling = config.model.rope_scaling
+    if scaling.high_freq_factor <= scaling.low_freq_factor:
+        raise ConfigError(f"model.rope_scaling.high_freq_factor={scaling.high_freq_factor} must exceed "
+                          f"low_freq_factor={scaling.low_freq_factor} (Llama 3.1: 4 and 1)")
     if config.model.logits_chunk and config.seq_len % config.model.logits_chunk:
         raise ConfigError(f"model.logits_chunk={config.model.logits_chunk} does not divide seq_len={config.seq_len}: "
                           "choose a divisor (e.g. 256), or 0")
@@ -154,6 +158,9 @@ RANGES = {
     "model.head_dim": (lambda v: v >= 0, ">= 0 (0: dim // num_heads)"),
     "model.mlp_dim": AT_LEAST_1,
     "model.rope_theta": POSITIVE,
+    "model.rope_scaling.factor": (lambda v: v >= 1, ">= 1 (1: off)"),
+    "model.rope_scaling.low_freq_factor": POSITIVE,
+    "model.rope_scaling.original_max_position": AT_LEAST_1,
     "model.norm_eps": POSITIVE,
     "model.init_std": POSITIVE,
     "model.z_loss": (lambda v: v >= 0, ">= 0 (0: off)"),

@@ -44,7 +44,7 @@ from absl import flags
 from flax import traverse_util
 from ml_collections import config_flags
 
-from configs import cli
+from configs import base, cli
 from data_prep import records
 from data_prep import tokenizer as tokenizer_lib
 from pretrain_jax import checkpointing, input_pipeline, model, train_data, train_state, trained
@@ -151,6 +151,25 @@ FAMILIES = {
 }
 
 
+def _rope_parameters(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
+    """transformers' rope_parameters: the default rotation, or Llama 3.1's scaling ("llama3")."""
+    scaling = cfg.rope_scaling
+    if scaling.factor <= 1:
+        return {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    return {"rope_type": "llama3", "rope_theta": cfg.rope_theta, "factor": scaling.factor,
+            "low_freq_factor": scaling.low_freq_factor, "high_freq_factor": scaling.high_freq_factor,
+            "original_max_position_embeddings": scaling.original_max_position}
+
+
+def _rope_scaling(rope: dict[str, Any]) -> dict[str, Any]:
+    """Our model.rope_scaling from transformers' rope_parameters (default or "llama3")."""
+    if rope.get("rope_type", rope.get("type", "default")) != "llama3":
+        return base.get_config().model.rope_scaling.to_dict()  # the schema's: factor 1, no scaling
+    return {"factor": float(rope["factor"]), "low_freq_factor": float(rope["low_freq_factor"]),
+            "high_freq_factor": float(rope["high_freq_factor"]),
+            "original_max_position": int(rope["original_max_position_embeddings"])}
+
+
 def hf_config(cfg: ml_collections.ConfigDict, seq_len: int) -> dict[str, Any]:
     """LlamaConfig, or with qk_norm Qwen3Config, fields (transformers 5: rope_parameters, dtype) for our model
     section."""
@@ -162,7 +181,7 @@ def hf_config(cfg: ml_collections.ConfigDict, seq_len: int) -> dict[str, Any]:
         architectures=[family.architecture], model_type=model_type, vocab_size=cfg.vocab_size, hidden_size=cfg.dim,
         intermediate_size=cfg.mlp_dim, num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
         num_key_value_heads=cfg.num_kv_heads, head_dim=model.head_dim(cfg), hidden_act="silu",
-        rms_norm_eps=cfg.norm_eps, rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
+        rms_norm_eps=cfg.norm_eps, rope_parameters=_rope_parameters(cfg),
         max_position_embeddings=seq_len, tie_word_embeddings=cfg.tie_embeddings, attention_bias=False,
         bos_token_id=tokenizer_lib.LLAMA_RECIPE["bos_id"], eos_token_id=tokenizer_lib.LLAMA_RECIPE["eos_id"],
         dtype="float32", **family.only_fields)
@@ -175,7 +194,8 @@ def model_section(hf: dict[str, Any]) -> dict[str, Any]:
     layer_types = hf.get("layer_types") or []  # Qwen3: "sliding_attention" layers, else from use_sliding_window
     sliding = any(t != "full_attention" for t in layer_types) or (not layer_types and hf.get("use_sliding_window"))
     unsupported = {
-        "rope scaling": rope.get("rope_type", rope.get("type", "default")) != "default",
+        f"rope scaling {rope.get('rope_type', rope.get('type'))}": rope.get("rope_type", rope.get("type", "default"))
+        not in ("default", "llama3"),
         "attention_bias": hf.get("attention_bias", False), "mlp_bias": hf.get("mlp_bias", False),
         "sliding window attention": sliding,
         f"hidden_act={hf.get('hidden_act')}": hf.get("hidden_act", "silu") != "silu",
@@ -190,7 +210,8 @@ def model_section(hf: dict[str, Any]) -> dict[str, Any]:
         head_dim=hf.get("head_dim") or family.default_head_dim or hf["hidden_size"] // heads,
         mlp_dim=hf["intermediate_size"],
         rope_theta=float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))), norm_eps=hf["rms_norm_eps"],
-        tie_embeddings=bool(hf.get("tie_word_embeddings", False)), qk_norm=family.qk_norm)
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)), qk_norm=family.qk_norm,
+        rope_scaling=_rope_scaling(rope))
 
 
 def save_pretrained(cfg: ml_collections.ConfigDict, params: Any, tokenizer_model: str, seq_len: int,
@@ -320,7 +341,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         imported = import_checkpoint(args.hf_dir, config, args.workdir)
     except (ValueError, FileNotFoundError) as e:
         parser.exit(2, f"FATAL {e}\n")
-    shape = [f"--config.model.{key}={value}" for key, value in imported.model.items() if config.model[key] != value]
+    flat = lambda section, prefix: {f"{prefix}{k}.{kk}" if isinstance(v, ml_collections.ConfigDict) else  # noqa: E731
+                                    f"{prefix}{k}": (vv if isinstance(v, ml_collections.ConfigDict) else v)
+                                    for k, v in section.items()
+                                    for kk, vv in (v.items() if isinstance(v, ml_collections.ConfigDict) else [(k, v)])}
+    before, after = flat(config.model, "model."), flat(imported.model, "model.")
+    shape = [f"--config.{key}={value}" for key, value in after.items() if before[key] != value]
     print(f"wrote {args.workdir} (step 0); continue with: python -m pretrain_jax.train --config={args.config} "
           f"--workdir={args.workdir} " + " ".join([*overrides, *shape]))
 

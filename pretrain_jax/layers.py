@@ -61,15 +61,33 @@ class Rotary(NamedTuple):
     cos: jax.Array
 
 
-def rotary_angles(positions: jax.Array, head_dim: int, theta: float, num_positions: int) -> Rotary:
+def llama3_scaled(inv_freq: np.ndarray, factor: float, low_freq_factor: float, high_freq_factor: float,
+                  original_max_position: int) -> np.ndarray:
+    """RoPE frequencies for a longer context, Llama 3.1's way (Dubey et al. 2024; transformers' "llama3" rope
+    type): wavelengths longer than original_max_position / low_freq_factor are stretched by `factor`, shorter
+    than original_max_position / high_freq_factor kept, and those between interpolated smoothly."""
+    wavelength = 2 * np.pi / inv_freq
+    smooth = (original_max_position / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    scaled = np.where(wavelength > original_max_position / low_freq_factor, inv_freq / factor, inv_freq)
+    medium = (wavelength >= original_max_position / high_freq_factor) & (
+        wavelength <= original_max_position / low_freq_factor)
+    return np.where(medium, (1 - smooth) * scaled / factor + smooth * scaled, scaled).astype(np.float32)
+
+
+def rotary_angles(positions: jax.Array, head_dim: int, theta: float, num_positions: int,
+                  scaling: Any = None) -> Rotary:
     """positions: [batch, length] int in [0, num_positions), restarting at 0 for every packed document.
 
     The sines and cosines are a table of constants (NumPy, at trace time) that positions
     index. Computed in the step instead, XLA fused a sine and a cosine into the loop over
     every element of q and k (per head, per layer, forward and backward): the rotations
-    ran 1.4x to 3.8x slower on CPU.
+    ran 1.4x to 3.8x slower on CPU. `scaling` (model.rope_scaling) with a factor above 1
+    stretches the frequencies for long contexts (`llama3_scaled`).
     """
     inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)))
+    if scaling is not None and scaling.factor > 1:
+        inv_freq = llama3_scaled(inv_freq, scaling.factor, scaling.low_freq_factor, scaling.high_freq_factor,
+                                 scaling.original_max_position)
     angles = np.arange(num_positions, dtype=np.float32)[:, None] * inv_freq.astype(np.float32)
     table = lambda f: jnp.take(jnp.asarray(f(angles)), positions, axis=0)  # noqa: E731
     return Rotary(table(np.sin), table(np.cos))

@@ -102,7 +102,8 @@ class Transformer(nn.Module):
 
         # Positions restart at each document of a row; decoding's run up to the cache's length.
         num_positions = tokens.shape[1] if decoding is None else decoding.valid.shape[1]
-        rotary = rotary_angles(positions, head_dim(cfg), cfg.rope_theta, num_positions)  # once, for every layer
+        rotary = rotary_angles(positions, head_dim(cfg), cfg.rope_theta, num_positions,  # once, for every layer
+                               cfg.rope_scaling)
         stack = _layer_stack(cfg, decoding is not None)
         if cfg.scan_layers:
             x, _ = stack(cfg, name="layers")(x, segment_ids, positions, rotary, decoding)

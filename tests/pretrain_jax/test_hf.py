@@ -25,6 +25,9 @@ SHAPES = {
     "untied_scanned": dict(tie_embeddings=False, scan_layers=True, num_layers=3),
     "tied_unrolled": dict(tie_embeddings=True, scan_layers=False, num_layers=2),
     "qk_norm_tied_scanned": dict(qk_norm=True, tie_embeddings=True, scan_layers=True, num_layers=2),
+    # Llama 3.1's long-context RoPE, over an original context short enough that 48 positions show it
+    "rope_scaled": dict(num_layers=2, rope_scaling=dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                                         original_max_position=64)),
 }
 
 
@@ -132,7 +135,7 @@ def test_export_then_import_gives_back_the_same_parameters_and_shape(overrides, 
     hf.save_pretrained(cfg, params, tokenizer_path, 64, str(tmp_path))
     config, tensors = hf.read_checkpoint(str(tmp_path))
     section = hf.model_section(config)
-    assert section == {**{key: cfg[key] for key in section}, "head_dim": model.head_dim(cfg)}
+    assert section == {**{key: cfg.to_dict()[key] for key in section}, "head_dim": model.head_dim(cfg)}
     back = hf.from_hf_tensors(cfg, tensors)
     assert jax.tree.structure(back) == jax.tree.structure(params)
     jax.tree.map(np.testing.assert_array_equal, back, params)
@@ -184,8 +187,8 @@ def test_import_writes_a_workdir_that_training_continues(exported, tiny_run, tin
 
 def test_checkpoints_with_unsupported_features_are_refused():
     config = hf.hf_config(small_config(), 64)
-    with pytest.raises(ValueError, match="rope scaling"):
-        hf.model_section({**config, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}})
+    with pytest.raises(ValueError, match="rope scaling linear"):
+        hf.model_section({**config, "rope_parameters": {"rope_type": "linear", "rope_theta": 5e5, "factor": 8.0}})
     with pytest.raises(ValueError, match="attention_bias"):
         hf.model_section({**config, "attention_bias": True})
     with pytest.raises(ValueError, match="model_type=mistral"):
