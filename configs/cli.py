@@ -28,6 +28,9 @@ def flags_parser(schema: str) -> Callable[[list[str]], list[str]]:
             return app.parse_flags_with_usage(argv)
         except (AttributeError, KeyError) as e:  # how ml_collections rejects an unknown override
             sys.exit(f"FATAL {unknown_key_message(e, schema)}")
+        except OSError as e:  # a config file that could not be loaded, met when an override is applied to it
+            name = re.search(r"config file (\S+)_config\b", str(e))
+            sys.exit(f"FATAL {_load_failure(name.group(1) if name else 'config', e)}")
 
     return parse
 
@@ -40,8 +43,13 @@ def loaded_config(holder: flags.FlagHolder) -> Any:
         try:
             value.keys()
         except OSError as e:
-            sys.exit(f"FATAL --{holder.name}: {str(e.__cause__ or e).splitlines()[-1].strip()}")
+            sys.exit(f"FATAL {_load_failure(holder.name, e)}")
     return value
+
+
+def _load_failure(flag: str, error: OSError) -> str:
+    """One line for a config file ml_collections could not load: its last line names the file and the reason."""
+    return f"--{flag}: {str(error.__cause__ or error).splitlines()[-1].strip()}"
 
 
 def parse_own_flags(flag_values: flags.FlagValues, argv: list[str], schema: str) -> None:

@@ -132,12 +132,55 @@ def read_metadata(data_dir: str) -> DatasetMetadata:
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"{path} not found: {data_dir} is not a prepared dataset (run `python -m data_prep prepare` first)")
-    with open(path) as f:
-        raw = json.load(f)
-    version = raw.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path} has format_version {version}; this code reads {FORMAT_VERSION}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path} is not JSON ({e}): prepare the dataset again (`python -m data_prep prepare` "
+                          "writes it last, atomically)") from None
+    if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
+        version = raw.get("format_version") if isinstance(raw, dict) else None
+        raise ConfigError(f"{path} has format_version {version!r}; this code reads {FORMAT_VERSION}: prepare the "
+                          "dataset again with this version of data_prep")
+    _check_fields(raw, _METADATA_FIELDS, path, "")
+    for split, info in raw["splits"].items():
+        _check_fields(info, _SPLIT_FIELDS, path, f"splits.{split}.")
+    for split, sources in raw.get("mixture", {}).items():
+        _check_fields(sources, {name: dict for name in sources}, path, f"mixture.{split}.")
+        for name, info in sources.items():
+            _check_fields(info, {**_SPLIT_FIELDS, "weight": float}, path, f"mixture.{split}.{name}.")
     raw["splits"] = {name: SplitInfo(**info) for name, info in raw["splits"].items()}
     raw["mixture"] = {split: {name: SourceInfo(**info) for name, info in sources.items()}
                       for split, sources in raw.get("mixture", {}).items()}
     return DatasetMetadata(**raw)
+
+
+# The JSON types of metadata.json's keys (DatasetMetadata); the optional ones may be missing.
+_METADATA_FIELDS = {"seq_len": int, "vocab_size": int, "eos_id": int, "bos_id": int, "tokenizer": str,
+                    "splits": dict, "sources": dict, "mixture": dict, "format_version": int}
+_OPTIONAL = ("sources", "mixture")
+_SPLIT_FIELDS = {"shards": list, "documents": int, "sequences": int, "tokens": int}
+_JSON_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "an object", list: "a list"}
+
+
+def _check_fields(raw: Any, fields: dict[str, type], path: str, where: str) -> None:
+    """Refuses, naming the key, a metadata.json object whose keys or value types are not DatasetMetadata's:
+    a hand edit or another program's file would otherwise fail later, far from its cause."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {where.rstrip('.') or 'the file'} is {type(raw).__name__}, not an object: "
+                          "prepare the dataset again")
+    for key, kind in fields.items():
+        value = raw.get(key)
+        if value is None and key in _OPTIONAL:
+            continue
+        ok = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
+        if key == "shards" and ok:
+            ok = all(isinstance(shard, str) for shard in value)
+        if not ok:
+            expected = "a list of file names" if key == "shards" else _JSON_TYPE_NAMES[kind]
+            raise ConfigError(f"{path}: {where}{key} is " + ("missing" if key not in raw else repr(value))
+                              + f", not {expected}: prepare the dataset again (or correct the file)")
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {where}{unknown[0]}: prepare the dataset again with this version "
+                          "of data_prep")

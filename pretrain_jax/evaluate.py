@@ -149,6 +149,7 @@ def _evaluate_run(args: flags.FlagValues) -> None:
         config.data.dir = args.data_dir or config.data.dir
         metadata = records.read_metadata(config.data.dir)
         input_pipeline.check_compatible(metadata, config)
+        input_pipeline.check_shards(config.data.dir, metadata, [config.data.eval_split])
         mesh = jax.tree.leaves(run.params)[0].sharding.mesh
         step = make_eval_step(config, mesh, jax.tree.map(lambda x: x.sharding, run.params),
                               token_bytes(run.tokenizer, config.model.vocab_size))

@@ -12,6 +12,8 @@ reads its split in order (`eval_batches`). `global_batch` puts a batch on the me
 
 from __future__ import annotations
 
+import os
+
 import grain
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from data_prep import records
+from data_prep import tokenizer as tokenizer_lib
 from data_prep.errors import ConfigError
 from pretrain_jax import sharding
 
@@ -58,6 +61,43 @@ def check_compatible(metadata: records.DatasetMetadata, config: ml_collections.C
         raise ConfigError(f"objective='masked_lm' uses id model.vocab_size - 1 as the mask token, so the model needs "
                          f"more ids than the tokenizer's {metadata.vocab_size}; set "
                          f"--config.model.vocab_size={metadata.vocab_size + 1}")
+
+
+SAMPLED_ROWS = 8  # rows read from each shard by check_shards: its first, its last and evenly between
+
+
+def check_shards(data_dir: str, metadata: records.DatasetMetadata, splits: list[str]) -> None:
+    """Fails before the first step, naming the file, on a shard of `splits` that is missing or unreadable, whose
+    records are not seq_len int32 rows, or whose sampled rows hold ids outside the dataset's tokenizer.model
+    (shards of another tokenizer): each would otherwise stop the run later, or train on garbage silently."""
+    tokenizer = os.path.join(data_dir, metadata.tokenizer)
+    try:
+        vocab = tokenizer_lib.load_tokenizer(tokenizer).get_piece_size()
+    except (OSError, RuntimeError) as e:
+        raise ConfigError(f"{tokenizer} is not a readable SentencePiece model ({e}): prepare the dataset again") \
+            from None
+    row_bytes = metadata.seq_len * records.TOKEN_DTYPE.itemsize
+    for split in splits:
+        for path in metadata.shard_paths(data_dir, split):
+            try:
+                source = grain.sources.ArrayRecordDataSource([path])
+                rows = np.unique(np.linspace(0, len(source) - 1, SAMPLED_ROWS).round()) if len(source) else []
+                sample = [source[int(i)] for i in rows]
+            except Exception as e:  # array_record raises RuntimeError, or OSError, ValueError, ... per fault
+                reason = "it does not exist" if not os.path.exists(path) else f"it cannot be read: {e}"
+                raise ConfigError(f"shard {path} of split {split!r}: {reason}; prepare the dataset again (or restore "
+                                  "the file)") from None
+            for record in sample:
+                if len(record) != row_bytes:
+                    raise ConfigError(f"shard {path} holds records of {len(record)} bytes, not {metadata.seq_len} "
+                                      f"int32 tokens ({row_bytes} bytes) as {data_dir}/{records.METADATA_FILE} says: "
+                                      "it is not a shard of this dataset; prepare the dataset again")
+                ids = records.decode_sequence(record)
+                outside = ids[(ids < records.PAD) | (ids >= vocab)]
+                if outside.size:
+                    raise ConfigError(f"shard {path} holds token id {int(outside[0])}, outside the {vocab} ids of "
+                                      f"{tokenizer}: it was tokenized with another tokenizer; prepare it again with "
+                                      f"--config.tokenizer_model={tokenizer}")
 
 
 def local_batch_size(global_batch_size: int) -> int:

@@ -95,6 +95,14 @@ def _first_state(config: ml_collections.ConfigDict, setup: train_state.Setup) ->
     return state
 
 
+def _check_datasets(config: ml_collections.ConfigDict, metadata: records.DatasetMetadata) -> None:
+    """Every shard the run will read (data.dir's, each data stage's, the validation split), before the first step."""
+    input_pipeline.check_shards(config.data.dir, metadata, [config.data.train_split]
+                                + ([config.data.eval_split] if config.eval_every >= 0 else []))
+    for data_dir in dict.fromkeys(d for _, _, d in train_data.stage_entries(config)[1:] if d != config.data.dir):
+        input_pipeline.check_shards(data_dir, records.read_metadata(data_dir), [config.data.train_split])
+
+
 def train(config: ml_collections.ConfigDict, workdir: str,
           devices: Sequence[jax.Device] | None = None) -> dict[str, float]:
     """Trains to config.num_train_steps (resuming from workdir); returns the last scalars written."""
@@ -109,6 +117,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
         raise ConfigError(f"config.eval_every={config.eval_every} validates on split {config.data.eval_split!r}, "
                           f"which {config.data.dir} does not have (it has {sorted(metadata.splits)}); set "
                           "--config.eval_every=-1 to train without validation, or --config.data.eval_split")
+    _check_datasets(config, metadata)
     fingerprint = _fingerprint(config)  # the config as given, before init.source is pinned
     _check_not_stopped(fingerprint, workdir)
     if (epath.Path(workdir) / trained.CONFIG_FILE).exists() and trained.load_config(workdir).averaged_from:
