@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 
 from pretrain_jax import evaluate, generate, metrics, norms, train_data, trained
-from pretrain_jax.checkpointing import Checkpointer
+from pretrain_jax.checkpointing import Checkpointer, DamagedCheckpoint
 from pretrain_jax.train_state import Setup, TrainState
 
 
@@ -168,7 +168,7 @@ def stop_on_nonfinite(run: Run, step: int) -> None:
 
 
 def rollback(run: Run, step: int) -> None:
-    """On a spike: restore the newest checkpoint before it, and read on past the batches read since (the
+    """On a spike: restore the newest intact checkpoint before it, and read on past the batches read since (the
     spike's among them), at least config.spike.rollback_batches batches past that checkpoint's position
     (PaLM); recorded in rollbacks.jsonl, counted in train/rollbacks."""
     m, spike = run.metrics, run.config.spike
@@ -180,16 +180,19 @@ def rollback(run: Run, step: int) -> None:
                               f"{spike.max_rollbacks}): stopped; lower optimizer.peak_learning_rate or raise "
                               "spike.max_rollbacks")
     run.ckpt.wait()
-    earlier = [s for s in run.ckpt.all_steps() if s < step]
-    if not earlier:
+    reached = run.data.row
+    try:
+        state = run.ckpt.restore(run.setup.abstract, run.data, before=step)  # the newest intact one
+    except DamagedCheckpoint as e:  # every one before the spike is damaged: go on without a rollback
+        metrics.log(f"step {step}: a loss spike, skipped; {e}")
+        return
+    if state is None:
         metrics.log(f"step {step}: a loss spike, skipped; no checkpoint before it to roll back to")
         return
-    reached = run.data.row
-    state = run.ckpt.restore(run.setup.abstract, run.data, earlier[-1])
     row = run.data.row
     run.data.skip(spike.rollback_batches, to_row=reached)
     run.state = state.replace(rollbacks=jax.device_put(jnp.asarray(done + 1, jnp.int32), run.setup.shardings.rollbacks))
-    run.step = earlier[-1]
+    run.step = int(state.step)
     record = {"spike_step": step, "restored_step": run.step, "skipped_batches": spike.rollback_batches,
               "skipped_rows": [row, run.data.row]}
     if jax.process_index() == 0:

@@ -130,7 +130,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     data = train_data.TrainData(config, metadata)
     trained.check_same_parameters(config, workdir)
     ckpt = Checkpointer(os.path.join(workdir, trained.CHECKPOINTS), config.checkpoint_every, config.keep_checkpoints,
-                        config.async_checkpointing)
+                        config.async_checkpointing, set_aside_damaged=True)
     state = ckpt.restore(setup.abstract, data)
     trained.save_run_files(config, workdir)  # after a restore that worked: config.json describes the checkpoints
     if state is None:
