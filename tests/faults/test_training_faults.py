@@ -1,15 +1,20 @@
-"""Faults a long training run meets: damaged checkpoints, a full disk, bad datasets, a missing config.
+"""Faults a long training run meets: damaged checkpoints, a full disk, kill -9, bad datasets, a missing config.
 
 A damaged checkpoint must never load silently: the trainer falls back to the newest
 intact one with one warning line, or stops with one FATAL line when none is intact.
 A bad dataset or config is one FATAL line naming the file, before the first step.
+A run killed at any point and started again ends bitwise as one never interrupted.
 """
 
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 import types
 
 import jax
@@ -132,9 +137,9 @@ def test_the_training_cli_says_what_is_wrong_in_one_fatal_line(data_copy, tmp_pa
     assert_one_fatal_line(result, starts.format(data=data_copy))
 
 
-def assert_same(a, b):
+def assert_same(a, b, message=""):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=message)
 
 
 # --- damaging a checkpoint: tiny_run has steps 5 and 10 ---
@@ -343,3 +348,56 @@ def test_a_full_disk_while_saving_is_one_fatal_line_and_keeps_the_previous_check
     state, tokens = restore(tiny_config, run_copy)  # verified by its checksums
     assert_same(state, pristine[10][0])
     np.testing.assert_array_equal(tokens, pristine[10][1])
+
+
+# --- kill -9 ---
+
+def kill_9(command, workdir, when, delay=0.0):
+    """Starts `command`, polls every millisecond until `when(lines, checkpoint folder names)` holds, waits
+    `delay` seconds and kills it with SIGKILL; returns its output lines and the checkpoint folder's names then."""
+    process = subprocess.Popen(command, cwd=REPO, env=CLI_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    folder = os.path.join(workdir, trained.CHECKPOINTS)
+    try:
+        while process.poll() is None and not when(list(lines), os.listdir(folder) if os.path.isdir(folder) else []):
+            time.sleep(0.001)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        left = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    finally:
+        process.kill()
+        process.wait()
+        reader.join()
+    return lines, left
+
+
+def test_kill_9_at_random_points_and_resuming_is_bitwise_the_uninterrupted_run(tiny_config, tmp_path, restore):
+    """Killed twice: while orbax writes a random step's checkpoint in the background (its temporary folder
+    exists), then a random time after a random step's line; each time the same command starts it again."""
+    steps, rng = 14, random.Random()
+    seed = rng.randrange(2**32)
+    rng.seed(seed)
+    overrides = (f"--config.num_train_steps={steps}", "--config.checkpoint_every=2",
+                 f"--config.optimizer.decay_steps={steps}")
+    killed, straight = str(tmp_path / "killed"), str(tmp_path / "straight")
+    command = train_command(tiny_config.data.dir, killed, *overrides)
+    saving = f"{rng.randrange(2, steps // 2, 2)}.orbax-checkpoint-tmp"
+    lines, left = kill_9(command, killed, lambda _, names: saving in names)
+    assert saving in left, (seed, left, lines)  # killed while writing that checkpoint
+    at, delay = rng.randrange(int(saving.split(".")[0]) + 1, steps), rng.uniform(0.0, 0.3)
+    lines, _ = kill_9(command, killed, lambda out, _: any(line.startswith(f"step {at}/") for line in out), delay)
+    assert not any("WARNING" in line or "Traceback" in line for line in lines), (seed, lines)
+    for workdir in (killed, straight):
+        result = subprocess.run(train_command(tiny_config.data.dir, workdir, *overrides), cwd=REPO, env=CLI_ENV,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and "WARNING" not in result.stdout, (seed, result.stdout, result.stderr)
+    tiny_config.update(num_train_steps=steps, checkpoint_every=2)
+    tiny_config.optimizer.decay_steps = steps
+    (killed_state, killed_next), (straight_state, straight_next) = restore(tiny_config, killed), restore(
+        tiny_config, straight)
+    assert int(killed_state.step) == steps, seed
+    assert_same(killed_state, straight_state, f"seed {seed}")
+    np.testing.assert_array_equal(killed_next, straight_next, err_msg=f"seed {seed}")
