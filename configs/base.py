@@ -41,6 +41,11 @@ def get_config() -> ml_collections.ConfigDict:
     m.dtype = "float32"  # compute dtype of activations and matmuls ("bfloat16" on accelerators)
     m.scan_layers = True  # nn.scan over layers: compile time independent of depth
     m.remat = "none"  # rematerialization of each layer: none | full | dots_no_batch | minimal
+    # With mesh.stage > 1: microbatches a batch is cut into for the pipeline (0: as many as stages), and the
+    # times each goes round the stages (MaxText's num_pipeline_repeats: the layers cut into stage x repeats
+    # chunks, stage s running chunks s, stage + s, ...; a smaller bubble, needs microbatches >= stages)
+    m.pipeline_microbatches = 0
+    m.pipeline_repeats = 1
     # xla: our einsums, backward written out (pretrain_jax/attention.py) | dot_product_attention: jax.nn's XLA
     # version | cudnn: cuDNN flash attention through jax.nn (NVIDIA GPUs, dtype bfloat16 or float16; packed
     # documents as a [length, length] bias) | splash: JAX's Pallas splash attention (TPUs, MaxText's kernel;
@@ -146,6 +151,8 @@ def get_config() -> ml_collections.ConfigDict:
     # --- parallelism: mesh axes (pretrain_jax/sharding.py) ---
     mesh = c.mesh = ml_collections.ConfigDict()
     mesh.data = -1  # pure data parallelism; -1 takes all devices (of a slice) the other axes leave
+    # pipeline parallelism: the layers split into this many stages (model.scan_layers; see model.pipeline_*)
+    mesh.stage = 1
     mesh.fsdp = 1  # parameters, gradients and optimizer state sharded (ZeRO-3 style)
     # context parallelism: each row split over this many devices (long-context stages; seq_len divisible by 2 x
     # context, attention_impl xla or dot_product_attention)
@@ -155,6 +162,7 @@ def get_config() -> ml_collections.ConfigDict:
     # network (DCN): the products below must equal the number of slices; the whole axis is ICI x DCN.
     # Usually only data parallelism crosses slices (dcn_data = slices): it sends one gradient all-reduce per step.
     mesh.dcn_data = 1
+    mesh.dcn_stage = 1
     mesh.dcn_fsdp = 1
     mesh.dcn_context = 1
     mesh.dcn_tensor = 1

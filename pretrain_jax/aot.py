@@ -35,7 +35,7 @@ from ml_collections import config_flags
 
 from configs import cli
 from pretrain_jax import attention, config as config_lib
-from pretrain_jax import input_pipeline, metrics, model, sharding, train_state, train_step
+from pretrain_jax import input_pipeline, metrics, model, pipeline, sharding, train_state, train_step
 
 GIB = 2**30
 
@@ -263,8 +263,10 @@ def analyze(config: ml_collections.ConfigDict, topology: Topology) -> dict[str, 
         result = out_of_memory_report(str(e), hbm)
     tokens = config.global_batch_size * config.seq_len
     model_flops = metrics.training_flops_per_token(config.model, config.seq_len) * tokens
-    return {"topology": topology.name, "num_slices": topology.num_slices, "devices": len(devices),
-            "mesh": dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, len(devices)))),
+    mesh = dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, len(devices))))
+    return {"topology": topology.name, "num_slices": topology.num_slices, "devices": len(devices), "mesh": mesh,
+            "pipeline_bubble": pipeline.bubble_fraction(mesh["stage"], config.model.pipeline_microbatches
+                                                        or mesh["stage"], config.model.pipeline_repeats),
             "parameters": model.param_count(config.model)["total"],
             "compile_seconds": round(time.perf_counter() - start, 1),
             "model_flops_per_step": model_flops, "model_flops_per_device": model_flops / len(devices),
@@ -293,6 +295,9 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  {'total':<15}{_size(m['total'])} of {_size(m['hbm']).strip()} usable HBM "
                      f"({100 * m['total'] / m['hbm']:.0f}%)")
     lines += r["replicated"]["lines"]
+    if r["mesh"]["stage"] > 1:
+        lines.append(f"pipeline: {r['mesh']['stage']} stages, bubble {100 * r['pipeline_bubble']:.1f}% of each stage's "
+                     "iterations idle")
     lines.append(f"model FLOPs (6N + attention): {r['model_flops_per_step']:.3e} per step, "
                  f"{r['model_flops_per_device']:.3e} per device")
     if r["xla_flops_per_device"] is not None:

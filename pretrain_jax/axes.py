@@ -13,10 +13,11 @@ KV_HEADS = "kv_heads"
 HEAD_DIM = "head_dim"
 MLP = "mlp"  # SwiGLU hidden dimension
 NORM = "norm"  # the single axis of a norm scale
-LAYERS = "layers"  # the stacked-layer axis that nn.scan adds
+LAYERS = "layers"  # the stacked-layer axis that nn.scan adds (sharded over pipeline stages)
 
 # Activation axes.
 BATCH = "batch"
+STAGES = "stages"  # the pipeline's slots, one per stage
 LENGTH = "length"
 KV_LENGTH = "kv_length"  # the key/value positions attention reads: every position of the row
 ACT_EMBED = "act_embed"

@@ -32,6 +32,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
         raise ConfigError(f"model.dim={config.model.dim} is not divisible by mesh.fsdp={shape['fsdp']}, the "
                           "axis parameters are sharded along: choose an fsdp size that divides it")
     _validate_optimizer(config.optimizer, config.num_train_steps)
+    _validate_pipeline(config, shape)
     context = shape["context"]
     if context > 1 and config.seq_len % (2 * context):
         raise ConfigError(f"mesh.context={context} splits each row into 2 x {context} chunks (an early and a late one "
@@ -106,6 +107,30 @@ def _validate_run_options(config: ml_collections.ConfigDict) -> None:
                               "--config.hf_export_every=0")
 
 
+def _validate_pipeline(config: ml_collections.ConfigDict, shape: dict[str, int]) -> None:
+    """Stages must each get whole layer chunks, and microbatches whole rows on every data-parallel device."""
+    stages, m = shape["stage"], config.model
+    if stages == 1:
+        return
+    if not m.scan_layers:
+        raise ConfigError(f"mesh.stage={stages} pipelines the scanned layer stack: set --config.model.scan_layers=True")
+    if m.num_layers % (stages * m.pipeline_repeats):
+        raise ConfigError(f"model.num_layers={m.num_layers} cannot be cut into mesh.stage={stages} x "
+                          f"model.pipeline_repeats={m.pipeline_repeats} equal chunks of layers")
+    microbatches = m.pipeline_microbatches or stages
+    if m.pipeline_repeats > 1 and microbatches < stages:
+        raise ConfigError(f"model.pipeline_repeats={m.pipeline_repeats} sends each microbatch round the stages "
+                          f"again, which needs model.pipeline_microbatches >= mesh.stage={stages}, not {microbatches}")
+    rows, dp = config.global_batch_size // config.microbatches, shape["data"] * shape["fsdp"]
+    if rows % (microbatches * dp):
+        raise ConfigError(f"a batch of {rows} rows (global_batch_size / microbatches) does not split into "
+                          f"{microbatches} pipeline microbatches over the {dp} data-parallel devices: make it a "
+                          f"multiple of {microbatches * dp}, or change model.pipeline_microbatches")
+    if m.attention_impl not in ("xla", "dot_product_attention", "cudnn"):
+        raise ConfigError(f"mesh.stage={stages} with model.attention_impl={m.attention_impl!r}: the Pallas kernels "
+                          "are not run inside pipeline stages yet; use 'xla' (or 'cudnn' on GPUs)")
+
+
 def _validate_kernel_platform(impl: str, platform: str | None) -> None:
     """cuDNN runs on NVIDIA GPUs only; a Pallas kernel on its own platform, or interpreted on a CPU (tests)."""
     native = attention.KERNEL_PLATFORMS.get(impl)
@@ -165,6 +190,8 @@ RANGES = {
     "model.init_std": POSITIVE,
     "model.z_loss": (lambda v: v >= 0, ">= 0 (0: off)"),
     "model.logits_chunk": (lambda v: v >= 0, ">= 0 (0: all positions at once)"),
+    "model.pipeline_microbatches": (lambda v: v >= 0, ">= 0 (0: as many as mesh.stage)"),
+    "model.pipeline_repeats": AT_LEAST_1,
     "mlm.mask_rate": (lambda v: 0 < v < 1, "in (0, 1)"),
     "spike.sigma": (lambda v: v >= 0, ">= 0 (0: off)"),
     "spike.window": (lambda v: v >= 2, ">= 2"),

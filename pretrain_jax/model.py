@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from pretrain_jax import axes
+from pretrain_jax import axes, pipeline, sharding
 from pretrain_jax.attention import Attention, Decoding
 from pretrain_jax.layers import RMSNorm, Rotary, SwiGLU, dense, param_with_axes, rotary_angles
 
@@ -72,6 +72,15 @@ def _layer_stack(cfg: ml_collections.ConfigDict, decode: bool) -> type[nn.Module
                    metadata_params={nn.PARTITION_NAME: axes.LAYERS})
 
 
+def _layer_fn(cfg: ml_collections.ConfigDict) -> Callable[..., jax.Array]:
+    """(one layer's params, x, segment_ids, positions, rotary) -> x: a Block applied functionally (pipeline
+    stages run their layers so), rematerialized by policy as the scanned stack is."""
+    def layer(params: Any, x: jax.Array, segment_ids: jax.Array, positions: jax.Array, rotary: Rotary) -> jax.Array:
+        return Block(cfg).apply({"params": params}, x, segment_ids, positions, rotary)[0]
+
+    return layer if cfg.remat == "none" else jax.checkpoint(layer, policy=REMAT_POLICIES[cfg.remat])
+
+
 class Hidden(NamedTuple):
     """The network before its output projection, for a loss that never holds all the logits (objectives.py)."""
 
@@ -102,14 +111,20 @@ class Transformer(nn.Module):
 
         # Positions restart at each document of a row; decoding's run up to the cache's length.
         num_positions = tokens.shape[1] if decoding is None else decoding.valid.shape[1]
-        rotary = rotary_angles(positions, head_dim(cfg), cfg.rope_theta, num_positions,  # once, for every layer
-                               cfg.rope_scaling)
-        stack = _layer_stack(cfg, decoding is not None)
-        if cfg.scan_layers:
-            x, _ = stack(cfg, name="layers")(x, segment_ids, positions, rotary, decoding)
+        rotary = partial(rotary_angles, head_dim=head_dim(cfg), theta=cfg.rope_theta, num_positions=num_positions,
+                         scaling=cfg.rope_scaling)
+        stages = sharding.axis_size("stage")
+        if stages > 1 and decoding is None and not self.is_initializing():
+            x = pipeline.run(cfg, _layer_fn(cfg), rotary, self.variables["params"]["layers"], x, segment_ids,
+                             positions, stages)
         else:
-            for i in range(cfg.num_layers):
-                x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, positions, rotary, decoding)
+            tables = rotary(positions)  # once, for every layer
+            stack = _layer_stack(cfg, decoding is not None)
+            if cfg.scan_layers:
+                x, _ = stack(cfg, name="layers")(x, segment_ids, positions, tables, decoding)
+            else:
+                for i in range(cfg.num_layers):
+                    x, _ = stack(cfg, name=f"layers_{i}")(x, segment_ids, positions, tables, decoding)
 
         x = RMSNorm(cfg.norm_eps, dtype, param_dtype, name="final_norm")(x)
         if cfg.tie_embeddings:

@@ -1,7 +1,9 @@
 """Device mesh and the one rule table from logical axis names to mesh axes.
 
-The mesh has four axes:
+The mesh has five axes:
   data     replicas that each see a slice of the batch (pure data parallelism)
+  stage    pipeline parallelism: the scanned layers split into stages, each device
+           holding its stage's layers, microbatches passed along (pretrain_jax/pipeline.py)
   fsdp     the batch is sliced here too, and parameters, gradients and optimizer
            state are sharded over their embedding dimension (ZeRO-3 style)
   context  the sequence is split (context parallelism, for long rows): each device
@@ -41,7 +43,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from data_prep.errors import ConfigError
 from pretrain_jax import axes
 
-MESH_AXES = ("data", "fsdp", "context", "tensor")
+MESH_AXES = ("data", "stage", "fsdp", "context", "tensor")
 BATCH_AXES = ("data", "fsdp")  # the batch is split over both
 
 # logical axis -> mesh axes. Names not listed are replicated.
@@ -58,7 +60,8 @@ RULES: tuple[tuple[str, Any], ...] = (
     (axes.ACT_VOCAB, "tensor"),
     (axes.HEAD_DIM, None),
     (axes.NORM, None),
-    (axes.LAYERS, None),
+    (axes.LAYERS, "stage"),
+    (axes.STAGES, "stage"),
     (axes.LENGTH, "context"),
     (axes.KV_LENGTH, None),  # keys and values of all positions: gathered over the context axis
     (axes.ACT_EMBED, None),
@@ -264,10 +267,14 @@ def param_shardings(boxed_params: Any, mesh: Mesh) -> Any:
                         boxed_params, is_leaf=_is_boxed)
 
 
-def context_size() -> int:
-    """The size of the context axis of the mesh being traced for (1 outside a mesh)."""
+def axis_size(name: str) -> int:
+    """The size of a mesh axis of the mesh being traced for (1 outside a mesh)."""
     mesh = jax.sharding.get_abstract_mesh()
-    return 1 if mesh.empty else dict(mesh.shape).get("context", 1)
+    return 1 if mesh.empty else dict(mesh.shape).get(name, 1)
+
+
+def context_size() -> int:
+    return axis_size("context")
 
 
 def load_balanced_order(length: int, parts: int) -> np.ndarray:

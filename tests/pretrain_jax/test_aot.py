@@ -106,6 +106,17 @@ def test_a_context_parallel_step_compiles_for_v5e_2x2_and_gathers_keys_and_value
     assert report["collectives"]["all-gather"] > 0  # every layer's keys and values over the context axis
 
 
+def test_a_pipelined_step_compiles_for_v5e_2x2_with_its_stages_apart(libtpu):
+    config = tiny.get_config()
+    config.mesh.update(data=1, stage=4)
+    config.model.num_layers = 4
+    report = aot.analyze(config, aot.parse_topology("v5e:2x2"))
+    assert report["fits"] is True and report["mesh"]["stage"] == 4
+    assert report["pipeline_bubble"] == pytest.approx(3 / 7)  # 4 microbatches, 4 stages: 3 of 7 iterations idle
+    assert report["collectives"]["collective-permute"] > 0  # microbatches handed to the next stage
+    assert "pipeline: 4 stages, bubble 42.9%" in aot.format_report(report)
+
+
 def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     config = tiny.get_config()
     config.mesh.update(data=1, fsdp=-1)  # parameters sharded: their all-gathers must show
@@ -115,7 +126,7 @@ def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     config.update(seq_len=256, global_batch_size=16)
     report = aot.analyze(config, aot.parse_topology("v5e:2x2"))
     memory = report["memory_per_device"]
-    assert report["devices"] == 4 and report["mesh"] == {"data": 1, "fsdp": 4, "context": 1, "tensor": 1}
+    assert report["devices"] == 4 and report["mesh"] == {"data": 1, "stage": 1, "fsdp": 4, "context": 1, "tensor": 1}
     for part in ("arguments", "outputs", "temporaries", "generated_code", "aliased"):
         assert memory[part] > 0, part
     assert memory["total"] == (memory["arguments"] + memory["outputs"] + memory["temporaries"]
@@ -146,8 +157,8 @@ def mesh_over(devices, **sizes):
 
 
 @pytest.mark.parametrize("sizes, shape, slice_axis", [
-    ({"data": 1, "fsdp": -1, "dcn_data": 2}, (2, 4, 1), 0),
-    ({"data": 1, "fsdp": -1, "dcn_fsdp": 2}, (1, 8, 1), 1),
+    ({"data": 1, "fsdp": -1, "dcn_data": 2}, (2, 1, 4, 1, 1), 0),  # (data, stage, fsdp, context, tensor)
+    ({"data": 1, "fsdp": -1, "dcn_fsdp": 2}, (1, 1, 8, 1, 1), 2),
 ])
 def test_two_tpu_slices_make_a_hybrid_mesh_with_slices_outermost(libtpu, sizes, shape, slice_axis):
     """Each slice is a contiguous block along the axis its DCN size splits: only that axis crosses slices."""
@@ -172,7 +183,7 @@ def test_the_command_line_compiles_two_slices_and_prints_json(libtpu, capsys, mo
                      "--config.mesh.data=1", "--config.mesh.fsdp=-1", "--json")
     report = json.loads(capsys.readouterr().out)
     assert (report["devices"], report["num_slices"], report["fits"]) == (8, 2, True)
-    assert report["mesh"] == {"data": 2, "fsdp": 4, "tensor": 1}
+    assert report["mesh"] == {"data": 2, "stage": 1, "fsdp": 4, "context": 1, "tensor": 1}
     assert report["collectives"]["all-reduce"] >= 1  # gradients summed across the two slices
 
 

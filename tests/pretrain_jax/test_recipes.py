@@ -36,7 +36,7 @@ def straight_and_resumed(config, tmp_path, restore, first_leg, total, devices=ON
     train.train(quiet(config, total), straight, devices)
     train.train(quiet(config, first_leg), staged, devices)
     train.train(quiet(config, total), staged, devices)
-    config.mesh.update(data=-1, fsdp=1, context=1, tensor=1)
+    config.mesh.update(data=-1, stage=1, fsdp=1, context=1, tensor=1)
     return restore(config, straight), restore(config, staged)
 
 
@@ -60,8 +60,9 @@ def test_a_resumed_run_is_bitwise_the_uninterrupted_one(tiny_config, tmp_path, r
     np.testing.assert_array_equal(straight_next, staged_next)
 
 
-@pytest.mark.parametrize("mesh", [dict(data=1, context=8), dict(data=1, fsdp=4, context=2)], ids=str)
-def test_a_context_parallel_run_resumes_bitwise(tiny_config, tmp_path, restore, mesh):
+@pytest.mark.parametrize("mesh", [dict(data=1, context=8), dict(data=1, fsdp=4, context=2),
+                                  dict(data=1, stage=2, fsdp=2, tensor=2)], ids=str)
+def test_a_context_or_pipeline_parallel_run_resumes_bitwise(tiny_config, tmp_path, restore, mesh):
     tiny_config.mesh.update(mesh)
     (straight, straight_next), (staged, staged_next) = straight_and_resumed(tiny_config, tmp_path, restore, 2, 4,
                                                                             jax.devices())

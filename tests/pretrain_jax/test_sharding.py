@@ -21,8 +21,8 @@ def mesh_config(data, fsdp, tensor, context=1):
 
 
 def whole(sizes):
-    """(data, fsdp, tensor) -> the mesh's (data, fsdp, context, tensor), context 1."""
-    return (sizes[0], sizes[1], 1, sizes[2])
+    """(data, fsdp, tensor) -> the mesh's (data, stage, fsdp, context, tensor), stage and context 1."""
+    return (sizes[0], 1, sizes[1], 1, sizes[2])
 
 
 @pytest.mark.parametrize("sizes, devices, expected", [
@@ -44,7 +44,7 @@ def test_a_mesh_that_does_not_match_the_devices_is_refused(sizes, message):
 
 def hybrid_config(sizes, dcn):
     cfg = mesh_config(*sizes)
-    cfg.update(dcn_data=dcn[0], dcn_fsdp=dcn[1], dcn_context=1, dcn_tensor=dcn[2])
+    cfg.update(dcn_data=dcn[0], dcn_stage=1, dcn_fsdp=dcn[1], dcn_context=1, dcn_tensor=dcn[2])
     return cfg
 
 
@@ -174,6 +174,26 @@ def test_gradient_accumulation_gives_the_full_batch_update(tiny_config, five_bat
     tiny_config.microbatches = 2
     accumulated = losses_of(tiny_config, jax.devices()[:2], five_batches)
     np.testing.assert_allclose(accumulated, one_device_losses, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def four_layer_losses(tiny_dataset, five_batches):
+    from configs import tiny
+    config = tiny.get_config()
+    config.model.num_layers = 4
+    return losses_of(config, jax.devices()[:1], five_batches)
+
+
+@pytest.mark.parametrize("mesh, repeats", [
+    (dict(data=4, stage=2), 1), (dict(data=2, stage=4), 1), (dict(data=1, stage=2, fsdp=2, tensor=2), 1),
+    (dict(data=4, stage=2), 2),  # circular: each microbatch twice round the 2 stages, 4 chunks of 1 layer
+])
+def test_pipelined_steps_give_the_losses_of_one_device(tiny_config, five_batches, four_layer_losses, mesh, repeats):
+    """4 layers in stages on 8 devices, each batch in as many microbatches as stages, against one device."""
+    tiny_config.model.update(num_layers=4, pipeline_repeats=repeats)
+    tiny_config.mesh.update(mesh)
+    pipelined = losses_of(tiny_config, jax.devices(), five_batches)
+    np.testing.assert_allclose(pipelined, four_layer_losses, rtol=1e-5)
 
 
 def state_bytes_per_device(config, devices):
