@@ -10,7 +10,7 @@ DEMO_WORKDIR := workdirs/demo
 install: $(VENV)/.installed
 
 # libtpu (the version jax[tpu] pins) goes into $(VENV)/aot-libtpu, off the import path: only
-# `python -m pretrain_jax.aot` loads it, so CPU and GPU runs never start the TPU runtime.
+# `pretrain-jax aot` loads it, so CPU and GPU runs never start the TPU runtime.
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -20,7 +20,7 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 $(DEMO_DATA)/metadata.json: $(VENV)/.installed
-	$(PY) -m data_prep prepare --config=configs/data/demo.py --config.output_dir=$(DEMO_DATA) --config.overwrite=True
+	$(VENV)/bin/data-prep run --config=configs/data/demo.py --config.output_dir=$(DEMO_DATA) --config.overwrite=True
 
 demo: $(DEMO_DATA)/metadata.json
 	PYTHON=$(PY) launch/local.sh configs/demo.py $(DEMO_WORKDIR) --config.data.dir=$(DEMO_DATA)

@@ -30,6 +30,8 @@ INSTALL_REQUIRES = [
     "fasttext-predict>=0.9.2.4",
     "fastwarc>=2.0,<3",
     "zstandard>=0.25",
+    # mimalloc, for training on CPU without faulting each step's temporaries in (pretrain_jax/host_memory.py)
+    "cmeel-mimalloc>=3.1,<4; sys_platform == 'linux'",
     "pyarrow>=14",
     "scikit-learn>=1.9,<1.10",  # the quality classifier (hashed n-grams + SGD)
     "scipy>=1.11",  # scaling-law fits (L-BFGS, pretrain_jax/scaling/fit.py); also a scikit-learn dependency
@@ -44,7 +46,7 @@ EXTRAS_REQUIRE = {
     "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
     # Hugging Face interop: export/import of Llama checkpoints, and lm-evaluation-harness.
     "hf": ["transformers>=5.24,<6", "torch>=2.4", "safetensors>=0.4", "lm-eval>=0.4.13,<0.5"],
-    # data_prep on Apache Beam runners (Dataflow, Flink, Spark): `python -m data_prep run --runner=beam`.
+    # data_prep on Apache Beam runners (Dataflow, Flink, Spark): `data-prep run --runner=beam`.
     "beam": ["apache-beam>=2.77,<2.78"],
     # benchmarks/datatrove_compare.py: datatrove without its [processing] extra, which pins
     # trafilatura<1.12; spaCy is its English word tokenizer, orjson its JSONL reader and writer,
@@ -60,14 +62,14 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["pretrain_jax", "pretrain_jax.*", "data_prep", "data_prep.*", "configs", "configs.*"]),
+    # configs/ is not installed: a folder of experiment files, loaded by path (--config=configs/demo.py).
+    packages=find_packages(include=["pretrain_common", "pretrain_jax", "pretrain_jax.*", "data_prep", "data_prep.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={
         "console_scripts": [
-            "pretrain-jax-train=pretrain_jax.train:main",
+            "pretrain-jax=pretrain_jax.cli:main",  # train, evaluate, generate, finetune, average, hf, aot, ...
             "data-prep=data_prep.__main__:main",
-            "pretrain-jax-lm-eval=pretrain_jax.lm_eval_adapter:main",  # lm_eval's CLI with "pretrain_jax" registered
         ],
     },
 )

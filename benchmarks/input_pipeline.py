@@ -61,7 +61,8 @@ import numpy as np  # noqa: E402
 
 from configs import base  # noqa: E402
 from configs.data import demo  # noqa: E402
-from data_prep import corpora, pack, prepare, records, tokenizer  # noqa: E402
+from data_prep import corpora, pack, prepare, tokenizer  # noqa: E402
+from pretrain_common import records  # noqa: E402
 from report import BENCHMARKS_FILE, busy_cpu_s, cpu_model, header, load_note, versions, write_section  # noqa: E402
 from pretrain_jax import input_pipeline, sharding, train_data  # noqa: E402
 

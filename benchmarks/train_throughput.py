@@ -390,20 +390,24 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="also trace one step of every variant and split its time by category")
     parser.add_argument("--no_write", action="store_true", help="print only; leave BENCHMARKS.md as it is")
-    parser.add_argument("--malloc", choices=("jemalloc", "system"), default="jemalloc",
-                        help="the steps' allocator: jemalloc as launch/local.sh sets it up, or glibc's malloc")
+    parser.add_argument("--malloc", choices=("default", "jemalloc", "mimalloc", "system"), default="default",
+                        help="the steps' allocator: the one `pretrain-jax train` starts on here (default), one "
+                             "of the two it chooses from, or glibc's malloc")
     args = parser.parse_args()
     names, variants = args.configs.split(","), tuple(args.variants.split(","))
     unknown = [n for n in names if n not in CONFIGS] + [v for v in variants if v not in VARIANTS]
     if unknown or min(args.steps, args.warmup, args.rounds) < 1:
         parser.error(f"unknown config or variant {unknown}, or --steps/--warmup/--rounds below 1")
-    if args.malloc == "jemalloc":
-        if host_memory.find_jemalloc() is None:
-            parser.error("jemalloc is not installed (apt install libjemalloc2); or pass --malloc system")
-        os.environ.update(host_memory.jemalloc_env())  # inherited by each variant's process
-    else:  # the variants' processes inherit LD_PRELOAD: drop a jemalloc the caller preloaded
-        preloads = os.environ.get("LD_PRELOAD", "").split(":")
-        os.environ["LD_PRELOAD"] = ":".join(p for p in preloads if "jemalloc" not in p)
+    allocator = {"default": host_memory.find_allocator, "jemalloc": host_memory.jemalloc,
+                 "mimalloc": host_memory.mimalloc, "system": lambda: None}[args.malloc]()
+    if allocator is None and args.malloc != "system":
+        parser.error(f"{args.malloc} is not installed (apt install libjemalloc2, pip install cmeel-mimalloc); "
+                     "or pass --malloc system")
+    # the variants' processes inherit the environment: no allocator the caller preloaded, then the chosen one's
+    preloads = os.environ.get("LD_PRELOAD", "").split(":")
+    os.environ["LD_PRELOAD"] = ":".join(p for p in preloads if not any(a in p for a in ("jemalloc", "mimalloc")))
+    if allocator is not None:
+        os.environ.update(host_memory.allocator_env(os.environ, allocator))
 
     if args.rounds > 1:  # later rounds load the JAX variants' executables instead of compiling them again
         os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="train_throughput_jax_cache_")
@@ -425,7 +429,7 @@ def main() -> None:
     command = (f"python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
                f"--warmup {args.warmup}" + (f" --rounds {args.rounds}" if args.rounds > 1 else "")
                + (" --pieces" if args.pieces else "") + (" --profile" if args.profile else "")
-               + (" --malloc system" if args.malloc == "system" else ""))
+               + (f" --malloc {args.malloc}" if args.malloc != "default" else ""))
     if args.variants != ",".join(VARIANTS):
         command += f" --variants '{args.variants}'"
     peak_line = "; ".join(f"{k} {peaks[k] / 1e9:.0f} before, {peaks_after[k] / 1e9:.0f} after" for k in peaks)
@@ -437,8 +441,10 @@ def main() -> None:
         f"- Median of {args.steps * args.rounds} timed steps: {args.rounds} round(s), each running every "
         f"variant in turn, {args.steps} steps after {args.warmup} warm-up steps (warm-up s, of the first "
         "round, includes jit / torch.compile time); each variant in a fresh process of its own, one after another, "
-        + ("on jemalloc (LD_PRELOAD, MALLOC_CONF " + host_memory.JEMALLOC_CONF + "; pretrain_jax/host_memory.py)."
-           if args.malloc == "jemalloc" else "on glibc's malloc."),
+        + (f"on {allocator.name} ({', '.join(f'{k}={v}' for k, v in allocator.options.items())}; "
+           "pretrain_jax/host_memory.py)" + (", the allocator `pretrain-jax train` starts on here."
+                                             if args.malloc == "default" else ".")
+           if allocator is not None else "on glibc's malloc."),
         "- MFU counts 6N (N without the embedding table, output head included) + 12·L·H·Q·T FLOPs per token "
         "(metrics.training_flops_per_token).",
         "- Not identical work: the JAX step also masks attention by document (packed rows) and checks for "

@@ -1,8 +1,8 @@
 """BERT-base's shape (Devlin et al. 2019, section 3: L=12, H=768, A=12) trained as a masked LM.
 
-    python -m data_prep prepare --config=configs/data/base.py --config.inputs='("/data/text",)' \
+    data-prep run --config=configs/data/base.py --config.inputs='("/data/text",)' \
         --config.output_dir=/data/bert --config.vocab_size=30521 --config.seq_len=512
-    python -m pretrain_jax.train --config=configs/bert_base.py --workdir=/runs/bert --config.data.dir=/data/bert
+    pretrain-jax train --config=configs/bert_base.py --workdir=/runs/bert --config.data.dir=/data/bert
 
 The blocks stay this codebase's (pre-norm RMSNorm, RoPE, SwiGLU with hidden width
 3072, so each MLP has 1.5x BERT's weights): 136.7M parameters (BERT-base: 110M)

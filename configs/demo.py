@@ -1,7 +1,7 @@
 """The `make demo` model: a small Llama trained on this machine's Python standard library.
 
-    python -m data_prep prepare --config=configs/data/demo.py --config.output_dir=data/demo
-    python -m pretrain_jax.train --config=configs/demo.py --workdir=workdirs/demo --config.data.dir=data/demo
+    data-prep run --config=configs/data/demo.py --config.output_dir=data/demo
+    pretrain-jax train --config=configs/demo.py --workdir=workdirs/demo --config.data.dir=data/demo
 
 About 1.8M parameters (4 layers, width 128, GQA 4/2 heads, 8k vocabulary, tied
 head) on 256-token rows. On 2 CPU cores: a few minutes; the validation loss

@@ -1,6 +1,6 @@
 """Llama 13B from the Llama table (configs/llama.py).
 
-    python -m pretrain_jax.train --config=configs/llama_13b.py --workdir=gs://BUCKET/llama_13b \
+    pretrain-jax train --config=configs/llama_13b.py --workdir=gs://BUCKET/llama_13b \
         --config.data.dir=/mnt/BUCKET/data  # gs://BUCKET/data mounted with gcsfuse
 """
 

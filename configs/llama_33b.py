@@ -1,6 +1,6 @@
 """Llama 33B from the Llama table (configs/llama.py).
 
-    python -m pretrain_jax.train --config=configs/llama_33b.py --workdir=gs://BUCKET/llama_33b \
+    pretrain-jax train --config=configs/llama_33b.py --workdir=gs://BUCKET/llama_33b \
         --config.data.dir=/mnt/BUCKET/data  # gs://BUCKET/data mounted with gcsfuse
 """
 

@@ -1,6 +1,6 @@
 """Llama 65B from the Llama table (configs/llama.py).
 
-    python -m pretrain_jax.train --config=configs/llama_65b.py --workdir=gs://BUCKET/llama_65b \
+    pretrain-jax train --config=configs/llama_65b.py --workdir=gs://BUCKET/llama_65b \
         --config.data.dir=/mnt/BUCKET/data  # gs://BUCKET/data mounted with gcsfuse
 """
 

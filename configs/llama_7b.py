@@ -1,6 +1,6 @@
 """Llama 7B from the Llama table (configs/llama.py).
 
-    python -m pretrain_jax.train --config=configs/llama_7b.py --workdir=gs://BUCKET/llama_7b \
+    pretrain-jax train --config=configs/llama_7b.py --workdir=gs://BUCKET/llama_7b \
         --config.data.dir=/mnt/BUCKET/data  # gs://BUCKET/data mounted with gcsfuse
 """
 

@@ -1,6 +1,6 @@
 """A tiny model for tests: compiles and trains in seconds on a CPU.
 
-    python -m pretrain_jax.train --config=configs/tiny.py --workdir=/tmp/tiny --config.data.dir=DATA
+    pretrain-jax train --config=configs/tiny.py --workdir=/tmp/tiny --config.data.dir=DATA
 """
 
 from configs import base

@@ -1,6 +1,6 @@
 """The tiny test model as a masked LM (bidirectional, BERT masking): trains in seconds on a CPU.
 
-    python -m pretrain_jax.train --config=configs/tiny_mlm.py --workdir=/tmp/tiny_mlm --config.data.dir=DATA
+    pretrain-jax train --config=configs/tiny_mlm.py --workdir=/tmp/tiny_mlm --config.data.dir=DATA
 
 DATA prepared with a 512-piece tokenizer (as for configs/tiny.py): id 512 is the mask token.
 """

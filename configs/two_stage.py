@@ -1,8 +1,8 @@
 """The two-stage example (launch/two_stage.sh): pretrain on one domain, anneal on another from a checkpoint.
 
-    python -m pretrain_jax.train --config=configs/two_stage.py:pretrain --workdir=W/pretrain \
+    pretrain-jax train --config=configs/two_stage.py:pretrain --workdir=W/pretrain \
         --config.data.dir=DATA/general
-    python -m pretrain_jax.train --config=configs/two_stage.py:anneal --workdir=W/anneal \
+    pretrain-jax train --config=configs/two_stage.py:anneal --workdir=W/anneal \
         --config.data.dir=DATA/gui --init_from=W/pretrain@500
 
 pretrain: the demo model, 600 steps of warmup-stable-decay (WSD, the last 100 steps decaying

@@ -45,12 +45,14 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data_prep import classifier, corpora, curate, mixture, pack, prepare, records, stages, tokenizer
+from data_prep import classifier, corpora, curate, mixture, pack, prepare, stages, tokenizer
+
 from data_prep.dedup.beam import Accumulate, ExactDuplicates, NearDuplicates, Order, cluster_report
 from data_prep.document import Document
 from data_prep.readers import Dropped, Result
 from data_prep.sampling import TRAIN, HashSample, split_of
 from data_prep.stats import Ledger, Removal, StageStats
+from pretrain_common import records
 
 REMOVED, STATS, COUNTS = "removed", "stats", "counts"  # tagged outputs beside the kept documents
 ENCODE_BATCH = 256  # documents per SentencePiece call

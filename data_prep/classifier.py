@@ -37,8 +37,8 @@ from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 from data_prep import extract, readers
 from data_prep.document import Document, Removed
-from data_prep.errors import ConfigError
 from data_prep.readers import Dropped, Result
+from pretrain_common.errors import ConfigError
 
 STAGE = "quality"
 SCORE_KEY = "quality_score"  # metadata key of P(high quality), in [0, 1]

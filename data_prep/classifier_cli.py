@@ -1,8 +1,8 @@
 """The quality classifier's commands: fit it on labeled examples, and measure it on held-out ones.
 
-    python -m data_prep train-classifier --config=FILE --config.classifier.model=/data/quality.npz \
+    data-prep train-classifier --config=FILE --config.classifier.model=/data/quality.npz \
         --config.classifier.train.positives='("/data/curated",)' --config.classifier.train.negatives='("/data/web",)'
-    python -m data_prep eval-classifier --config=FILE --config.classifier.model=/data/quality.npz \
+    data-prep eval-classifier --config=FILE --config.classifier.model=/data/quality.npz \
         --config.classifier.heldout.labeled='("/data/heldout.jsonl",)'
 
 Both read `config.classifier` (model path, example inputs, feature and training
@@ -14,7 +14,7 @@ from __future__ import annotations
 import ml_collections
 
 from data_prep import classifier
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 
 
 def train_classifier(config: ml_collections.ConfigDict) -> classifier.QualityModel:

@@ -25,7 +25,7 @@ import sysconfig
 from collections.abc import Iterator
 
 from data_prep import readers
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 
 PYTHON_STDLIB = "python-stdlib"
 # Third-party packages are not the standard library; test suites are full of

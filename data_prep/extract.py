@@ -11,7 +11,7 @@ Both favor precision (drop doubtful boilerplate rather than keep it), keep table
 and code blocks, which carry content in technical pages, and leave out links,
 image alt texts and comment sections. BENCHMARKS.md ("HTML extraction") compares
 them on the shared corpora (benchmarks/extract_quality.py); see
-configs/data/base.py for the default and why.
+data_prep/schema.py for the default and why.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from data_prep.document import Document, Removed
-from data_prep.errors import ConfigError
 from data_prep.readers import Dropped, Result
+from pretrain_common.errors import ConfigError
 
 STAGE = "extract"
 
@@ -56,7 +56,7 @@ ENGINES: dict[str, Callable[[str, str | None], str | None]] = {
     "trafilatura": _trafilatura,
     "resiliparse": _resiliparse,
 }
-DEFAULT_ENGINE = "resiliparse"  # config.extract.engine's default; configs/data/base.py says why
+DEFAULT_ENGINE = "resiliparse"  # config.extract.engine's default; data_prep/schema.py says why
 
 
 def _engine(name: str) -> Callable[[str, str | None], str | None]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import ml_collections
 
-from data_prep import records
-from data_prep.errors import ConfigError
+from pretrain_common import records
+from pretrain_common.errors import ConfigError
 
 # The report's implied epochs are per this many training tokens (1B): scale to a run's length.
 REPORT_TRAINING_TOKENS = 1_000_000_000

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from array_record.python.array_record_module import ArrayRecordWriter
 
-from data_prep import records
+from pretrain_common import records
 
 WRITER_OPTIONS = "group_size:1"  # one record per chunk: random access to any sequence
 

@@ -47,10 +47,12 @@ import ml_collections
 import sentencepiece as spm
 from tqdm import tqdm
 
-from data_prep import corpora, curate, mixture, pack, records, stages, tokenizer
-from data_prep.errors import ConfigError
+from data_prep import corpora, curate, mixture, pack, stages, tokenizer
+
 from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
 from data_prep.stats import Ledger, SourceCounts
+from pretrain_common import records
+from pretrain_common.errors import ConfigError
 
 SPLITS = (TRAIN, VALIDATION)
 REPORT_FILE = "report.json"  # the counts: a resumed run writes the same bytes as an uninterrupted one

@@ -4,7 +4,7 @@ A per-document stage maps a Document to a Document or a Dropped and runs in work
 processes. A corpus stage (dedup, the quality classifier) must see every document
 that reaches it before it can judge one: it reads them all, then returns the
 per-document verdict that the next pass applies at its place in the order.
-Each stage reads its settings from the config group of its name (configs/data/base.py).
+Each stage reads its settings from the config group of its name (data_prep/schema.py).
 
 `check` builds every stage once before any document is read, so a bad setting is a
 ConfigError up front. Built stages are pickled to worker processes (forked from
@@ -28,10 +28,10 @@ import ml_collections
 from data_prep import extract, langid, pii
 from data_prep.dedup import DedupConfig, Duplicate, deduplicate
 from data_prep.document import Document, Removed
-from data_prep.errors import ConfigError
 from data_prep.filters import Cleaned, UrlBlocklist, c4_quality, fineweb_quality, gopher_quality, gopher_repetition
 from data_prep.readers import Dropped, Result
 from data_prep.sampling import HashSample
+from pretrain_common.errors import ConfigError
 
 Stage = Callable[[Document], Result]
 PII_KEY = "pii"  # metadata: replacements by kind, only the kinds found
@@ -69,7 +69,7 @@ def _settings(function: Callable[..., Any], group: str, config: ml_collections.C
     """`config.<group>` as keyword arguments of `function`, each checked against its type annotation.
 
     Keys that may be None are typed `object` in the config, so that the command line
-    can give None (configs/data/base.py); this is the type check they lack there.
+    can give None (data_prep/schema.py); this is the type check they lack there.
     """
     values = config[group].to_dict()
     hints = typing.get_type_hints(function)

@@ -16,29 +16,9 @@ import numpy as np
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
+from pretrain_common.tokenizer import LLAMA_RECIPE, TOKENIZER_FILE, load_tokenizer
 
-TOKENIZER_FILE = "tokenizer.model"
-
-# The settings of the Llama 2 tokenizer (Touvron et al. 2023, section 2.1), as stored in
-# its tokenizer.model: byte fallback means no text is ever unknown, split digits
-# means numbers are read digit by digit, and identity normalization with kept
-# whitespace means decode(encode(text)) == text, code indentation included.
-LLAMA_RECIPE = dict(
-    model_type="bpe",
-    split_digits=True,
-    byte_fallback=True,
-    allow_whitespace_only_pieces=True,
-    character_coverage=0.99995,
-    max_sentencepiece_length=16,
-    normalization_rule_name="identity",
-    remove_extra_whitespaces=False,
-    add_dummy_prefix=True,
-    unk_id=0,
-    bos_id=1,
-    eos_id=2,
-    pad_id=-1,
-)
 MAX_LINE_BYTES = 4192  # SentencePiece's max_sentence_length default: longer lines are skipped
 ENCODE_BATCH_CHARS = 1 << 18  # text per task sent to a worker: large enough to amortize pickling
 _MAX_VOCAB_RE = re.compile(r"Please set it to a value <= (\d+)")
@@ -103,10 +83,6 @@ def _without_thread_count(model: bytes) -> bytes:
     proto.ParseFromString(model)
     proto.trainer_spec.ClearField("num_threads")
     return proto.SerializeToString()
-
-
-def load_tokenizer(path: str) -> spm.SentencePieceProcessor:
-    return spm.SentencePieceProcessor(model_file=path)
 
 
 def check_model(path: str) -> None:

@@ -2,8 +2,9 @@
 # Train on this machine's devices (one process).
 #
 #   launch/local.sh CONFIG WORKDIR [--config.KEY=VALUE ...]
-#   launch/local.sh --dry-run configs/demo.py workdirs/demo --config.data.dir=data/demo
-#     (prints the allocator's exports, if any, and the command)
+#   launch/local.sh --dry-run configs/demo.py workdirs/demo --config.data.dir=data/demo  (prints the command)
+#
+# The train command starts itself on a fast allocator (pretrain_jax/host_memory.py).
 set -euo pipefail
 
 dry_run=0
@@ -18,13 +19,8 @@ fi
 config=$1 workdir=$2
 shift 2
 python=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
-# On jemalloc when installed: XLA's CPU runtime would otherwise page-fault every step's
-# temporaries back in (pretrain_jax/host_memory.py).
-allocator=$("$python" -m pretrain_jax.host_memory)
-eval "$allocator"
-cmd=("$python" -m pretrain_jax.train "--config=$config" "--workdir=$workdir" "$@")
+cmd=("$python" -m pretrain_jax train "--config=$config" "--workdir=$workdir" "$@")
 if (( dry_run )); then
-  if [[ -n "$allocator" ]]; then echo "$allocator"; fi
   printf '%q ' "${cmd[@]}"; echo
 else
   exec "${cmd[@]}"

@@ -41,6 +41,6 @@ run git -C "$repo" archive --format=tar.gz --prefix=pretrain-jax/ -o "$archive" 
 run "${tpu[@]}" scp "$archive" "$name:pretrain-jax.tar.gz" --zone="$zone" --worker=all
 run "${tpu[@]}" ssh "$name" --zone="$zone" --worker=all --command="rm -rf pretrain-jax && tar xzf pretrain-jax.tar.gz \
 && cd pretrain-jax && python3 -m venv .venv && .venv/bin/pip install --quiet -e '.[tpu]'"
-train="cd pretrain-jax && .venv/bin/python -m pretrain_jax.train --distributed=on"
+train="cd pretrain-jax && .venv/bin/python -m pretrain_jax train --distributed=on"
 for arg in "--config=$config" "--workdir=$workdir" "$@"; do train+=" $(printf '%q' "$arg")"; done
 run "${tpu[@]}" ssh "$name" --zone="$zone" --worker=all --command="$train"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The two-stage example of README.md: pretrain on one domain of the standard library, anneal on another
+# The two-stage example of docs/recipes.md: pretrain on one domain of the standard library, anneal on another
 # from the step-500 checkpoint, and evaluate the pretraining run (before and after its own decay) and the
 # anneal on both domains' held-out code. About 6 minutes on 2 CPU cores.
 #
@@ -21,7 +21,7 @@ echo
 echo "held-out loss (nats per token) of each checkpoint on each domain:"
 for run in pretrain@500 pretrain@600 anneal@100; do
   for domain in general gui; do
-    loss=$("$python" -m pretrain_jax.evaluate --workdir="$out/${run%@*}" --step="${run#*@}" \
+    loss=$("$python" -m pretrain_jax evaluate --workdir="$out/${run%@*}" --step="${run#*@}" \
              --data_dir="$out/data/$domain" | awk -F' [|] ' '/validation split/ {print $4}')
     echo "  $run on $domain: $loss"
   done

@@ -1,7 +1,5 @@
-"""Ahead-of-time compilation of the train step for a TPU slice, on a machine without one.
-
-    python -m pretrain_jax.aot --config=configs/llama_7b.py --topology=v5p-128 --config.model.remat=full
-    python -m pretrain_jax.aot --config=configs/tiny.py --topology=v5e:2x2 --json
+"""Ahead-of-time compilation of the train step for a TPU slice, on a machine without one
+(`pretrain-jax aot`: pretrain_jax/cli/aot.py).
 
 Answers "does this config fit this slice, and what will it communicate?" before
 renting the slice. libtpu (installed by `make install` off the import path, or by
@@ -30,10 +28,7 @@ from typing import Any, Sequence
 import jax
 import ml_collections
 import numpy as np
-from absl import flags
-from ml_collections import config_flags
 
-from configs import cli
 from pretrain_jax import attention, config as config_lib
 from pretrain_jax import input_pipeline, metrics, model, pipeline, sharding, train_state, train_step
 
@@ -311,37 +306,7 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_FLAGS = flags.FlagValues()  # its own flags: importing train.py registers the trainer's on the global set
-_CONFIG = config_flags.DEFINE_config_file("config", None, "training config file (configs/*.py)",
-                                          flag_values=_FLAGS, lock_config=True)
-_TOPOLOGY = flags.DEFINE_string("topology", None, f"the TPU slice: {TOPOLOGY_HELP}", flag_values=_FLAGS)
-_NUM_SLICES = flags.DEFINE_integer("num_slices", 1, "slices joined by the data-center network (multi-slice); "
-                                   "set config.mesh.dcn_* to split mesh axes across them", flag_values=_FLAGS)
-_JSON = flags.DEFINE_bool("json", False, "print one JSON object instead of the table", flag_values=_FLAGS)
+if __name__ == "__main__":  # `python -m pretrain_jax.aot ...`: an alias of `pretrain-jax aot ...`
+    from pretrain_jax import cli
 
-
-def _parse(argv: list[str]) -> None:
-    if any(a in ("-h", "--help", "-help", "--helpfull", "--helpshort") for a in argv[1:]):
-        print(__doc__ + "\nflags:\n" + _FLAGS.get_help())
-        sys.exit(0)
-    cli.parse_own_flags(_FLAGS, argv, "configs/base.py")
-    for name in ("config", "topology"):
-        if _FLAGS[name].value is None:
-            sys.exit(f"FATAL --{name} is required; see python -m pretrain_jax.aot --help")
-
-
-def main() -> None:
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")  # compile-only TPU devices; no accelerator is opened
-    _parse(sys.argv)  # config overrides are found in sys.argv by ml_collections
-    try:
-        topology = parse_topology(_TOPOLOGY.value, _NUM_SLICES.value)
-        print(f"compiling for {topology.name} x {topology.num_slices} slice(s) "
-              f"(minutes for a large model on a few CPU cores)...", file=sys.stderr, flush=True)
-        result = analyze(cli.loaded_config(_CONFIG), topology)
-    except ValueError as e:
-        sys.exit(f"FATAL {e}")
-    print(json.dumps(result, indent=1) if _JSON.value else format_report(result))
-
-
-if __name__ == "__main__":
-    main()
+    cli.main(["aot", *sys.argv[1:]])

@@ -86,7 +86,7 @@ def _xla_attention_bwd(residuals, d_out):
     of P and dS for the key and value gradients (P's (group, t) axes are contracted as the major
     ones). Masked keys have P = 0, so dS is 0 there without a select. Attention forward+backward
     1.13x (25m) to 1.20x (125m) faster on CPU, and 26% less temporary memory in the 125m step
-    (BENCHMARKS.md); same values to 2e-6.
+    (docs/performance-notes.md, session 5); same values to 2e-6.
     """
     qg, kt, vt, probs, out = residuals
     batch, kv_heads, group, q_len, head_dim = qg.shape

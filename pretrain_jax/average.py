@@ -1,7 +1,5 @@
-"""Weight averaging ("model soups"): checkpoints of runs of one shape averaged into a new workdir.
-
-    python -m pretrain_jax.average --checkpoint=workdirs/anneal_a --checkpoint=workdirs/anneal_b@800 \
-        --output=workdirs/soup [--weights=1,2] [--ema]
+"""Weight averaging ("model soups"): checkpoints of runs of one shape averaged into a new workdir
+(`pretrain-jax average`: pretrain_jax/cli/average.py).
 
 OLMo 2 averages several anneals of one pretraining run (Wortsman et al. 2022,
 "Model soups"); averaging the last checkpoints of one run is Polyak averaging. The
@@ -15,9 +13,9 @@ any run's, and a new run starts from it with --init_from.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +26,7 @@ import numpy as np
 from etils import epath
 from flax import traverse_util
 
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 from pretrain_jax import checkpointing, metrics, model, trained
 
 
@@ -101,21 +99,7 @@ def _write(config: ml_collections.ConfigDict, inputs: list[tuple[str, int, float
         ckpt.close()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pretrain_jax.average", description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="WORKDIR[@STEP]",
-                        help="a run's checkpoint (its newest without @STEP); repeat for each input")
-    parser.add_argument("--output", required=True, help="the new workdir")
-    parser.add_argument("--weights", default="", help="comma-separated weights, one per --checkpoint (default: equal)")
-    parser.add_argument("--ema", action="store_true", help="average the runs' EMA parameters (ema_decay > 0)")
-    args = parser.parse_args(argv)
-    try:
-        weights = [float(w) for w in args.weights.split(",")] if args.weights else None
-        output = average(args.checkpoint, args.output, weights, args.ema)
-    except ValueError as e:  # ConfigError, or a weight that is not a number
-        parser.exit(2, f"FATAL {e}\n")
-    print(f"wrote {output}; evaluate it with: python -m pretrain_jax.evaluate --workdir={output}")
+if __name__ == "__main__":  # `python -m pretrain_jax.average ...`: an alias of `pretrain-jax average ...`
+    from pretrain_jax import cli
 
-
-if __name__ == "__main__":
-    main()
+    cli.main(["average", *sys.argv[1:]])

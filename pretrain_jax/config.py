@@ -1,6 +1,6 @@
 """Checks a training config against itself and the devices, failing early with a clear message.
 
-The schema and its documented defaults live in configs/base.py; this module only
+The schema and its documented defaults live in pretrain_jax/schema.py; this module only
 rejects combinations that cannot run.
 """
 
@@ -11,7 +11,7 @@ import importlib.util
 import jax.numpy as jnp
 import ml_collections
 
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 from pretrain_jax import attention, masking, model, objectives, optimizer, sharding, train_data, trained
 
 

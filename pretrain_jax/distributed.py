@@ -11,7 +11,7 @@ import os
 
 import jax
 
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 
 
 def _multi_process_cluster() -> bool:

@@ -1,7 +1,5 @@
-"""Held-out loss, perplexity and bits per byte, and few-shot tasks, for a trained model.
-
-    python -m pretrain_jax.evaluate --workdir=DIR                       # held-out split of its dataset
-    python -m pretrain_jax.evaluate --workdir=DIR --noheldout --task=a.jsonl --task=b.jsonl --num_fewshot=5
+"""Held-out loss, perplexity and bits per byte, and few-shot tasks, for a trained model
+(`pretrain-jax evaluate`: pretrain_jax/cli/evaluate.py).
 
 Bits per byte compare models with different tokenizers: the summed loss in nats
 over the targets, divided by ln 2 times the UTF-8 bytes those targets spell. A
@@ -23,11 +21,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import sentencepiece as spm
-from absl import app, flags, logging
 from jax.sharding import Mesh
 
-from data_prep import records
-from data_prep import tokenizer as tokenizer_lib
+from pretrain_common import records
+from pretrain_common import tokenizer as tokenizer_lib
 from pretrain_jax import fewshot, input_pipeline, masking, metrics, model, objectives, sharding, trained
 
 
@@ -126,56 +123,7 @@ def periodic_eval(config: ml_collections.ConfigDict, metadata: records.DatasetMe
     return run
 
 
-def _main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    args = flags.FLAGS
-    try:
-        _evaluate_run(args)
-    except (ValueError, FileNotFoundError) as e:  # a workdir, dataset or task file that cannot be used
-        sys.exit(f"FATAL {e}")
+if __name__ == "__main__":  # `python -m pretrain_jax.evaluate ...`: an alias of `pretrain-jax evaluate ...`
+    from pretrain_jax import cli
 
-
-def _evaluate_run(args: flags.FlagValues) -> None:
-    run = trained.load(args.workdir, step=args.step, ema=args.ema)
-    config = run.config
-    print(f"{args.workdir}: step {run.step}")
-    # Before the held-out pass: the scorer refuses a bidirectional model, load_task a missing or bad file.
-    scorer = task_scorer(config) if args.task else None
-    for path in [*args.task, *([args.fewshot_file] if args.fewshot_file else [])]:
-        fewshot.load_task(path)
-    if args.heldout:
-        config.data.dir = args.data_dir or config.data.dir
-        metadata = records.read_metadata(config.data.dir)
-        input_pipeline.check_compatible(metadata, config)
-        input_pipeline.check_shards(config.data.dir, metadata, [config.data.eval_split])
-        mesh = jax.tree.leaves(run.params)[0].sharding.mesh
-        step = make_eval_step(config, mesh, jax.tree.map(lambda x: x.sharding, run.params),
-                              token_bytes(run.tokenizer, config.model.vocab_size))
-        batches = input_pipeline.eval_batches(config, metadata)
-        result = evaluate(step, run.params, batches, mesh, args.max_batches)
-        print(fewshot.format_table({f"{config.data.eval_split} split": result}))
-    if scorer is not None:
-        results = evaluate_tasks(scorer, run.params, run.tokenizer, args.task, args.num_fewshot,
-                                 args.fewshot_file, args.seed)
-        print(f"\n{args.num_fewshot}-shot\n" + fewshot.format_table(results))
-
-
-def main() -> None:
-    """The command line; its flags are defined here so that importing this module (train does) defines none."""
-    flags.DEFINE_string("workdir", None, "the --workdir of a training run", required=True)
-    flags.DEFINE_integer("step", None, "the checkpoint of this step (default: the newest)")
-    flags.DEFINE_bool("ema", False, "the EMA of the parameters (a run trained with ema_decay > 0)")
-    flags.DEFINE_multi_string("task", [], "task JSONL files (pretrain_jax/fewshot.py)")
-    flags.DEFINE_bool("heldout", True, "evaluate on the held-out split of the run's dataset (or --data_dir)")
-    flags.DEFINE_integer("num_fewshot", 0, "solved examples before each item")
-    flags.DEFINE_string("fewshot_file", "", "draw examples from this task file (default: the same file)")
-    flags.DEFINE_integer("seed", 0, "seed of the example draw")
-    flags.DEFINE_string("data_dir", "", "held-out data from this dataset instead of the run's")
-    flags.DEFINE_integer("max_batches", 0, "held-out batches to read; 0: the whole split")
-    app.run(_main)
-
-
-if __name__ == "__main__":
-    main()
+    cli.main(["evaluate", *sys.argv[1:]])

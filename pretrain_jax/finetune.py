@@ -1,7 +1,5 @@
-"""Fine-tune a pretrained run (either objective) as a text classifier.
-
-    python -m pretrain_jax.finetune --workdir=PRETRAINED --data=train.jsonl --eval_data=heldout.jsonl \
-        --output=DIR --train=head        # or --train=all; --epochs, --batch_size, --learning_rate, ...
+"""Fine-tune a pretrained run (either objective) as a text classifier (`pretrain-jax finetune`:
+pretrain_jax/cli/finetune.py).
 
 Each JSONL line is {"text": "...", "label": ...}, the labels strings or integers;
 they are numbered in sorted order and the list is saved. A malformed line is an
@@ -34,6 +32,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Union
@@ -46,9 +45,8 @@ import numpy as np
 import optax
 import safetensors.flax
 import sentencepiece as spm
-from absl import app, flags
 
-from data_prep import tokenizer as tokenizer_lib
+from pretrain_common import tokenizer as tokenizer_lib
 from pretrain_jax import metrics, model, optimizer, trained
 
 Label = Union[str, int]
@@ -340,46 +338,7 @@ def finetune(workdir: str, data: str, eval_data: str, output: str, hp: Hyperpara
     return report
 
 
-def _define_flags() -> dict[str, flags.FlagHolder]:
-    """The command's flags, defined only when it runs: importing this module beside train.py must not clash."""
-    holders = {
-        "workdir": flags.DEFINE_string("workdir", None, "the pretraining run's --workdir (config.json, checkpoints)"),
-        "data": flags.DEFINE_string("data", None, "training examples, JSONL {\"text\": ..., \"label\": ...}"),
-        "eval_data": flags.DEFINE_string("eval_data", None, "held-out examples, same format"),
-        "output": flags.DEFINE_string("output", None, "folder for the fine-tuned classifier"),
-        "train": flags.DEFINE_enum("train", "head", list(TRAIN_MODES),
-                                   "head: the linear head alone; all: every weight"),
-        "windows": flags.DEFINE_integer("windows", Hyperparameters.windows,
-                                        "rows of the pretraining sequence length read per text; the rest is cut"),
-        "epochs": flags.DEFINE_integer("epochs", Hyperparameters.epochs, "passes over the training examples"),
-        "batch_size": flags.DEFINE_integer("batch_size", Hyperparameters.batch_size, "examples per step"),
-        "learning_rate": flags.DEFINE_float("learning_rate", Hyperparameters.learning_rate,
-                                            "peak AdamW learning rate (BERT fine-tuned all weights at 2e-5 to 5e-5)"),
-        "weight_decay": flags.DEFINE_float("weight_decay", Hyperparameters.weight_decay, "decoupled weight decay"),
-        "warmup_fraction": flags.DEFINE_float("warmup_fraction", Hyperparameters.warmup_fraction,
-                                              "fraction of the steps warming up; then linear decay to 0"),
-        "seed": flags.DEFINE_integer("seed", Hyperparameters.seed, "order of the training examples"),
-    }
-    flags.mark_flags_as_required(["workdir", "data", "eval_data", "output"])
-    return holders
+if __name__ == "__main__":  # `python -m pretrain_jax.finetune ...`: an alias of `pretrain-jax finetune ...`
+    from pretrain_jax import cli
 
-
-def main() -> None:
-    holders = _define_flags()
-
-    def run(argv: Sequence[str]) -> None:
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        value = {name: holder.value for name, holder in holders.items()}
-        hp = Hyperparameters(**{f.name: value[f.name] for f in dataclasses.fields(Hyperparameters)})
-        try:
-            finetune(value["workdir"], value["data"], value["eval_data"], value["output"], hp)
-        except (ValueError, FileNotFoundError) as e:  # bad input: the message, not a traceback
-            metrics.log(str(e))
-            raise SystemExit(1)
-
-    app.run(run)
-
-
-if __name__ == "__main__":
-    main()
+    cli.main(["finetune", *sys.argv[1:]])

@@ -1,7 +1,5 @@
-"""Text generation from a trained model, with a key/value cache.
-
-    python -m pretrain_jax.generate --workdir=workdirs/demo --prompt "def " --prompt "import os" \
-        --max_new_tokens=64 --temperature=0.8 --top_p=0.95
+"""Text generation from a trained model, with a key/value cache (`pretrain-jax generate`:
+pretrain_jax/cli/generate.py).
 
 Prompts of different lengths are left-padded to a common length, so every row writes
 the same cache slot at each step. Each row's positions start at 0 at its first real
@@ -13,9 +11,9 @@ step inside a jitted `lax.while_loop`, until every row has produced eos or
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
+import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -26,9 +24,9 @@ import ml_collections
 import numpy as np
 import sentencepiece as spm
 
-from data_prep import records
-from data_prep import tokenizer as tokenizer_lib
-from pretrain_jax import model, trained
+from pretrain_common import records
+from pretrain_common import tokenizer as tokenizer_lib
+from pretrain_jax import model
 from pretrain_jax.attention import Decoding
 
 
@@ -170,27 +168,7 @@ def periodic_samples(config: ml_collections.ConfigDict,
     return run
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """The command line (argparse: train.py, which imports this module, owns the absl flags)."""
-    parser = argparse.ArgumentParser(prog="python -m pretrain_jax.generate", description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", required=True, help="workdir of a training run (config.json, checkpoints, ...)")
-    parser.add_argument("--prompt", action="append", required=True, help="text to continue; repeat for a batch")
-    parser.add_argument("--max_new_tokens", type=int, default=64, help="tokens per prompt at most (eos stops sooner)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy; else the softmax temperature")
-    parser.add_argument("--top_k", type=int, default=0, help="sample among the k most likely tokens; 0 keeps all")
-    parser.add_argument("--top_p", type=float, default=1.0, help="nucleus sampling mass; 1 keeps all")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    args = parser.parse_args(argv)
-    try:
-        sampling = Sampling(args.temperature, args.top_k, args.top_p)
-        run = trained.load(args.workdir)
-        completions = complete(run.config.model, run.params, run.tokenizer, args.prompt, args.max_new_tokens,
-                               sampling, args.seed)
-    except (ValueError, FileNotFoundError) as e:
-        parser.exit(2, f"error: {e}\n")
-    for prompt, completion in zip(args.prompt, completions):
-        print(f"=== {prompt!r} (step {run.step})\n{prompt}{completion}\n", flush=True)
+if __name__ == "__main__":  # `python -m pretrain_jax.generate ...`: an alias of `pretrain-jax generate ...`
+    from pretrain_jax import cli
 
-
-if __name__ == "__main__":
-    main()
+    cli.main(["generate", *sys.argv[1:]])

@@ -1,8 +1,5 @@
-"""Hugging Face interop: a workdir as a transformers Llama (or Qwen3) checkpoint, and back.
-
-    python -m pretrain_jax.hf export --workdir=workdirs/demo --output=hf/demo
-    python -m pretrain_jax.hf import --hf_dir=hf/demo --workdir=workdirs/more --config=configs/demo.py \
-        --config.data.dir=DATA
+"""Hugging Face interop: a workdir as a transformers Llama (or Qwen3) checkpoint, and back
+(`pretrain-jax hf export|import`: pretrain_jax/cli/hf.py).
 
 Export writes config.json, model.safetensors (float32), generation_config.json, the
 tokenizer (tokenizer.json and tokenizer_config.json built from tokenizer.model, which
@@ -24,7 +21,6 @@ q/k weights convert by reshape and transpose only.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -40,14 +36,12 @@ import ml_collections
 import numpy as np
 import safetensors.flax
 import safetensors.numpy
-from absl import flags
 from flax import traverse_util
-from ml_collections import config_flags
 
-from configs import base, cli
-from data_prep import records
-from data_prep import tokenizer as tokenizer_lib
+from pretrain_common import records
+from pretrain_common import tokenizer as tokenizer_lib
 from pretrain_jax import checkpointing, input_pipeline, model, train_data, train_state, trained
+from pretrain_jax import schema as base
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -306,50 +300,25 @@ def _check_same_tokenizer(hf_tokenizer: str, dataset_tokenizer: str) -> None:
                          "prepare the data with the checkpoint's tokenizer")
 
 
-def _load_config(path: str, overrides: list[str]) -> ml_collections.ConfigDict:
-    """A config file with --config.KEY=VALUE overrides, as train.py reads it (own flag set: no clash)."""
-    argv = ["hf", f"--config={path}", *overrides]
-    flag_values = flags.FlagValues()
-    holder = config_flags.DEFINE_config_file("config", None, "training config", flag_values=flag_values,
-                                             lock_config=True, sys_argv=argv)  # overrides are found in sys_argv
-    cli.parse_own_flags(flag_values, argv, "configs/base.py")
-    return holder.value
+def continue_command(config_path: str, overrides: Sequence[str], given: ml_collections.ConfigDict,
+                     imported: ml_collections.ConfigDict, workdir: str) -> str:
+    """The training command that continues an imported workdir: the given overrides plus the model keys
+    the import changed (nested groups spelled key by key)."""
+    def flat(section: ml_collections.ConfigDict, prefix: str) -> dict[str, Any]:
+        out = {}
+        for key, value in section.items():
+            if isinstance(value, ml_collections.ConfigDict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
 
-
-def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m pretrain_jax.hf", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    out = commands.add_parser("export", help="a training workdir -> an HF Llama or Qwen3 folder")
-    out.add_argument("--workdir", required=True)
-    out.add_argument("--output", required=True)
-    out.add_argument("--step", type=int, default=None, help="the checkpoint of this step (default: the newest)")
-    out.add_argument("--ema", action="store_true", help="the EMA of the parameters (a run with ema_decay > 0)")
-    into = commands.add_parser("import", help="an HF Llama or Qwen3 folder -> a workdir train.py continues")
-    into.add_argument("--hf_dir", required=True)
-    into.add_argument("--workdir", required=True)
-    into.add_argument("--config", required=True, help="training config file; --config.KEY=VALUE overrides follow")
-    args, overrides = parser.parse_known_args(argv)
-    if args.command == "export" and overrides:
-        parser.error(f"unexpected arguments: {overrides}")
-    try:  # a workdir, folder, tokenizer or model that cannot be converted: one line, no traceback
-        if args.command == "export":
-            export(args.workdir, args.output, args.step, args.ema)
-            print(f"wrote {args.output}")
-            return
-        config = _load_config(args.config, overrides)
-        imported = import_checkpoint(args.hf_dir, config, args.workdir)
-    except (ValueError, FileNotFoundError) as e:
-        parser.exit(2, f"FATAL {e}\n")
-    flat = lambda section, prefix: {f"{prefix}{k}.{kk}" if isinstance(v, ml_collections.ConfigDict) else  # noqa: E731
-                                    f"{prefix}{k}": (vv if isinstance(v, ml_collections.ConfigDict) else v)
-                                    for k, v in section.items()
-                                    for kk, vv in (v.items() if isinstance(v, ml_collections.ConfigDict) else [(k, v)])}
-    before, after = flat(config.model, "model."), flat(imported.model, "model.")
+    before, after = flat(given.model, "model."), flat(imported.model, "model.")
     shape = [f"--config.{key}={value}" for key, value in after.items() if before[key] != value]
-    print(f"wrote {args.workdir} (step 0); continue with: python -m pretrain_jax.train --config={args.config} "
-          f"--workdir={args.workdir} " + " ".join([*overrides, *shape]))
+    return (f"pretrain-jax train --config={config_path} --workdir={workdir} " + " ".join([*overrides, *shape])).strip()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m pretrain_jax.hf ...`: an alias of `pretrain-jax hf ...`
+    from pretrain_jax import cli
+
+    cli.main(["hf", *sys.argv[1:]])

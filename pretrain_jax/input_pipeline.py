@@ -1,4 +1,4 @@
-"""Batches from the packed ArrayRecord shards written by data_prep (format: data_prep/records.py).
+"""Batches from the packed ArrayRecord shards written by data_prep (format: pretrain_common/records.py).
 
 Each process yields numpy batches of `global_batch / process_count` rows:
 
@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from data_prep import records
-from data_prep import tokenizer as tokenizer_lib
-from data_prep.errors import ConfigError
+from pretrain_common import records
+from pretrain_common import tokenizer as tokenizer_lib
+from pretrain_common.errors import ConfigError
 from pretrain_jax import sharding
 
 Batch = dict[str, np.ndarray]
@@ -109,7 +109,7 @@ def local_batch_size(global_batch_size: int) -> int:
 
 
 def rows_to_batch(encoded_rows: list[bytes], eos_id: int) -> Batch:
-    """Records (data_prep/records.py) -> a batch of tokens, segment ids and positions."""
+    """Records (pretrain_common/records.py) -> a batch of tokens, segment ids and positions."""
     return segments_and_positions(np.stack([records.decode_sequence(r) for r in encoded_rows]), eos_id)
 
 

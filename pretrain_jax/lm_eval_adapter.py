@@ -1,15 +1,16 @@
 """A trained workdir as an lm-evaluation-harness model named "pretrain_jax".
 
-    python -m pretrain_jax.lm_eval_adapter --model pretrain_jax --model_args checkpoint=WORKDIR \
-        --tasks hellaswag --include_path MY_TASKS          # or: pretrain-jax-lm-eval ...
+    pretrain-jax lm-eval --model pretrain_jax --model_args checkpoint=WORKDIR \
+        --tasks hellaswag --include_path MY_TASKS
 
 lm-eval 0.4.13 finds models only in its own registry (no entry-point group), so the
-class must be registered before its command line runs: this module's `main` does that
-and then hands its arguments to lm-eval's CLI unchanged. In Python, import this module
+class must be registered before its command line runs: `pretrain-jax lm-eval`
+(pretrain_jax/cli/lm_eval.py) imports this module, then hands its arguments to
+lm-eval's CLI unchanged. In Python, import this module
 and call `lm_eval.simple_evaluate(model="pretrain_jax", model_args="checkpoint=...")`.
 
 Log-likelihoods come from pretrain_jax/fewshot.py, so the harness and
-`python -m pretrain_jax.evaluate --task=...` score the same prompt identically.
+`pretrain-jax evaluate --task=...` score the same prompt identically.
 """
 
 from __future__ import annotations
@@ -81,11 +82,7 @@ class PretrainJaxLM(LM):
         return texts
 
 
-def main() -> None:
-    from lm_eval.__main__ import cli_evaluate
+if __name__ == "__main__":  # `python -m pretrain_jax.lm_eval_adapter ...`, as `pretrain-jax lm-eval ...`: the model is
+    from lm_eval.__main__ import cli_evaluate  # registered above, under this module's name
 
     cli_evaluate()
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,7 @@ stays as it was (10%), and the loss is taken on chosen positions only. Positions
 are chosen independently (as Hugging Face's DataCollatorForLanguageModeling does),
 so a row holds 15% of its tokens chosen on average rather than exactly.
 
-The mask token: the tokenizer (Llama recipe, data_prep/tokenizer.py) has no mask
+The mask token: the tokenizer (Llama recipe, pretrain_common/tokenizer.py) has no mask
 piece, so a masked-LM model's vocabulary is one id larger than the tokenizer's and
 its last id, `model.vocab_size - 1`, is the mask. The data needs no change, and a
 tokenizer never produces the id. Random replacements are drawn uniformly from the
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from data_prep import tokenizer
+from pretrain_common import tokenizer
 
 # unk, bos and eos are ids 0, 1, 2 in the Llama recipe; every id above them is an ordinary piece.
 NUM_SPECIAL = 1 + max(tokenizer.LLAMA_RECIPE[k] for k in ("unk_id", "bos_id", "eos_id"))

@@ -40,7 +40,7 @@ import numpy as np
 from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 from pretrain_jax import axes
 
 MESH_AXES = ("data", "stage", "fsdp", "context", "tensor")

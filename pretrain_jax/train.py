@@ -1,9 +1,4 @@
-"""The training loop and its command line.
-
-    python -m pretrain_jax.train --config=configs/demo.py --workdir=/tmp/demo \
-        --config.num_train_steps=200
-
-    python -m pretrain_jax.train --config=configs/demo.py --workdir=/tmp/anneal --init_from=/tmp/demo@200
+"""The training loop (its command line: pretrain_jax/cli/train.py, `pretrain-jax train`).
 
 The jitted step (pretrain_jax/train_step.py) is pure, `(state, batch) -> (state,
 metrics)`; the loop around it is generic, and the periodic work (checkpoints,
@@ -23,15 +18,13 @@ from typing import Sequence
 
 import jax
 import ml_collections
-from absl import app, flags, logging
 from etils import epath
-from ml_collections import config_flags
 
-from configs import cli
-from data_prep import records
-from data_prep.errors import ConfigError
+from pretrain_common import records
+from pretrain_common.errors import ConfigError
 from pretrain_jax import config as config_lib
-from pretrain_jax import distributed, hooks, input_pipeline, metrics, model, train_data, train_state, train_step, trained
+from pretrain_jax import (hooks, host_memory, input_pipeline, metrics, model, pipeline, train_data, train_state,
+                          train_step, trained)
 from pretrain_jax.checkpointing import Checkpointer
 from pretrain_jax.preemption import PreemptionWatcher
 from pretrain_jax.scaling import accounting
@@ -110,7 +103,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     config_lib.validate(config, len(devices), devices[0].platform)
     if not config.data.dir:
         raise ConfigError("config.data.dir is empty: set --config.data.dir to a folder that "
-                          "`python -m data_prep prepare` wrote")
+                          "`data-prep run` wrote")
     metadata = records.read_metadata(config.data.dir)
     input_pipeline.check_compatible(metadata, config)
     if config.eval_every >= 0 and config.data.eval_split not in metadata.splits:
@@ -211,43 +204,17 @@ def _log_start(config, mesh, peak: float, flops_per_token: float) -> None:
     metrics.log(
         f"model: {counts['total'] / 1e6:.2f}M parameters ({counts['non_embedding'] / 1e6:.2f}M non-embedding), "
         f"{flops_per_token / 1e6:.1f} MFLOPs per training token | mesh {dict(mesh.shape)} | "
-        f"{config.global_batch_size} x {config.seq_len} tokens per step | peak {peak / 1e9:.1f} GFLOP/s per device")
+        f"{config.global_batch_size} x {config.seq_len} tokens per step | peak {peak / 1e9:.1f} GFLOP/s per device | "
+        f"host allocator {host_memory.loaded_allocator()}")
+    stages = mesh.shape["stage"]
+    if stages > 1:
+        microbatches, repeats = config.model.pipeline_microbatches or stages, config.model.pipeline_repeats
+        bubble = pipeline.bubble_fraction(stages, microbatches, repeats)
+        metrics.log(f"pipeline: {stages} stages x {repeats} repeats, {microbatches} microbatches: {100 * bubble:.1f}% "
+                    "of each stage's iterations idle (the bubble)")
 
 
-def _main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
-    try:
-        distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-        config = cli.loaded_config(_CONFIG)
-        if _INIT_FROM.value is not None:
-            config.init.source = _INIT_FROM.value
-        train(config, _WORKDIR.value)
-    except hooks.TrainingStopped as e:
-        metrics.log(str(e))
-        raise SystemExit(1)
-    except (ConfigError, FileNotFoundError) as e:  # a config, dataset or device count that cannot run
-        sys.exit(f"FATAL {e}")
+if __name__ == "__main__":  # `python -m pretrain_jax.train ...`: an alias of `pretrain-jax train ...`
+    from pretrain_jax import cli
 
-
-_CONFIG = config_flags.DEFINE_config_file("config", None, "training config file (configs/*.py)", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "folder for checkpoints and TensorBoard logs; reused to resume")
-_DISTRIBUTED = flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"],
-                                  "join other processes: auto (coordinator given or SLURM/MPI/TPU detected), "
-                                  "on (always; TPU pod workers), off")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
-                                   "host:port of process 0, for multi-process runs outside TPU pods and SLURM")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "processes in the run (with --coordinator_address)")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index (with --coordinator_address)")
-_INIT_FROM = flags.DEFINE_string("init_from", None, "WORKDIR[@STEP]: start from another run's parameters (the "
-                                 "newest checkpoint without @STEP); the same as --config.init.source")
-flags.mark_flags_as_required(["config", "workdir"])
-
-
-def main() -> None:
-    app.run(_main, flags_parser=cli.flags_parser("configs/base.py"))
-
-
-if __name__ == "__main__":
-    main()
+    cli.main(["train", *sys.argv[1:]])

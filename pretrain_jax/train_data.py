@@ -28,8 +28,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from data_prep import records
-from data_prep.errors import ConfigError
+from pretrain_common import records
+from pretrain_common.errors import ConfigError
 from pretrain_jax import input_pipeline
 
 STATE_VERSION = 1

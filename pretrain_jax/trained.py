@@ -22,10 +22,10 @@ import sentencepiece as spm
 from etils import epath
 from jax.sharding import Mesh
 
-from configs import base
-from data_prep import records
-from data_prep.errors import ConfigError
+from pretrain_common import records
+from pretrain_common.errors import ConfigError
 from pretrain_jax import checkpointing, optimizer, sharding, train_state
+from pretrain_jax import schema as base
 
 # The model keys that shape the parameter tree: a workdir's checkpoints restore only under the same values.
 PARAMETER_KEYS = ("vocab_size", "dim", "num_layers", "num_heads", "num_kv_heads", "head_dim", "mlp_dim",

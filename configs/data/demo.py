@@ -1,6 +1,6 @@
 """The demo dataset: this machine's Python standard library, ready for a tiny model.
 
-Run: python -m data_prep run --config=configs/data/demo.py --config.output_dir=/tmp/demo-data
+Run: data-prep run --config=configs/data/demo.py --config.output_dir=/tmp/demo-data
 On 2 CPU cores (Python 3.11): 799 files (12.6 MB), 7 exact duplicates removed, 782 train and
 10 validation documents, 3.7M train tokens in 14,474 sequences of 256 and 57K validation
 tokens, in 10 to 20 s.

@@ -1,6 +1,6 @@
 """The FineWeb recipe (Penedo et al. 2024, section 3), in order, on HTML or WARC inputs.
 
-Run: python -m data_prep run --config=configs/data/fineweb.py \
+Run: data-prep run --config=configs/data/fineweb.py \
          --config.inputs='("crawl=/data/CC-MAIN-2024-10",)' --config.output_dir=/data/fineweb-en
 
     extract            trafilatura main text (section 3.2)

@@ -1,7 +1,7 @@
 """The two datasets of the two-stage example (launch/two_stage.sh): two domains of this machine's standard library.
 
-    python -m data_prep prepare --config=configs/data/two_stage.py:general --config.output_dir=DATA/general
-    python -m data_prep prepare --config=configs/data/two_stage.py:gui --config.output_dir=DATA/gui \
+    data-prep run --config=configs/data/two_stage.py:general --config.output_dir=DATA/general
+    data-prep run --config=configs/data/two_stage.py:gui --config.output_dir=DATA/gui \
         --config.tokenizer_model=DATA/general/tokenizer.model
 
 general: library packages (networking, email, asyncio, XML, logging, ...), 2.6 MB of Python

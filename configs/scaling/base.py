@@ -1,4 +1,4 @@
-"""The sweep config schema (`python -m pretrain_jax.scaling sweep`): every key, its default and why.
+"""The sweep config schema (`pretrain-jax scaling sweep`): every key, its default and why.
 
 A sweep is a grid of training runs, each the training config file `train_config`
 with `overrides`, one model size and one budget. Sweep configs start from

@@ -1,11 +1,11 @@
 """A CPU scaling sweep on this machine's Python standard library: 6 model sizes x 3 IsoFLOP budgets,
 and one larger held-out run that the fits must predict.
 
-    python -m data_prep prepare --config=configs/data/demo.py --config.output_dir=data/scaling \
+    data-prep run --config=configs/data/demo.py --config.output_dir=data/scaling \
         --config.vocab_size=1024
-    python -m pretrain_jax.scaling sweep --config=configs/scaling/stdlib.py --root=workdirs/scaling
-    python -m pretrain_jax.scaling fit --root=workdirs/scaling --tolerance=0.03
-    python -m pretrain_jax.scaling plot --root=workdirs/scaling --out=docs/scaling
+    pretrain-jax scaling sweep --config=configs/scaling/stdlib.py --root=workdirs/scaling
+    pretrain-jax scaling fit --root=workdirs/scaling --tolerance=0.03
+    pretrain-jax scaling plot --root=workdirs/scaling --out=docs/scaling
 
 Data: the demo corpus with a 1,024-token vocabulary (5.19M train and 79K validation
 tokens): with 8,000 tokens the tied embedding alone would outweigh every model here.
@@ -17,7 +17,7 @@ and loss rose with N at every budget, so no profile had a minimum. The held-out 
 larger than every fitted one in N (957K) and in compute (6e12).
 Cost: 4.8e13 FLOPs in all, 19 runs; measured 30 minutes on 2 cores (2026-12-01), with
 layers scanned (configs/demo.py has since unrolled them, faster on CPU).
-Results: README, "Scaling laws"; figures in docs/scaling/.
+Results: docs/scaling.md; figures in docs/scaling/.
 """
 
 from configs.scaling import base

@@ -28,11 +28,11 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
-from data_prep.document import Document, Removed
 from data_prep.dedup import exact, minhash
 from data_prep.dedup.clusters import UnionFind
 from data_prep.dedup.corpus import DedupConfig, Duplicate, _fingerprint, _scope_of
 from data_prep.dedup.hashing import hash64
+from data_prep.document import Document, Removed
 
 Order = tuple[int, ...]  # a document's place in the input: (source index, file index, position)
 Node = tuple[str, Order]  # a document in the union-find: its id first, so the smallest node is the keeper

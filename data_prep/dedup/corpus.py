@@ -26,12 +26,12 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from data_prep.document import Document, Removed
 from data_prep.dedup import exact, minhash
 from data_prep.dedup.buckets import DiskBuckets
 from data_prep.dedup.clusters import UnionFind, clusters_from_edges, keeper, size_histogram
 from data_prep.dedup.hashing import hash64
 from data_prep.dedup.normalize import NGRAM, normalize_words
+from data_prep.document import Document, Removed
 
 
 @dataclasses.dataclass(frozen=True)

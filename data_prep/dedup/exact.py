@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from data_prep.document import Removed
 from data_prep.dedup.hashing import hash128
+from data_prep.document import Removed
 
 REMOVED = Removed("dedup", "exact_duplicate")
 

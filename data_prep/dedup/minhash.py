@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 from datasketch import MinHash
 
-from data_prep.document import Removed
 from data_prep.dedup.hashing import mix64
 from data_prep.dedup.normalize import NGRAM, shingles
+from data_prep.document import Removed
 
 REMOVED = Removed("dedup", "near_duplicate")
 BANDS = 14  # FineWeb

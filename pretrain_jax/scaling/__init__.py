@@ -1,6 +1,6 @@
 """Scaling laws for this trainer: compute accounting, planning, sweeps, fits and plots.
 
-    python -m pretrain_jax.scaling plan|sweep|fit|plot ...
+    pretrain-jax scaling plan|sweep|fit|plot ...
 
 Modules in pipeline order: accounting (N, FLOPs, C of a config), laws (the
 parametric and power laws), planner (compute-optimal N, D and a model shape),

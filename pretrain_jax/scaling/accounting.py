@@ -36,7 +36,7 @@ class Accounting:
 
 
 def of_config(config: ml_collections.ConfigDict) -> Accounting:
-    """The accounting of a training config (configs/base.py schema) for its whole run."""
+    """The accounting of a training config (pretrain_jax/schema.py) for its whole run."""
     counts = model.param_count(config.model)
     return Accounting(
         params_total=counts["total"], params_non_embedding=counts["non_embedding"],

@@ -132,7 +132,7 @@ def _holdout_check(run: RunResult, i: int, report: dict) -> dict:
 
 
 def fitted_law(path: str) -> laws.ParametricLaw:
-    """The parametric law of a fit.json written by `python -m pretrain_jax.scaling fit`."""
+    """The parametric law of a fit.json written by `pretrain-jax scaling fit`."""
     with open(path, encoding="utf-8") as f:
         report = json.load(f)
     if "parametric" not in report:

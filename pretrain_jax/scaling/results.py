@@ -68,7 +68,7 @@ def read_manifest(root: str) -> dict:
     """root/sweep.json: {'sweep': the sweep config, 'mode': 'isoflop' | 'grid', 'runs': [...]}."""
     path = os.path.join(root, MANIFEST)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: is {root} the root of a sweep (python -m pretrain_jax.scaling "
+        raise FileNotFoundError(f"{path} not found: is {root} the root of a sweep (pretrain-jax scaling "
                                 "sweep --root=...)?")
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -10,7 +10,6 @@ checkpoint, so the same command can be repeated until everything is done.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import itertools
 import json
 import os
@@ -21,6 +20,7 @@ from typing import Any, Sequence
 import jax
 import ml_collections
 
+from pretrain_common import cli
 from pretrain_jax import metrics, trained
 from pretrain_jax.scaling import accounting, planner, results
 
@@ -36,13 +36,10 @@ class Run:
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
-    """`get_config()` of a config file, as --config=PATH would load it."""
-    if not os.path.isfile(path):
+    """`get_config()` of a config file, as --config=PATH would load it (pretrain_common/cli.py)."""
+    if not os.path.isfile(path.split(":", 1)[0]):
         raise FileNotFoundError(f"config file {path} not found")
-    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return cli.load_config(path)
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:

@@ -26,11 +26,12 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from configs.data import base
-from data_prep import beam_runner, classifier, corpora, prepare, records
+from data_prep import beam_runner, classifier, corpora, prepare
 from data_prep.dedup import DedupConfig, deduplicate, minhash
 from data_prep.dedup.beam import NearDuplicates, components
 from data_prep.dedup.clusters import UnionFind
 from data_prep.document import Document
+from pretrain_common import records
 
 PAGES = ("sect.aptosid.html", "sect.kali.html", "sect.selected-approach.html", "preface.html",
          "case-study.html", "sect.role-of-distributions.html")

@@ -20,9 +20,9 @@ from pydoc_data.topics import topics
 from configs.data import base
 from data_prep import classifier, classifier_cli, extract
 from data_prep.document import Document, Removed
-from data_prep.errors import ConfigError
 from data_prep.readers import Dropped, list_files, read_files
 from data_prep.sampling import TRAIN, split_of
+from pretrain_common.errors import ConfigError
 
 MIN_WORDS = 15  # shorter blocks say too little to label
 HELDOUT_FRACTION = 0.3

@@ -10,14 +10,12 @@ import subprocess
 import sys
 
 import pytest
-from absl import flags
-from ml_collections import config_flags
 
-from configs import cli
 from configs.data import base
 from data_prep import corpora, prepare, stages
 from data_prep.document import Document, Removed
 from data_prep.readers import Dropped
+from pretrain_common import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(REPO, "configs", "data", "base.py")
@@ -88,12 +86,8 @@ def test_a_document_with_no_c4_line_left_is_removed_not_kept_empty():
 
 
 def _parsed(*overrides):
-    """The data config as data_prep's command line parses it, through configs/cli.py."""
-    argv = ["data_prep", f"--config={SCHEMA}", *overrides]
-    flag_values = flags.FlagValues()
-    config = config_flags.DEFINE_config_file("config", None, "", flag_values=flag_values, sys_argv=argv)
-    cli.parse_own_flags(flag_values, argv, SCHEMA)
-    return config.value
+    """The data config as data_prep's command line loads it (pretrain_common/cli.py)."""
+    return cli.load_config(SCHEMA, overrides)
 
 
 def test_none_on_the_command_line_turns_a_rule_off():

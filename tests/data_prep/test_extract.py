@@ -12,7 +12,7 @@ import pytest
 
 from data_prep import extract
 from data_prep.document import Document
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
 import extract_quality  # noqa: E402

@@ -14,7 +14,8 @@ import pytest
 
 from configs import tiny
 from configs.data import base
-from data_prep import prepare, records
+from data_prep import prepare
+from pretrain_common import records
 from pretrain_jax import train_data
 
 DOCS_PAGES = 30

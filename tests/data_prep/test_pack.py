@@ -5,7 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from data_prep import pack, records
+from data_prep import pack
+
+from pretrain_common import records
 
 EOS = 2
 SEQ_LEN = 16

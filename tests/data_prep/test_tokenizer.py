@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_prep import tokenizer
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

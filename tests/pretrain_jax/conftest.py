@@ -7,7 +7,8 @@ import pytest
 
 from configs import tiny
 from configs.data import base as data_base
-from data_prep import corpora, prepare, records
+from data_prep import corpora, prepare
+from pretrain_common import records
 from pretrain_jax import sharding, train_data, trained
 
 STDLIB_FOLDERS = ("json", "email", "importlib", "asyncio")

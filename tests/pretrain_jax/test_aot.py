@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import base, llama, tiny
-from pretrain_jax import aot, sharding
+from pretrain_jax import aot, cli, sharding
 
 
 @pytest.fixture
@@ -146,8 +146,7 @@ def test_llama_65b_on_four_v5e_chips_does_not_fit_and_says_so(libtpu):
 
 
 def run_command_line(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["pretrain_jax.aot", f"--config={tiny.__file__}", *args])
-    aot.main()
+    cli.main(["aot", f"--config={tiny.__file__}", *args])
 
 
 def mesh_over(devices, **sizes):

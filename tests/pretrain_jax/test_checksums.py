@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
-from data_prep import records
+from pretrain_common import records
 from pretrain_jax import checkpointing, checksums, train_data, train_state
 
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.int32, jnp.uint8, jnp.bool_]

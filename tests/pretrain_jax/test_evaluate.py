@@ -13,8 +13,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from configs import tiny
-from data_prep import records
 from data_prep import tokenizer as tokenizer_lib
+from pretrain_common import records
 from pretrain_jax import evaluate, input_pipeline, objectives, trained
 
 

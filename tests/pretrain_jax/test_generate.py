@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from pretrain_jax import generate, model, trained
+from pretrain_jax import cli, generate, model, trained
 from pretrain_jax.generate import Sampling
 
 # Real text of different lengths (the json package is in the tiny model's training data).
@@ -113,7 +113,7 @@ def test_bad_arguments_are_refused():
 
 
 def test_cli_prints_each_completion(tiny_run, capsys):
-    generate.main(["--workdir", tiny_run, "--prompt", "import ", "--prompt", "def ", "--max_new_tokens", "5"])
+    cli.main(["generate", "--workdir", tiny_run, "--prompt", "import ", "--prompt", "def ", "--max_new_tokens", "5"])
     out = capsys.readouterr().out
     assert "=== 'import '" in out and "=== 'def '" in out
 

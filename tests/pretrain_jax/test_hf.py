@@ -14,10 +14,10 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from data_prep import records
-from data_prep import tokenizer as tokenizer_lib
-from pretrain_jax import generate, hf, model, trained
 from configs import tiny
+from data_prep import tokenizer as tokenizer_lib
+from pretrain_common import records
+from pretrain_jax import cli, generate, hf, model, trained
 
 MAX_LOGIT_DIFF = 1e-4  # float32, max abs
 # Small shapes: GQA (8 query heads on 4 key/value heads), both head kinds, both layer layouts; QK-norm is Qwen3.
@@ -144,7 +144,7 @@ def test_export_then_import_gives_back_the_same_parameters_and_shape(overrides, 
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
     output = str(tmp_path_factory.mktemp("hf_export"))
-    hf.main(["export", "--workdir", tiny_run, "--output", output])
+    cli.main(["hf", "export", "--workdir", tiny_run, "--output", output])
     return output
 
 
@@ -174,8 +174,8 @@ def test_import_writes_a_workdir_that_training_continues(exported, tiny_run, tin
     from pretrain_jax import train
 
     workdir = str(tmp_path / "continued")
-    hf.main(["import", "--hf_dir", exported, "--workdir", workdir, "--config", "configs/tiny.py",
-             f"--config.data.dir={tiny_dataset}", "--config.num_train_steps=2"])
+    cli.main(["hf", "import", "--hf_dir", exported, "--workdir", workdir, "--config=configs/tiny.py",
+              f"--config.data.dir={tiny_dataset}", "--config.num_train_steps=2"])
     imported, original = trained.load(workdir), trained.load(tiny_run)
     assert imported.step == 0
     jax.tree.map(np.testing.assert_array_equal, imported.params, original.params)

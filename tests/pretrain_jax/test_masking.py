@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from configs import tiny_mlm
-from data_prep import corpora, records
+from data_prep import corpora
 from data_prep import tokenizer as tokenizer_lib
+from pretrain_common import records
 from pretrain_jax import config as config_lib
 from pretrain_jax import input_pipeline, masking, model, objectives, optimizer, sharding, train, train_state, trained
 from pretrain_jax.input_pipeline import segments_and_positions

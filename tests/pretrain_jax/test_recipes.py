@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from data_prep import records
+from pretrain_common import records
 from pretrain_jax import hooks, optimizer, train, trained
 
 ONE_DEVICE = jax.devices()[:1]

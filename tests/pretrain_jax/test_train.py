@@ -12,7 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from data_prep import prepare, records
+from data_prep import prepare
+
+from pretrain_common import records
 from pretrain_jax import hooks, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

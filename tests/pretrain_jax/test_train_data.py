@@ -8,7 +8,7 @@ import grain
 import numpy as np
 import pytest
 
-from data_prep import records
+from pretrain_common import records
 from pretrain_jax import train_data
 
 

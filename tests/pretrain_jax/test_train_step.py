@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from data_prep import records
+from pretrain_common import records
 from pretrain_jax import input_pipeline, model, norms, objectives, train_data, train_state, train_step
 
 ONE_DEVICE = jax.devices()[:1]

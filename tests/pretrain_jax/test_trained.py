@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from data_prep import records
+from pretrain_common import records
 from pretrain_jax import trained
 
 

@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from pretrain_jax.scaling import __main__ as cli
+from pretrain_jax import cli
+from pretrain_jax.cli import scaling as scaling_cli
 from pretrain_jax.scaling import laws, plots, report, results
 from pretrain_jax.scaling.results import RunResult
 
@@ -95,7 +96,7 @@ def test_planner_reads_back_the_fitted_law(analysis, tmp_path, capsys):
     path.write_text(json.dumps(out))
     law = report.fitted_law(str(path))
     assert law == laws.ParametricLaw(**out["parametric"]["law"])
-    cli.main(["plan", "--compute=1e16", "--params=2e5", f"--fit={path}", "--config=configs/tiny.py",
+    cli.main(["scaling", "plan", "--compute=1e16", "--params=2e5", f"--fit={path}", "--config=configs/tiny.py",
               "--head_dim=16"])
     printed = capsys.readouterr().out
     assert "chinchilla" in printed and "20 tokens/param" in printed and "fitted" in printed
@@ -104,7 +105,7 @@ def test_planner_reads_back_the_fitted_law(analysis, tmp_path, capsys):
 
 def test_cli_fails_with_one_line_on_a_folder_without_a_sweep(tmp_path):
     with pytest.raises(SystemExit, match="FATAL .*sweep.json not found"):
-        cli.main(["fit", f"--root={tmp_path}"])
+        cli.main(["scaling", "fit", f"--root={tmp_path}"])
     assert results.MANIFEST == "sweep.json"
 
 
@@ -146,7 +147,7 @@ def test_isoflop_d_opt_is_what_the_budget_buys_a_model_of_n_opt():
 
 def test_fit_report_states_the_convention_of_each_compute_optimum(analysis, capsys):
     _, out = analysis
-    cli._print_report(out)
+    scaling_cli._print_report(out)
     printed = capsys.readouterr().out
     assert "D_opt = C / FLOPs per token at N_opt" in printed  # IsoFLOP: C as the runs spent it
     assert f"N_opt ~ C^{out['parametric']['exponents']['a']:.3f} with C = 6ND" in printed  # L(N, D): the paper's
@@ -171,4 +172,4 @@ def test_plan_with_a_fit_whose_parametric_law_failed_says_why(tmp_path):
     path = tmp_path / "fit.json"
     path.write_text(json.dumps({"parametric": {"error": "every bootstrap resample failed to fit"}}))
     with pytest.raises(SystemExit, match="FATAL .*no parametric law: every bootstrap resample failed to fit"):
-        cli.main(["plan", "--compute=1e16", f"--fit={path}"])
+        cli.main(["scaling", "plan", "--compute=1e16", f"--fit={path}"])

@@ -12,9 +12,9 @@ import pytest
 
 from configs.scaling import base as sweep_base
 from configs.scaling import stdlib
+from pretrain_jax import cli
 from pretrain_jax import config as config_lib
 from pretrain_jax.preemption import PreemptionWatcher
-from pretrain_jax.scaling import __main__ as cli
 from pretrain_jax.scaling import accounting, results, sweep
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -106,7 +106,7 @@ def test_launch_commands_run_each_unfinished_run_through_a_launch_script(tiny_da
     first = sweep.plan_runs(cfg)[0]
     assert commands[0].startswith(f"launch/local.sh --dry-run configs/tiny.py {tmp_path}/{first.name} ")
     printed = subprocess.run(["bash", "-c", commands[0]], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert "-m pretrain_jax.train --config=configs/tiny.py" in printed and "--config.num_train_steps=2" in printed
+    assert "-m pretrain_jax train --config=configs/tiny.py" in printed and "--config.num_train_steps=2" in printed
     assert os.path.exists(tmp_path / results.MANIFEST)
 
 
@@ -155,13 +155,13 @@ def test_budget_line_says_tokens_and_compute():
 def test_fit_and_plot_commands_on_the_finished_sweep(finished_sweep, capsys):
     """Four runs: enough for the L(C) frontier; the 5-parameter law and IsoFLOP profiles are left out."""
     _, root, _ = finished_sweep
-    cli.main(["fit", f"--root={root}", "--samples=0"])
+    cli.main(["scaling", "fit", f"--root={root}", "--samples=0"])
     assert "L(C) on the frontier" in capsys.readouterr().out
     with open(os.path.join(root, "fit.json"), encoding="utf-8") as f:
         out = json.load(f)
     assert out["runs"] == 4 and "parametric" not in out and "isoflop" not in out
     assert os.path.exists(os.path.join(root, "results.csv"))
-    cli.main(["plot", f"--root={root}"])
+    cli.main(["scaling", "plot", f"--root={root}"])
     assert os.listdir(os.path.join(root, "plots")) == ["loss_vs_compute.png"]
 
 
@@ -175,8 +175,8 @@ def test_the_stdlib_sweep_is_6_sizes_x_3_budgets_and_a_larger_held_out_run():
     fitted = [a for a, r in zip(acc, runs) if r.role == "fit"]
     (held_out,) = [a for a, r in zip(acc, runs) if r.role == "holdout"]
     assert len(fitted) == 18 and len({a.params for a in fitted}) == 6
-    assert runs[0].name == "d24-l2-h2-C1e12"  # the workdirs of the README's measured sweep keep their names
+    assert runs[0].name == "d24-l2-h2-C1e12"  # the workdirs of docs/scaling.md's measured sweep keep their names
     assert held_out.params > max(a.params for a in fitted) and held_out.compute > max(a.compute for a in fitted)
     for a, r in zip(acc, runs):
         assert a.compute == pytest.approx(r.budget, rel=0.015)  # whole steps
-    assert sum(a.compute for a in acc) == pytest.approx(4.8e13, rel=0.01)  # the README's cost
+    assert sum(a.compute for a in acc) == pytest.approx(4.8e13, rel=0.01)  # docs/scaling.md's cost

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 
 FORMAT_VERSION = 1
 PAD = -1
