@@ -31,7 +31,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from jax.experimental import multihost_utils
 
-from data_prep.errors import ConfigError
+from pretrain_common.errors import ConfigError
 from pretrain_jax import checksums, metrics
 from pretrain_jax.train_state import TrainState
 
@@ -67,7 +67,8 @@ class _OrbaxNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         orbax = f"{os.sep}orbax{os.sep}"
         logged_by_orbax = orbax in record.pathname and record.levelno >= logging.ERROR
-        an_orbax_task = record.name == "asyncio" and orbax in record.getMessage()  # never retrieved, after a failure
+        message = record.getMessage()  # asyncio's "exception was never retrieved", after a failure: its traceback
+        an_orbax_task = record.name == "asyncio" and (orbax in message or ".orbax-checkpoint-tmp" in message)
         return not (logged_by_orbax or an_orbax_task)
 
     @staticmethod
@@ -103,8 +104,9 @@ class Checkpointer:
                  set_aside_damaged: bool = False):
         """Saves every `every` steps (0: only when forced), keeping the newest `keep` (None: all).
 
-        `set_aside_damaged`: move damaged checkpoints out of the folder when reading (a trainer's: it saves
-        those steps again); readers leave them.
+        `set_aside_damaged`: move damaged checkpoints out of the folder when reading, and remove the
+        unfinished writes of a killed run (a trainer's: it saves those steps again); readers leave both,
+        as the run they read may be writing.
         """
         self._every, self._set_aside = every, set_aside_damaged
         _quiet_orbax_failures()
@@ -114,7 +116,7 @@ class Checkpointer:
         self._manager = ocp.CheckpointManager(
             directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_writes,
-                                                 create=True))
+                                                 create=True, cleanup_tmp_directories=set_aside_damaged))
         self._writing: int | None = None  # the step of the write that may still be in progress
         self._write_failed = False
         self._manifests: dict[int, dict | None] = {}

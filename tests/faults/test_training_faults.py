@@ -15,15 +15,14 @@ import subprocess
 import sys
 import threading
 import time
-import types
 
 import jax
 import numpy as np
 import pytest
 
-from data_prep import records
-from data_prep.errors import ConfigError
-from pretrain_jax import (average, checkpointing, evaluate, hooks, metrics, sharding, train, train_data,
+from pretrain_common import records
+from pretrain_common.errors import ConfigError
+from pretrain_jax import (average, checkpointing, cli, hooks, metrics, sharding, train, train_data,
                           train_state, trained)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -118,10 +117,8 @@ def test_evaluate_stops_in_one_line_on_a_bad_dataset(tiny_run, data_copy, proble
                                          lambda row: np.where(row >= 0, row + 600, row).tobytes())
         message = f"{VALIDATION_SHARD} holds token id"
     damage(data_copy)
-    args = types.SimpleNamespace(workdir=tiny_run, step=None, ema=False, task=[], fewshot_file="", heldout=True,
-                                 data_dir=data_copy, max_batches=1, num_fewshot=0, seed=0)
-    with pytest.raises(ConfigError, match=message):
-        evaluate._evaluate_run(args)
+    with pytest.raises(SystemExit, match=f"^FATAL .*{message}"):
+        cli.main(["evaluate", f"--workdir={tiny_run}", f"--data_dir={data_copy}", "--max_batches=1"])
 
 
 @pytest.mark.parametrize("args, starts", [

@@ -114,7 +114,8 @@ def test_a_device_mismatch_on_the_command_line_is_one_fatal_line_not_a_traceback
          f"--config.data.dir={tiny_dataset}", "--config.mesh.data=2"],
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"})
     assert result.returncode != 0
-    assert "FATAL mesh {'data': 2, 'fsdp': 1, 'tensor': 1} has 2 devices but 1 are available" in result.stderr
+    assert result.stderr.startswith("FATAL mesh {'data': 2, 'stage': 1, 'fsdp': 1, 'context': 1, 'tensor': 1} "
+                                     "has 2 devices but 1 are available")
     assert "Traceback" not in result.stderr
 
 

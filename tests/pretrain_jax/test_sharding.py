@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from configs import base, demo, llama_7b, llama_13b, llama_33b, llama_65b, tiny
-from data_prep import records
-from data_prep.errors import ConfigError
+from pretrain_common import records
+from pretrain_common.errors import ConfigError
 from pretrain_jax import axes, input_pipeline, model, sharding, train, train_data, train_state, train_step
 
 
@@ -216,10 +216,11 @@ def test_tensor_parallelism_splits_heads_and_the_mlp_hidden_dimension(tiny_confi
     specs = jax.tree.map(lambda s: s.spec, train_state.setup(tiny_config).shardings.params)
     layer = specs["layers"]
     P = jax.sharding.PartitionSpec
-    assert layer["attention"]["wq"] == P(None, "fsdp", "tensor", None)  # column-parallel over heads
-    assert layer["attention"]["wo"] == P(None, "tensor", None, "fsdp")  # row-parallel over heads
-    assert layer["mlp"]["w_gate"] == layer["mlp"]["w_up"] == P(None, "fsdp", "tensor")  # column-parallel
-    assert layer["mlp"]["w_down"] == P(None, "tensor", "fsdp")  # row-parallel
+    # the scanned layer axis goes over pipeline stages (size 1 here)
+    assert layer["attention"]["wq"] == P("stage", "fsdp", "tensor", None)  # column-parallel over heads
+    assert layer["attention"]["wo"] == P("stage", "tensor", None, "fsdp")  # row-parallel over heads
+    assert layer["mlp"]["w_gate"] == layer["mlp"]["w_up"] == P("stage", "fsdp", "tensor")  # column-parallel
+    assert layer["mlp"]["w_down"] == P("stage", "tensor", "fsdp")  # row-parallel
     assert specs["embedding"] == P("tensor", "fsdp")
 
 
