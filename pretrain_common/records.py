@@ -131,12 +131,12 @@ def read_metadata(data_dir: str) -> DatasetMetadata:
     path = os.path.join(data_dir, METADATA_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f"{path} not found: {data_dir} is not a prepared dataset (run `python -m data_prep prepare` first)")
+            f"{path} not found: {data_dir} is not a prepared dataset (run `data-prep run` first)")
     try:
         with open(path, encoding="utf-8") as f:
             raw = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path} is not JSON ({e}): prepare the dataset again (`python -m data_prep prepare` "
+        raise ConfigError(f"{path} is not JSON ({e}): prepare the dataset again (`data-prep run` "
                           "writes it last, atomically)") from None
     if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
         version = raw.get("format_version") if isinstance(raw, dict) else None
