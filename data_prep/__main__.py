@@ -4,6 +4,7 @@
     data-prep run --config=configs/data/demo.py --config.output_dir=/tmp/demo-data
     data-prep train-classifier --config=FILE --config.classifier.model=quality.npz ...
     data-prep eval-classifier --config=FILE --config.classifier.model=quality.npz ...
+    data-prep diff data/A data/B    # how two prepared datasets were made, and what they hold, side by side
 
 `run` runs the pipeline that the config describes; `prepare` is the same command
 under its earlier name. `--runner=beam` runs it as an Apache Beam pipeline
@@ -22,7 +23,7 @@ from typing import Sequence
 
 from absl import flags
 
-from data_prep import classifier_cli, prepare, stats
+from data_prep import classifier_cli, prepare, provenance, stats
 from pretrain_common import cli
 
 SCHEMA = "data_prep/schema.py"
@@ -71,11 +72,22 @@ TRAIN_CLASSIFIER = cli.Subcommand("fit the quality classifier on labeled example
 EVAL_CLASSIFIER = cli.Subcommand("measure the quality classifier on held-out examples", _define_config,
                                  lambda args: classifier_cli.eval_classifier(_config(args)),
                                  _usage("eval-classifier"))
+def _define_nothing(fv: flags.FlagValues, argv: Sequence[str]) -> None:
+    """diff takes two folders and no flags."""
+
+
+def _diff(_: flags.FlagValues, a_dir: str, b_dir: str) -> None:
+    print(provenance.format_differences(a_dir, b_dir, provenance.differences(a_dir, b_dir)))
+
+
+DIFF = cli.Subcommand("compare two prepared datasets: config, files, inputs, versions, counts", _define_nothing,
+                      _diff, _usage("diff"), arguments=("A", "B"))
 COMMANDS = {
     "run": cli.Command("data_prep.__main__:RUN", RUN.summary),
     "prepare": cli.Command("data_prep.__main__:PREPARE", PREPARE.summary),
     "train-classifier": cli.Command("data_prep.__main__:TRAIN_CLASSIFIER", TRAIN_CLASSIFIER.summary),
     "eval-classifier": cli.Command("data_prep.__main__:EVAL_CLASSIFIER", EVAL_CLASSIFIER.summary),
+    "diff": cli.Command("data_prep.__main__:DIFF", DIFF.summary),
 }
 
 

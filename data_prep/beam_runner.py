@@ -387,7 +387,8 @@ def _write_dataset_files(_, config: ml_collections.ConfigDict, sources: list[cor
             names = [pack.shard_name(part, index, len(packed[part])) for index in sorted(packed[part])]
             parts[part] = records.SplitInfo(names, total.documents, total.sequences, total.tokens)
     sp = spm.SentencePieceProcessor(model_proto=model)
-    report, metadata = prepare.report_and_metadata(config, ledger, parts, mix, {"total": time.time() - start}, sp)
+    report, metadata = prepare.report_and_metadata(config, sources, ledger, parts, mix,
+                                                   {"total": time.time() - start}, sp)
     for name, data in prepare.report_files(report, ledger).items():
         _write(_join(config.output_dir, name), data)
     metadata_json = json.dumps(dataclasses.asdict(metadata), indent=2, sort_keys=True)  # as records.write_metadata

@@ -47,7 +47,7 @@ import ml_collections
 import sentencepiece as spm
 from tqdm import tqdm
 
-from data_prep import corpora, curate, mixture, pack, stages, tokenizer
+from data_prep import corpora, curate, mixture, pack, provenance, stages, tokenizer
 
 from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
 from data_prep.stats import Ledger, SourceCounts
@@ -90,7 +90,7 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     with open(model_path, "rb") as f:  # a copy: the work folder keeps its own until the run is complete
         _write_atomically(os.path.join(config.output_dir, tokenizer.TOKENIZER_FILE), f.read())
     timings["total"] = time.time() - start  # of this run: a resumed one reports its own time
-    report, metadata = report_and_metadata(config, ledger, parts, mix, timings, sp)
+    report, metadata = report_and_metadata(config, sources, ledger, parts, mix, timings, sp)
     for name, data in report_files(report, ledger).items():
         _write_atomically(os.path.join(config.output_dir, name), data)
     shutil.rmtree(partial)
@@ -98,9 +98,9 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return report
 
 
-def report_and_metadata(config: ml_collections.ConfigDict, ledger: Ledger, parts: dict[str, records.SplitInfo],
-                        mix: mixture.Mixture | None, timings: dict[str, float], sp: spm.SentencePieceProcessor
-                        ) -> tuple[dict[str, Any], records.DatasetMetadata]:
+def report_and_metadata(config: ml_collections.ConfigDict, sources: list[corpora.InputSource], ledger: Ledger,
+                        parts: dict[str, records.SplitInfo], mix: mixture.Mixture | None, timings: dict[str, float],
+                        sp: spm.SentencePieceProcessor) -> tuple[dict[str, Any], records.DatasetMetadata]:
     """A finished run's report and metadata, from its ledger and packed parts (both runners call this).
 
     `timings` has the run's "total" seconds; documents per second are over
@@ -116,7 +116,8 @@ def report_and_metadata(config: ml_collections.ConfigDict, ledger: Ledger, parts
               "mixture": {split: mixture.report(infos) for split, infos in mixed.items()}}
     metadata = records.DatasetMetadata(
         seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
-        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed)
+        tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed,
+        provenance=provenance.record(config, sources))
     return report, metadata
 
 
@@ -273,7 +274,7 @@ def _config_hash(config: ml_collections.ConfigDict) -> str:
     keys = {key: value for key, value in config.to_dict().items()
             if key not in ("output_dir", "overwrite", "num_workers")}
     paths = [path for spec in config.inputs for path in corpora.resolve_input(spec).files]
-    files = [(path, *_size_and_time(path)) for path in paths + _model_files(config)]
+    files = [(path, *_size_and_time(path)) for path in paths + provenance.model_files(config)]
     return hashlib.sha256(json.dumps([keys, files], sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
@@ -284,13 +285,6 @@ def _size_and_time(path: str) -> tuple[int, int]:
     except OSError:
         stat = os.lstat(path)
     return stat.st_size, stat.st_mtime_ns
-
-
-def _model_files(config: ml_collections.ConfigDict) -> list[str]:
-    """The files, other than inputs, that the config names and the output depends on."""
-    named = (config.tokenizer_model, config.classifier.model, config.url.domains_path, config.url.substrings_path,
-             config.c4.bad_words_path)
-    return [path for path in named if path]
 
 
 def part_name(split: str, source: str, mix: mixture.Mixture | None) -> str:

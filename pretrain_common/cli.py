@@ -45,8 +45,9 @@ class Subcommand:
 
     summary: str
     define: Callable[[flags.FlagValues, Sequence[str]], None]
-    run: Callable[[flags.FlagValues], None]
+    run: Callable[..., None]  # run(flag_values, *arguments)
     usage: str = ""  # printed by --help above the flags
+    arguments: tuple[str, ...] = ()  # names of the positional arguments it takes (`data-prep diff A B`)
 
     @property
     def __doc__(self) -> str:  # type: ignore[override]
@@ -128,8 +129,9 @@ def _usage(program: str, commands: dict[str, Command]) -> str:
                       "commands:", *(f"  {name:<{width}}  {c.summary}" for name, c in commands.items())])
 
 
-def _parse(flag_values: flags.FlagValues, argv: list[str], schema: str) -> None:
-    """Parses argv into flag_values; a wrong flag, config key or stray argument is a ConfigError of one line."""
+def _parse(flag_values: flags.FlagValues, argv: list[str], schema: str) -> list[str]:
+    """Parses argv into flag_values and returns the positional arguments; a wrong flag or config key is a
+    ConfigError of one line."""
     try:
         rest = flag_values(argv)
     except (AttributeError, KeyError) as e:  # how ml_collections rejects an unknown override
@@ -139,8 +141,7 @@ def _parse(flag_values: flags.FlagValues, argv: list[str], schema: str) -> None:
         raise ConfigError(_load_failure(name.group(1) if name else "config", e)) from None
     except flags.Error as e:
         raise ConfigError(str(e).splitlines()[0]) from None
-    if len(rest) > 1:
-        raise ConfigError(f"unexpected arguments: {rest[1:]}")
+    return rest[1:]
 
 
 def load_config(path: str, overrides: Sequence[str] = (), schema: str = "the config's schema") -> Any:
@@ -148,7 +149,9 @@ def load_config(path: str, overrides: Sequence[str] = (), schema: str = "the con
     argv = ["load_config", f"--config={path}", *overrides]
     flag_values = flags.FlagValues()
     holder = define_config(flag_values, argv, "config file")
-    _parse(flag_values, argv, schema)
+    positional = _parse(flag_values, argv, schema)
+    if positional:
+        raise ConfigError(f"unexpected arguments: {positional}")
     return config(holder)
 
 
@@ -185,14 +188,19 @@ def main(program: str, commands: dict[str, Command], argv: Sequence[str] | None 
         return
     flag_values = flags.FlagValues()
     module.define(flag_values, full)
+    arguments = getattr(module, "arguments", ())
     if any(arg in HELP for arg in argv[1:]):
-        print(f"{(module.__doc__ or '').strip()}\n\nflags:\n{flag_values.get_help()}")
+        listed = f"arguments: {' '.join(arguments)}\n" if arguments else ""
+        print(f"{(module.__doc__ or '').strip()}\n\n{listed}flags:\n{flag_values.get_help() or '  (none)'}")
         raise SystemExit(0)
     try:
-        _parse(flag_values, full, schema)
+        positional = _parse(flag_values, full, schema)
+        if len(positional) != len(arguments):
+            raise ConfigError(f"the arguments {' '.join(arguments)} are required, got {positional}" if arguments
+                              else f"unexpected arguments: {positional}")
     except ConfigError as e:
         _exit_usage(str(e))
     try:
-        module.run(flag_values)
+        module.run(flag_values, *positional)
     except errors as e:  # USER_ERRORS, or the command's own: what its input can get wrong
         sys.exit(f"FATAL {e}")

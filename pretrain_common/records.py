@@ -73,6 +73,8 @@ class DatasetMetadata:
     sources: dict[str, Any] = dataclasses.field(default_factory=dict)
     # split -> source -> SourceInfo, for the splits packed per source (see the module docstring)
     mixture: dict[str, dict[str, SourceInfo]] = dataclasses.field(default_factory=dict)
+    # how it was made: config, named files' hashes, inputs' identities, versions (data_prep/provenance.py)
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def shard_paths(self, data_dir: str, split: str, source: str | None = None) -> list[str]:
@@ -157,8 +159,9 @@ def read_metadata(data_dir: str) -> DatasetMetadata:
 
 # The JSON types of metadata.json's keys (DatasetMetadata); the optional ones may be missing.
 _METADATA_FIELDS = {"seq_len": int, "vocab_size": int, "eos_id": int, "bos_id": int, "tokenizer": str,
-                    "splits": dict, "sources": dict, "mixture": dict, "format_version": int}
-_OPTIONAL = ("sources", "mixture")
+                    "splits": dict, "sources": dict, "mixture": dict, "provenance": dict,
+                    "format_version": int}
+_OPTIONAL = ("sources", "mixture", "provenance")
 _SPLIT_FIELDS = {"shards": list, "documents": int, "sequences": int, "tokens": int}
 _JSON_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "an object", list: "a list"}
 

@@ -6,9 +6,6 @@ import pytest
 from array_record.python.array_record_module import ArrayRecordReader
 
 from data_prep import corpora, readers, tokenizer
-
-# A few hundred stdlib files (about 3 MB): real prose and code, quick to process.
-
 from pretrain_common import records
 
 # A few hundred stdlib files (about 3 MB): real prose and code, quick to process.
