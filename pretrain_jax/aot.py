@@ -120,6 +120,21 @@ def find_libtpu() -> str | None:
     return AOT_LIBTPU if os.path.isfile(AOT_LIBTPU) else None
 
 
+def wraparound(topology: Topology) -> tuple[bool, bool, bool]:
+    """Which axes of the slice's torus close into rings, as Cloud TPU builds them (the table MaxText's
+    accelerator_to_spec_map gives libtpu): v4 and v5p slices made of whole 4x4x4 cubes wrap along every axis,
+    smaller ones along none; a v5e or v6e axis wraps where it spans the whole pod's 16 chips.
+
+    libtpu plans collectives on these links: told nothing, it compiles a v5p-128 as an open 4x4x4 grid and
+    turns every all-gather into an all-reduce of a zero-padded buffer (twice the bytes over the links)."""
+    shape = topology.shape
+    if GENERATIONS[topology.generation].torus_dims == 3:
+        wrap = [all(side % 4 == 0 for side in shape)] * 3
+    else:
+        wrap = [side == 16 for side in shape] + [False]
+    return tuple(wrap)
+
+
 def topology_devices(topology: Topology) -> list[jax.Device]:
     """Compile-only devices of the slice(s); needs libtpu but no TPU."""
     library = find_libtpu()
@@ -139,7 +154,8 @@ def topology_devices(topology: Topology) -> list[jax.Device]:
     try:
         return list(topologies.get_topology_desc(topology_name=topology.name, platform="tpu",
                                                  chip_config_name=gen.chip_config,
-                                                 num_slices=topology.num_slices).devices)
+                                                 num_slices=topology.num_slices,
+                                                 wrap=wraparound(topology)).devices)
     except jax.errors.JaxRuntimeError as e:
         raise ValueError(f"libtpu rejected the topology {topology.name} x {topology.num_slices} slice(s): "
                          f"{str(e).splitlines()[0]}") from e

@@ -138,6 +138,33 @@ def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
     assert "verdict: fits" in aot.format_report(report)
 
 
+@pytest.mark.parametrize("topology, wrap", [
+    ("v5p-128", (True, True, True)),  # a whole 4x4x4 cube: a torus
+    ("v5p:4x4x8", (True, True, True)),
+    ("v5p-32", (False, False, False)),  # 2x2x4: part of a cube, no wraparound links
+    ("v4-8", (False, False, False)),
+    ("v5e-256", (True, True, False)),  # 16x16: a whole v5e pod
+    ("v6e-128", (False, True, False)),  # 8x16: only the 16-chip axis closes
+    ("v5e:2x2", (False, False, False)),
+])
+def test_slices_wrap_around_as_cloud_tpu_builds_them(topology, wrap):
+    assert aot.wraparound(aot.parse_topology(topology)) == wrap
+
+
+def test_fsdp_weights_are_all_gathered_on_a_v5p_128_torus(libtpu, monkeypatch):
+    """Without its wraparound links libtpu compiles a v5p-128 as an open grid and turns every all-gather into an
+    all-reduce of a zero-padded buffer; with them, each layer's FSDP-sharded weights are all-gathered."""
+    config = tiny.get_config()
+    config.mesh.update(data=1, fsdp=-1)  # 64 devices
+    config.model.update(dim=256, mlp_dim=1024)
+    config.update(seq_len=256, global_batch_size=64)
+    gathers = aot.analyze(config, aot.parse_topology("v5p-128"))["collectives"]["all-gather"]
+    assert gathers >= 7  # wq, wk, wv, wo, w_gate, w_up, w_down of the scanned layer, at least once
+    jax.clear_caches()
+    monkeypatch.setattr(aot, "wraparound", lambda topology: (False, False, False))
+    assert aot.analyze(config, aot.parse_topology("v5p-128"))["collectives"]["all-gather"] < gathers
+
+
 def test_llama_65b_on_four_v5e_chips_does_not_fit_and_says_so(libtpu):
     report = aot.analyze(llama.get_llama_config("65b"), aot.parse_topology("v5e-4"))
     assert report["fits"] is False and "RESOURCE_EXHAUSTED" in report["error"]
