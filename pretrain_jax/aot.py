@@ -30,7 +30,7 @@ import ml_collections
 import numpy as np
 
 from pretrain_jax import attention, config as config_lib
-from pretrain_jax import input_pipeline, metrics, model, pipeline, sharding, train_state, train_step
+from pretrain_jax import evaluate, input_pipeline, metrics, model, pipeline, sharding, train_state, train_step
 
 GIB = 2**30
 
@@ -187,6 +187,31 @@ def compile_setup(config: ml_collections.ConfigDict, setup: train_state.Setup) -
         return step.lower(setup.abstract, abstract_batch(config, setup.mesh)).compile()
 
 
+def compile_eval_step(config: ml_collections.ConfigDict, setup: train_state.Setup) -> jax.stages.Compiled:
+    """The validation step (evaluate.make_eval_step) for the same setup: it runs inside the training process."""
+    params = setup.abstract.params
+    table = np.zeros(config.model.vocab_size, np.float32)  # bytes per token: their values do not change the program
+    with jax.set_mesh(setup.mesh), attention.compiling_for(setup.mesh.devices.flat[0].platform):
+        step = evaluate.make_eval_step(config, setup.mesh, jax.tree.map(lambda x: x.sharding, params), table)
+        return step.lower(params, abstract_batch(config, setup.mesh)).compile()
+
+
+def eval_report(config: ml_collections.ConfigDict, setup: train_state.Setup, train: dict[str, Any]) -> dict[str, Any]:
+    """The validation step's memory, and whether it fits beside the training state (arguments of the train step,
+    resident between steps) in the HBM the train step was compiled for."""
+    hbm = train["memory_per_device"]["hbm"]
+    try:
+        memory = memory_report(compile_eval_step(config, setup).memory_analysis(), hbm)
+    except jax.errors.JaxRuntimeError as e:
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        return {"fits": False, "error": str(e).strip().splitlines()[0]}
+    beside_state = (train["memory_per_device"]["arguments"] + memory["temporaries"] + memory["outputs"]
+                    + memory["generated_code"])
+    return {"fits": beside_state <= hbm, "memory_per_device": memory, "beside_training_state": beside_state,
+            "error": None}
+
+
 def memory_report(stats: Any, hbm_bytes: int) -> dict[str, Any]:
     """Bytes per device from `Compiled.memory_analysis()`.
 
@@ -272,6 +297,8 @@ def analyze(config: ml_collections.ConfigDict, topology: Topology) -> dict[str, 
         if "RESOURCE_EXHAUSTED" not in str(e):
             raise
         result = out_of_memory_report(str(e), hbm)
+    if result["fits"]:
+        result["eval_step"] = eval_report(config, setup, result)
     tokens = config.global_batch_size * config.seq_len
     model_flops = metrics.training_flops_per_token(config.model, config.seq_len) * tokens
     mesh = dict(zip(sharding.MESH_AXES, sharding.mesh_shape(config.mesh, len(devices))))
@@ -315,6 +342,15 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"XLA cost analysis: {r['xla_flops_per_device']:.3e} FLOPs per device, "
                      f"{r['xla_flops_per_device'] * r['devices']:.3e} per step (each loop body counted once)")
         lines.append("collectives in the program: " + ", ".join(f"{k} {v}" for k, v in r["collectives"].items()))
+    evaluation = r.get("eval_step")
+    if evaluation:
+        if evaluation["error"] is None:
+            e = evaluation["memory_per_device"]
+            lines.append(f"validation step: temporaries {_size(e['temporaries']).strip()}; beside the training state "
+                         f"{_size(evaluation['beside_training_state']).strip()} of {_size(e['hbm']).strip()}"
+                         + ("" if evaluation["fits"] else ": DOES NOT FIT"))
+        else:
+            lines.append(f"validation step: DOES NOT FIT ({evaluation['error']})")
     if not r["fits"]:
         lines.append(f"verdict: DOES NOT FIT ({r['error']})")
     else:

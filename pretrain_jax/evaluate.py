@@ -54,13 +54,14 @@ def make_eval_step(config: ml_collections.ConfigDict, mesh: Mesh, param_sharding
     apply_fn = model.apply_for_loss(config.model)
     batch_sh = sharding.batch_sharding(mesh)
     # Bits per byte is a next-token measure; a masked-LM loss covers only the masked tokens.
-    table = jnp.asarray(bytes_per_token if config.objective == "causal_lm" else np.zeros_like(bytes_per_token))
+    # numpy until traced: a constant of the program, placed with it (also on compile-only devices, pretrain_jax/aot.py)
+    table = bytes_per_token if config.objective == "causal_lm" else np.zeros_like(bytes_per_token)
 
     def eval_step(params, batch):
         def accumulate(total, microbatch):
             with sharding.activation_rules():
                 loss_sum, count, _ = objectives.loss_fn(config, apply_fn)(params, microbatch, masking.eval_key())
-            sums = (loss_sum, count, target_bytes(table, microbatch["tokens"], microbatch["segment_ids"]))
+            sums = (loss_sum, count, target_bytes(jnp.asarray(table), microbatch["tokens"], microbatch["segment_ids"]))
             return jax.tree.map(jnp.add, total, sums), None
 
         zeros = (jnp.zeros(()), jnp.zeros(()), jnp.zeros(()))

@@ -133,6 +133,10 @@ def test_the_tiny_model_compiles_for_v5e_2x2_and_fits(libtpu):
                                + memory["generated_code"] - memory["aliased"])
     assert memory["hbm"] == int(15.75 * 2**30) and report["error"] is None
     assert report["fits"] is True and report["tight"] is False  # 30 MiB of 15.75 GiB
+    evaluation = report["eval_step"]  # the validation step, compiled too: it runs beside the training state
+    assert evaluation["fits"] is True and evaluation["memory_per_device"]["arguments"] > 0
+    assert evaluation["beside_training_state"] >= memory["arguments"] + evaluation["memory_per_device"]["temporaries"]
+    assert "validation step: temporaries" in aot.format_report(report)
     assert report["xla_flops_per_device"] > 0 and report["model_flops_per_device"] > 0
     assert report["collectives"]["all-gather"] >= 1
     assert "verdict: fits" in aot.format_report(report)
