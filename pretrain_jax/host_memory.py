@@ -49,7 +49,7 @@ def find_jemalloc() -> str | None:
     for pattern in JEMALLOC_GLOBS:
         found = sorted(glob.glob(pattern))
         if found:
-            return found[0]
+            return os.path.realpath(found[0])
     return None
 
 
@@ -59,7 +59,8 @@ def find_mimalloc() -> str | None:
         files = importlib.metadata.files("cmeel-mimalloc") or []
     except importlib.metadata.PackageNotFoundError:
         return None
-    libraries = sorted(str(f.locate()) for f in files if f.name.startswith("libmimalloc.so."))
+    # real paths, as the process's memory map names them
+    libraries = sorted(os.path.realpath(f.locate()) for f in files if f.name.startswith("libmimalloc.so."))
     return libraries[0] if libraries else None
 
 

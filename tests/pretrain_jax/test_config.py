@@ -32,7 +32,7 @@ def test_unknown_key_on_the_command_line_is_refused():
         [sys.executable, "-m", "pretrain_jax.train", "--config=configs/tiny.py", "--workdir=/tmp/unused",
          "--config.model.num_layer=3"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode != 0
-    assert "unknown config key 'num_layer' (did you mean 'num_layers'?)" in result.stderr
+    assert "unknown config key 'model.num_layer' (did you mean 'num_layers'?)" in result.stderr
 
 
 def test_heads_not_divisible_by_kv_heads_is_refused():
