@@ -1,7 +1,7 @@
 """Training tokens/s of the train command itself on each host allocator: the default a fresh machine gets,
 and the others it could run on (pretrain_jax/host_memory.py).
 
-    python benchmarks/allocator.py [--shape 25m] [--steps 12] [--rounds 2] [--no_write]
+    python benchmarks/allocator.py [--shape 25m] [--steps 12] [--rounds 2] [--jemalloc PATH] [--no_write]
 
 Each run is `pretrain-jax train` as a user types it, on the shape's model (benchmarks/shapes.py),
 for --steps steps, with a fresh workdir; tokens/s is the median of the progress lines after the
@@ -41,14 +41,17 @@ def prepare(data_dir: str, seq_len: int, vocab_size: int) -> None:
                    cwd=report.REPO, check=True, stdout=subprocess.DEVNULL)
 
 
-def environments() -> dict[str, tuple[str, dict[str, str]]]:
-    """allocator -> (how a user gets it, the environment to run the train command in)."""
+def environments(jemalloc_path: str | None) -> dict[str, tuple[str, dict[str, str]]]:
+    """allocator -> (how a user gets it, the environment to run the train command in); `jemalloc_path`: a
+    jemalloc library to measure too where the system has none (e.g. unpacked from `apt-get download`)."""
     base = {k: v for k, v in os.environ.items()
             if k not in ("LD_PRELOAD", "MALLOC_CONF", *host_memory.MIMALLOC_OPTIONS, host_memory.OPT_OUT)}
     default = host_memory.find_allocator()
     runs = {f"default ({default.name if default else 'glibc'})": ("nothing: `pretrain-jax train`", base),
             "glibc malloc": (f"{host_memory.OPT_OUT}=1", {**base, host_memory.OPT_OUT: "1"})}
-    for allocator in (host_memory.jemalloc(), host_memory.mimalloc()):
+    extra = host_memory.Allocator("jemalloc", jemalloc_path, {"MALLOC_CONF": host_memory.JEMALLOC_CONF}) \
+        if jemalloc_path else None
+    for allocator in (host_memory.jemalloc() or extra, host_memory.mimalloc()):
         if allocator is not None and allocator != default:
             runs[allocator.name] = (f"LD_PRELOAD={allocator.library}",
                                     {**base, **host_memory.allocator_env(base, allocator)})
@@ -71,7 +74,7 @@ def train(data_dir: str, shape: str, steps: int, env: dict[str, str]) -> tuple[l
         shutil.rmtree(workdir, ignore_errors=True)
     rates = [float(m.group(2).replace(",", "")) for m in re.finditer(r"^step (\d+)/\d+ .*\| ([\d,]+) tok/s", out, re.M)
              if int(m.group(1)) > 2]
-    loaded = re.search(r"host allocator (\S+)", out)
+    loaded = re.search(r"host allocator (.+?)(?: \(|$)", out, re.M)
     return rates, loaded.group(1) if loaded else "?"
 
 
@@ -81,6 +84,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "allocator_bench_data"))
+    parser.add_argument("--jemalloc", help="a jemalloc library to measure where the system has none")
     parser.add_argument("--no_write", action="store_true", help="print only; leave BENCHMARKS.md as it is")
     args = parser.parse_args()
     overrides, seq_len, _ = shapes.CONFIGS[args.shape]
@@ -88,7 +92,7 @@ def main() -> None:
     prepare(data_dir, seq_len, overrides["vocab_size"])
 
     start, before = time.perf_counter(), report.busy_cpu_s()
-    runs = environments()
+    runs = environments(args.jemalloc)
     rates: dict[str, list[float]] = {name: [] for name in runs}
     loaded: dict[str, str] = {}
     for round_index in range(args.rounds):
@@ -106,7 +110,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     wall = time.perf_counter() - start
-    command = f"python benchmarks/allocator.py --shape {args.shape} --steps {args.steps} --rounds {args.rounds}"
+    command = (f"python benchmarks/allocator.py --shape {args.shape} --steps {args.steps} --rounds {args.rounds}"
+               + (f" --jemalloc {args.jemalloc}" if args.jemalloc else ""))
     text = "\n".join([
         *report.header(SECTION, command, f"Machine: {report.cpu_model()}, {len(os.sched_getaffinity(0))} cores. "
                        f"{report.versions(('jax', 'cmeel-mimalloc'))}.", start),
