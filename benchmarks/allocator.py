@@ -44,13 +44,12 @@ def prepare(data_dir: str, seq_len: int, vocab_size: int) -> None:
 def environments(jemalloc_path: str | None) -> dict[str, tuple[str, dict[str, str]]]:
     """allocator -> (how a user gets it, the environment to run the train command in); `jemalloc_path`: a
     jemalloc library to measure too where the system has none (e.g. unpacked from `apt-get download`)."""
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("LD_PRELOAD", "MALLOC_CONF", *host_memory.MIMALLOC_OPTIONS, host_memory.OPT_OUT)}
+    settings = ("LD_PRELOAD", host_memory.OPT_OUT, *(k for options in host_memory.OPTIONS.values() for k in options))
+    base = {k: v for k, v in os.environ.items() if k not in settings}
     default = host_memory.find_allocator()
     runs = {f"default ({default.name if default else 'glibc'})": ("nothing: `pretrain-jax train`", base),
             "glibc malloc": (f"{host_memory.OPT_OUT}=1", {**base, host_memory.OPT_OUT: "1"})}
-    extra = host_memory.Allocator("jemalloc", jemalloc_path, {"MALLOC_CONF": host_memory.JEMALLOC_CONF}) \
-        if jemalloc_path else None
+    extra = host_memory.Allocator("jemalloc", jemalloc_path) if jemalloc_path else None
     for allocator in (host_memory.jemalloc() or extra, host_memory.mimalloc()):
         if allocator is not None and allocator != default:
             runs[allocator.name] = (f"LD_PRELOAD={allocator.library}",

@@ -35,13 +35,18 @@ JEMALLOC_GLOBS = ("/usr/lib/*-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemall
                   "/usr/lib/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")
 # Purging off, and objects of any size from its arenas (above 2 GiB, by default, it maps and unmaps each).
 MIMALLOC_OPTIONS = {"MIMALLOC_PURGE_DELAY": "-1", "MIMALLOC_ARENA_MAX_OBJECT_SIZE": str(1 << 40)}
+# Each allocator's environment variables, by the name its shared library carries; one the user set is kept.
+OPTIONS = {"jemalloc": {"MALLOC_CONF": JEMALLOC_CONF}, "mimalloc": MIMALLOC_OPTIONS}
 
 
 @dataclasses.dataclass(frozen=True)
 class Allocator:
-    name: str  # jemalloc or mimalloc: the name its shared library carries
+    name: str  # a key of OPTIONS
     library: str  # the path to preload
-    options: dict[str, str]  # its environment variables; one the user already set is kept
+
+    @property
+    def options(self) -> dict[str, str]:
+        return OPTIONS[self.name]
 
 
 def find_jemalloc() -> str | None:
@@ -66,12 +71,12 @@ def find_mimalloc() -> str | None:
 
 def jemalloc() -> Allocator | None:
     library = find_jemalloc()
-    return Allocator("jemalloc", library, {"MALLOC_CONF": JEMALLOC_CONF}) if library else None
+    return Allocator("jemalloc", library) if library else None
 
 
 def mimalloc() -> Allocator | None:
     library = find_mimalloc()
-    return Allocator("mimalloc", library, MIMALLOC_OPTIONS) if library else None
+    return Allocator("mimalloc", library) if library else None
 
 
 def find_allocator() -> Allocator | None:
@@ -88,7 +93,7 @@ def allocator_env(environ: Mapping[str, str] = os.environ, allocator: Allocator 
     if environ.get(OPT_OUT) == "1":
         return {}
     preloaded = environ.get("LD_PRELOAD", "")
-    for name, options in (("jemalloc", {"MALLOC_CONF": JEMALLOC_CONF}), ("mimalloc", MIMALLOC_OPTIONS)):
+    for name, options in OPTIONS.items():
         if name in preloaded:
             return {k: v for k, v in options.items() if k not in environ}
     allocator = allocator or find_allocator()
@@ -113,7 +118,7 @@ def reexec_on_fast_allocator(args: Sequence[str]) -> None:
 
 
 def loaded_allocator() -> str:
-    """The allocator this process runs on, read from its memory map: "jemalloc (PATH)", ... or "glibc malloc"."""
+    """The allocator this process runs on, read from its memory map: "jemalloc (PATH)", ... or "the system's malloc"."""
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "/" in line}

@@ -10,9 +10,8 @@ import pytest
 from pretrain_jax import host_memory
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JEMALLOC = host_memory.Allocator("jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
-                                 {"MALLOC_CONF": host_memory.JEMALLOC_CONF})
-MIMALLOC = host_memory.Allocator("mimalloc", "/venv/cmeel.prefix/lib/libmimalloc.so.3", host_memory.MIMALLOC_OPTIONS)
+JEMALLOC = host_memory.Allocator("jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+MIMALLOC = host_memory.Allocator("mimalloc", "/venv/cmeel.prefix/lib/libmimalloc.so.3")
 
 
 @pytest.mark.parametrize("allocator", [JEMALLOC, MIMALLOC], ids=lambda a: a.name)
