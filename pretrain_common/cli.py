@@ -170,6 +170,7 @@ def main(program: str, commands: dict[str, Command], argv: Sequence[str] | None 
     if argv[0] not in commands:
         _exit_usage(f"unknown command {argv[0]!r}; the commands are {', '.join(commands)} ({program} --help)")
     name, module = argv[0], _load(commands[argv[0]].module)
+    errors = getattr(module, "USER_ERRORS", USER_ERRORS)  # a subcommand's are its module's
     subcommands = getattr(module, "SUBCOMMANDS", None)
     if subcommands is not None:  # `program name verb ...`: the verb's flags and run
         verbs = {verb: Command(module.__name__, sub.summary) for verb, sub in subcommands.items()}
@@ -178,10 +179,7 @@ def main(program: str, commands: dict[str, Command], argv: Sequence[str] | None 
                 print(_usage(f"{program} {name}", verbs))
                 raise SystemExit(0 if len(argv) > 1 else 2)
             _exit_usage(f"unknown command {name} {argv[1]!r}; choose one of {', '.join(subcommands)}")
-        errors = getattr(module, "USER_ERRORS", USER_ERRORS)
         name, module, argv = f"{name} {argv[1]}", subcommands[argv[1]], argv[1:]
-    else:
-        errors = getattr(module, "USER_ERRORS", USER_ERRORS)
     full = [f"{program} {name}", *argv[1:]]
     if getattr(module, "PASSTHROUGH", False):  # a tool with a command line of its own: it parses its flags
         module.run(full)
