@@ -271,20 +271,10 @@ def _config_hash(config: ml_collections.ConfigDict) -> str:
     its spec, which names the dataset version. Files the config names (a tokenizer,
     a classifier, word and block lists) count the same way.
     """
-    keys = {key: value for key, value in config.to_dict().items()
-            if key not in ("output_dir", "overwrite", "num_workers")}
+    keys = {key: value for key, value in config.to_dict().items() if key not in provenance.NOT_RECORDED}
     paths = [path for spec in config.inputs for path in corpora.resolve_input(spec).files]
-    files = [(path, *_size_and_time(path)) for path in paths + provenance.model_files(config)]
+    files = [(path, *provenance.size_and_time(path)) for path in paths + provenance.model_files(config)]
     return hashlib.sha256(json.dumps([keys, files], sort_keys=True, default=repr).encode()).hexdigest()[:16]
-
-
-def _size_and_time(path: str) -> tuple[int, int]:
-    """A file's size and modification time; a link's own where it leads nowhere (the reader counts it)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        stat = os.lstat(path)
-    return stat.st_size, stat.st_mtime_ns
 
 
 def part_name(split: str, source: str, mix: mixture.Mixture | None) -> str:

