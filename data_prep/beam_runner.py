@@ -7,8 +7,9 @@
       -> shard by contiguous ranges of the kept order -> per shard: sort, tokenize, pack, write
       -> report.json, timings.json, removed_samples.jsonl, then metadata.json
 
-Every stage is the local runner's own function (stages.py, dedup/, tokenizer.py,
-pack.py); dedup runs as shuffles (dedup/beam.py). Each document carries its order
+Every step is the local runner's own code: per-document stages as they are, corpus
+stages in the Beam form each declares (data_prep/stage.py; dedup runs as shuffles,
+dedup/beam.py), tokenizer.py, pack.py. Each document carries its order
 key (source index, file index, position in the file), which stands in for the
 local runner's sequential order wherever order matters: the first document of a
 band group, removed samples, and which shard a document lands in, so the output
@@ -45,18 +46,17 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data_prep import classifier, corpora, curate, mixture, pack, prepare, stages, tokenizer
-
-from data_prep.dedup.beam import Accumulate, ExactDuplicates, NearDuplicates, Order, cluster_report
-from data_prep.document import Document
-from data_prep.readers import Dropped, Result
-from data_prep.sampling import TRAIN, HashSample, split_of
+from data_prep import corpora, curate, mixture, pack, prepare, stages, tokenizer
+from data_prep.beam_combine import Accumulate, sample_texts
+from data_prep.dedup.beam import Order
+from data_prep.document import Document, Dropped, Result
+from data_prep.sampling import TRAIN, split_of
+from data_prep.stage import CorpusStage, DocumentStage, Stage, run_document
 from data_prep.stats import Ledger, Removal, StageStats
 from pretrain_common import records
 
 REMOVED, STATS, COUNTS = "removed", "stats", "counts"  # tagged outputs beside the kept documents
 ENCODE_BATCH = 256  # documents per SentencePiece call
-_DEDUP = {"exact_dedup": ExactDuplicates, "minhash_dedup": NearDuplicates}
 
 
 def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner=FnApiRunner",)) -> dict[str, Any]:
@@ -91,14 +91,14 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
                                                                                          main="kept"))
     removed, stats, counts, reports = [read[REMOVED]], [read[STATS]], [read[COUNTS]], []
     docs = read.kept
-    for index, (corpus_stage, names) in enumerate(_segments(config.stages)):
+    for index, (corpus_stage, after) in enumerate(_segments(stages.build(config))):
         if corpus_stage:
-            verdicts, report = _corpus_stage(docs, corpus_stage, config)
+            verdicts, report = corpus_stage.beam(docs)
             reports.append(report)
         else:
             verdicts = docs | "NoVerdict" >> beam.Map(lambda od: (*od, od[1]))
-        out = verdicts | f"Stages{index} {'+'.join(names)}" >> beam.ParDo(
-            _DocumentStages(config, corpus_stage, names)).with_outputs(REMOVED, STATS, main="kept")
+        out = verdicts | f"Stages{index} {'+'.join(stage.name for stage in after)}" >> beam.ParDo(
+            _DocumentStages(corpus_stage, after)).with_outputs(REMOVED, STATS, main="kept")
         docs = out.kept
         removed.append(out[REMOVED])
         stats.append(out[STATS])
@@ -119,14 +119,14 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
          | "WriteReport" >> beam.Map(_write_dataset_files, config, sources, mix, start, **side))
 
 
-def _segments(names: Sequence[str]) -> list[tuple[str | None, list[str]]]:
-    """config.stages cut at each corpus stage: (corpus stage or None, the per-document stages after it)."""
-    segments: list[tuple[str | None, list[str]]] = [(None, [])]
-    for name in names:
-        if name in stages.CORPUS_STAGES:
-            segments.append((name, []))
+def _segments(built: Sequence[Stage]) -> list[tuple[CorpusStage | None, list[DocumentStage]]]:
+    """The stages cut at each corpus stage: (corpus stage or None, the per-document stages after it)."""
+    segments: list[tuple[CorpusStage | None, list[DocumentStage]]] = [(None, [])]
+    for stage in built:
+        if isinstance(stage, CorpusStage):
+            segments.append((stage, []))
         else:
-            segments[-1][1].append(name)
+            segments[-1][1].append(stage)
     return segments
 
 
@@ -156,19 +156,18 @@ class _Read(beam.DoFn):
 
 
 class _DocumentStages(beam.DoFn):
-    """A corpus stage's verdict (when given), then per-document stages, each built once per worker."""
+    """A corpus stage's verdict (when given), then per-document stages, as the local runner applies them."""
 
-    def __init__(self, config: ml_collections.ConfigDict, corpus_stage: str | None, names: Sequence[str]):
-        self.config, self.corpus_stage, self.names = config, corpus_stage, list(names)
-
-    def setup(self) -> None:
-        self.stages = [(name, stages.DOCUMENT_STAGES[name](self.config)) for name in self.names]
+    def __init__(self, corpus_stage: CorpusStage | None, after: Sequence[DocumentStage]):
+        self.corpus_stage, self.after = corpus_stage, list(after)
 
     def process(self, element: tuple[Order, Document, Result]) -> Iterator[Any]:
         order, doc, verdict = element
-        named = [(self.corpus_stage, lambda _: verdict)] if self.corpus_stage else []
-        counts = {name: StageStats() for name, _ in [*named, *self.stages]}
-        outcome = curate.run_document(doc, [*named, *self.stages], counts)
+        steps = [(stage.name, stage) for stage in self.after]
+        if self.corpus_stage:
+            steps.insert(0, (self.corpus_stage.name, functools.partial(self.corpus_stage.apply, lambda _: verdict)))
+        counts = {name: StageStats() for name, _ in steps}
+        outcome = run_document(doc, steps, counts)
         for name, stats in counts.items():
             if stats.docs_in:
                 yield beam.pvalue.TaggedOutput(STATS, (name, stats))
@@ -176,72 +175,6 @@ class _DocumentStages(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REMOVED, (order, outcome))
         else:
             yield order, outcome
-
-
-def _corpus_stage(docs, name: str, config: ml_collections.ConfigDict):
-    """(order, doc) -> ((order, doc, the stage's result), (name, its corpus report))."""
-    if name == "quality":
-        return _quality(docs, config)
-    settings = stages.dedup_settings(config, exact=name == "exact_dedup", num_workers=1)
-    verdicts, clusters = docs | name >> _DEDUP[name](settings)
-    joined = ({"doc": docs | f"{name} ById" >> beam.Map(lambda od: (od[1].id, od)), "verdict": verdicts}
-              | f"{name} Join" >> beam.CoGroupByKey()
-              | f"{name} Verdict" >> beam.MapTuple(_with_verdict))
-    report = (clusters | f"{name} Clusters" >> beam.combiners.ToList()
-              | f"{name} Report" >> beam.Map(lambda c: (name, cluster_report(c))))
-    return joined, report
-
-
-def _with_verdict(doc_id: str, joined: dict[str, list]) -> tuple[Order, Document, Result]:
-    [(order, doc)], duplicate = joined["doc"], list(joined["verdict"])
-    return order, doc, stages.dedup_verdict(doc, duplicate[0] if duplicate else None)
-
-
-def _quality(docs, config: ml_collections.ConfigDict):
-    """The classifier stage; with top_fraction, its threshold comes from a hash sample of the documents."""
-    c = config.classifier
-    if c.top_fraction is None:
-        threshold = docs.pipeline | "quality Threshold" >> beam.Create([{"threshold": c.threshold, "sampled": 0}])
-    else:
-        threshold = (docs | "quality Texts" >> beam.Map(lambda od: (od[1].id, od[1].text))
-                     | "quality Sample" >> _sample_texts(c.sample_bytes, config.seed)
-                     | "quality Cut" >> beam.Map(_top_fraction_cut, c.model, c.top_fraction))
-    verdicts = docs | "quality Score" >> beam.ParDo(_Score(c.model), beam.pvalue.AsSingleton(threshold))
-    return verdicts, threshold | "quality Report" >> beam.Map(lambda t: ("quality", t))
-
-
-def _top_fraction_cut(texts: list[str], model_path: str, top_fraction: float) -> dict[str, Any]:
-    return classifier.top_fraction_cut(classifier.QualityModel.load(model_path), texts, top_fraction)
-
-
-class _Score(beam.DoFn):
-    """The quality stage's result per document; the model is loaded once per worker."""
-
-    def __init__(self, model_path: str):
-        self.model_path = model_path
-
-    def setup(self) -> None:
-        self.model = classifier.QualityModel.load(self.model_path)
-        self.filters: dict[float, stages.Stage] = {}
-
-    def process(self, element: tuple[Order, Document], threshold: dict[str, Any]) -> Iterator[Any]:
-        order, doc = element
-        if threshold["threshold"] is None:  # nothing reached the stage to sample: it keeps everything
-            yield order, doc, doc
-            return
-        cut = threshold["threshold"]
-        stage = self.filters.setdefault(cut, classifier.quality_filter(self.model, threshold=cut))
-        yield order, doc, stage(doc)
-
-
-def _sample_texts(max_bytes: int, seed: int) -> beam.PTransform:
-    """(id, text) pairs -> their HashSample's texts: partial samples per bundle, merged."""
-    combine = Accumulate(functools.partial(HashSample, max_bytes, seed), _add_to_sample, HashSample.merge)
-    return beam.CombineGlobally(combine) | beam.Map(HashSample.texts)
-
-
-def _add_to_sample(sample: HashSample, element: tuple[str, str]) -> None:
-    sample.add(*element)
 
 
 class _Samples(beam.PTransform):
@@ -268,7 +201,7 @@ class _TrainTokenizer(beam.PTransform):
     def expand(self, placed):
         c = self.config
         return (placed | beam.Filter(lambda p: p[2] == TRAIN) | beam.Map(lambda p: (p[1].id, p[1].text))
-                | _sample_texts(c.tokenizer_sample_bytes, c.seed)
+                | sample_texts(c.tokenizer_sample_bytes, c.seed)
                 | beam.Map(_train_tokenizer, c))
 
 

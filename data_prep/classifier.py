@@ -36,8 +36,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 from data_prep import extract, readers
-from data_prep.document import Document, Removed
-from data_prep.readers import Dropped, Result
+from data_prep.document import Document, Dropped, Removed, Result
 from pretrain_common.errors import ConfigError
 
 STAGE = "quality"

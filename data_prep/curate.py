@@ -9,7 +9,7 @@ of workers. Workers fork from a forkserver: a clean process, started once, that 
 imported data_prep and nothing of the caller (forking a process whose JAX runtime
 threads are running can deadlock the child), so the pool is safe in a notebook or
 under pytest. Each worker receives the stages pickled once, as small recipes, and
-loads models on first use (see stages.py).
+loads models on first use (see stage.py).
 
 A corpus stage (dedup, quality) splits the run: the documents reaching it are
 written to a work file ("spilled"), read by the corpus stage, then read again
@@ -24,6 +24,7 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import multiprocessing
@@ -37,36 +38,35 @@ import ml_collections
 from tqdm import tqdm
 
 from data_prep import corpora, stages
-from data_prep.document import Document
-from data_prep.readers import Dropped, Result
-from data_prep.stats import SAMPLE_CHARS, Ledger, Removal, StageStats
+from data_prep.document import Document, Dropped
+from data_prep.stage import CorpusStage, Step, run_document
+from data_prep.stats import Ledger, Removal, StageStats
 
 READ = "read"
 CHUNK_DOCS = 32  # documents per task sent to a worker
 CHUNKS_IN_FLIGHT = 4  # per worker: enough to keep it busy, few enough to bound memory
 EXIT_POLL_SECONDS = 1.0  # how often a worker checks that the main process still runs, where pidfds are missing
 
-NamedStage = tuple[str, stages.Stage]
-_worker_stages: Sequence[NamedStage] = ()  # set in each worker by _init_worker
+_worker_steps: Sequence[Step] = ()  # set in each worker by _init_worker
 
 
 def curate(sources: Sequence[corpora.InputSource], config: ml_collections.ConfigDict, workdir: str,
            ledger: Ledger, num_workers: int) -> Iterator[Document]:
     """The documents that every stage keeps, in input order; removals go to `ledger`."""
     docs: Iterable[Document] = _read(sources, config.max_document_bytes, ledger)
-    pending: list[NamedStage] = []
+    pending: list[Step] = []
     workers = num_workers  # of the pending pass: 1 while it only looks documents up in a verdict
-    for name in config.stages:
-        if name not in stages.CORPUS_STAGES:
-            pending.append((name, stages.DOCUMENT_STAGES[name](config)))
+    for stage in stages.build(config):
+        if not isinstance(stage, CorpusStage):
+            pending.append((stage.name, stage))
             workers = num_workers
             continue
-        docs = _spill(_apply(docs, pending, ledger, workers), os.path.join(workdir, f"before-{name}.jsonl"))
+        docs = _spill(_apply(docs, pending, ledger, workers), os.path.join(workdir, f"before-{stage.name}.jsonl"))
         start = time.time()
-        verdict = stages.CORPUS_STAGES[name](config, docs, workdir, num_workers)
-        ledger.stage(name).seconds += time.time() - start
-        ledger.corpus_reports[name] = verdict.report
-        pending = [(name, verdict.stage)]
+        verdict = stage.local(docs, workdir, num_workers)
+        ledger.stage(stage.name).seconds += time.time() - start
+        ledger.corpus_reports[stage.name] = verdict.report
+        pending = [(stage.name, functools.partial(stage.apply, verdict.decide))]
         workers = 1 if verdict.in_process else num_workers
     return _apply(docs, pending, ledger, workers)
 
@@ -116,15 +116,15 @@ def _spill(docs: Iterable[Document], path: str) -> _Spill:
     return _Spill(path, count)
 
 
-def _apply(docs: Iterable[Document], named: Sequence[NamedStage], ledger: Ledger,
+def _apply(docs: Iterable[Document], steps: Sequence[Step], ledger: Ledger,
            num_workers: int) -> Iterator[Document]:
-    """`docs` through the stages `named`, chunk by chunk, in order; removals go to `ledger`."""
-    if not named:
+    """`docs` through the stages' `steps`, chunk by chunk, in order; removals go to `ledger`."""
+    if not steps:
         yield from docs
         return
-    label = "+".join(name for name, _ in named)
+    label = "+".join(name for name, _ in steps)
     total = len(docs) if isinstance(docs, Sized) else None  # known after a spill; the first pass counts files
-    with (_chunk_runner(named, num_workers) as run,
+    with (_chunk_runner(steps, num_workers) as run,
           tqdm(desc=label, total=total, unit=" docs", mininterval=1) as progress):
         for outcomes, chunk_stats in run(_chunks(docs)):
             progress.update(len(outcomes))
@@ -145,7 +145,7 @@ def _chunks(docs: Iterable[Document]) -> Iterator[list[Document]]:
 
 
 @contextlib.contextmanager
-def _chunk_runner(named: Sequence[NamedStage], num_workers: int):
+def _chunk_runner(steps: Sequence[Step], num_workers: int):
     """A function from chunks to their results in order: worker processes, or in-process for one.
 
     The forkserver imports data_prep once per run; a pass's workers fork from it and
@@ -158,13 +158,13 @@ def _chunk_runner(named: Sequence[NamedStage], num_workers: int):
     and so the forkserver and resource tracker, with it within a second (`_exit_after`).
     """
     if num_workers <= 1:
-        _init_worker(named)
+        _init_worker(steps)
         yield lambda chunks: map(_run_chunk, chunks)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])  # the server imports data_prep once; workers fork from it
     with concurrent.futures.ProcessPoolExecutor(num_workers, context, initializer=_init_worker,
-                                                initargs=(named, os.getpid())) as pool:
+                                                initargs=(steps, os.getpid())) as pool:
         yield lambda chunks: _ordered(pool, chunks, num_workers * CHUNKS_IN_FLIGHT)
 
 
@@ -179,10 +179,10 @@ def _ordered(pool: concurrent.futures.Executor, chunks: Iterator[list[Document]]
         yield in_flight.popleft().result()
 
 
-def _init_worker(named: Sequence[NamedStage], main_pid: int | None = None) -> None:
+def _init_worker(steps: Sequence[Step], main_pid: int | None = None) -> None:
     """Sets the worker's stages; in a worker process, ends it with the run's main process `main_pid`."""
-    global _worker_stages
-    _worker_stages = named
+    global _worker_steps
+    _worker_steps = steps
     if main_pid is not None:
         threading.Thread(target=_exit_after, args=(main_pid,), name="exit-with-main", daemon=True).start()
 
@@ -217,25 +217,5 @@ def _is_running(pid: int) -> bool:
 
 def _run_chunk(chunk: list[Document]) -> tuple[list[Document | Removal], dict[str, StageStats]]:
     """Each document through the worker's stages; per-stage counts for the chunk."""
-    counts = {name: StageStats() for name, _ in _worker_stages}
-    return [run_document(doc, _worker_stages, counts) for doc in chunk], counts
-
-
-def run_document(doc: Document, named: Sequence[NamedStage], counts: dict[str, StageStats]) -> Document | Removal:
-    """`doc` through the stages `named` in order, counted into `counts` (by stage name); shared with Beam."""
-    for name, stage in named:
-        stats = counts[name]
-        stats.docs_in += 1
-        stats.chars_in += len(doc.text)
-        start = time.perf_counter()
-        result: Result = stage(doc)
-        stats.seconds += time.perf_counter() - start
-        if name in stages.TALLIES:
-            stats.count(stages.TALLIES[name](result))
-        if isinstance(result, Dropped):
-            stats.removed[str(result.removed)] += 1
-            return Removal(doc.id, doc.source, doc.url, str(result.removed), doc.text[:SAMPLE_CHARS], result.kept_id)
-        stats.docs_out += 1
-        stats.chars_out += len(result.text)
-        doc = result
-    return doc
+    counts = {name: StageStats() for name, _ in _worker_steps}
+    return [run_document(doc, _worker_steps, counts) for doc in chunk], counts

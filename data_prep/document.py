@@ -1,8 +1,9 @@
-"""The unit every data_prep stage works on, and the verdict a stage can return."""
+"""The unit every data_prep stage works on, and the one verdict a reader or stage returns against it."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -30,3 +31,20 @@ class Removed:
 
     def __str__(self) -> str:
         return f"{self.stage}:{self.reason}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropped:
+    """A document a reader or stage removed: its id, why, and for a duplicate the document kept instead.
+
+    `metadata` holds what the stage learned of the document before removing it (langid:
+    its language), so that a stage's tallies read kept and removed documents alike.
+    """
+
+    id: str
+    removed: Removed
+    kept_id: str | None = None
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+Result = Document | Dropped  # what a reader yields, and a stage decides, for each document

@@ -24,8 +24,7 @@ import trafilatura
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
-from data_prep.document import Document, Removed
-from data_prep.readers import Dropped, Result
+from data_prep.document import Document, Dropped, Removed, Result
 from pretrain_common.errors import ConfigError
 
 STAGE = "extract"

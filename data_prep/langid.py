@@ -26,10 +26,10 @@ from collections.abc import Iterable
 
 import fasttext
 
-from data_prep.document import Document, Removed
-from data_prep.readers import Dropped, Result
+from data_prep.document import Document, Dropped, Removed, Result
 
 STAGE = "langid"
+LANGUAGE_KEY = "language"  # metadata: the language identified, an ISO 639 code
 MIN_SCORE = 0.65  # FineWeb keeps a document when its top language scores above 0.65
 _LABEL_PREFIX = "__label__"
 # Codes that name one language two ways: lid.176 says "no" for Norwegian Bokmål.
@@ -59,13 +59,6 @@ def identify(text: str) -> tuple[str, float]:
 
 
 @dataclasses.dataclass(frozen=True)
-class LanguageRemoved(Removed):
-    """A langid removal that remembers the language identified, for the report's histogram."""
-
-    language: str
-
-
-@dataclasses.dataclass(frozen=True)
 class LanguageFilter:
     """The langid stage: records each document's language and keeps those wanted.
 
@@ -78,12 +71,12 @@ class LanguageFilter:
 
     def __call__(self, doc: Document) -> Result:
         language, score = identify(doc.text)
+        found = {LANGUAGE_KEY: language}  # on removed documents too, for the report's histogram
         if score <= self.min_score:
-            return Dropped(doc.id, LanguageRemoved(STAGE, "low_score", language))
+            return Dropped(doc.id, Removed(STAGE, "low_score"), metadata=found)
         if self.wanted is not None and language not in self.wanted:
-            return Dropped(doc.id, LanguageRemoved(STAGE, "not_in:" + ",".join(sorted(self.wanted)), language))
-        return dataclasses.replace(doc, metadata={**doc.metadata, "language": language,
-                                                  "language_score": score})
+            return Dropped(doc.id, Removed(STAGE, "not_in:" + ",".join(sorted(self.wanted))), metadata=found)
+        return dataclasses.replace(doc, metadata={**doc.metadata, **found, "language_score": score})
 
 
 def language_filter(languages: Iterable[str] | None = None, min_score: float = MIN_SCORE) -> LanguageFilter:

@@ -3,10 +3,11 @@
 A dataset outlives the command that made it: months later someone asks which thresholds
 cut it, which classifier scored it, which crawl it came from. `record` keeps, in
 metadata.json's `provenance`: the whole prepare config (but where it went and on how many
-cores), the files the config names (tokenizer, classifier, word and block lists) with their
-SHA-256, each input's identity (its files' count and bytes, and a digest of their paths,
-sizes and modification times: reading a crawl again to hash it would double its cost), and
-the versions of Python and the packages that decide the output.
+cores), the files the output depends on (the tokenizer, and what its stages declare they
+read: a classifier, word and block lists) with their SHA-256, each input's identity (its
+files' count and bytes, and a digest of their paths, sizes and modification times: reading
+a crawl again to hash it would double its cost), and the versions of Python and the
+packages that decide the output.
 
 `differences(a, b)` compares two prepared folders: those records, then the counts (per
 source: documents kept per split and removed per reason; per split: documents, rows and
@@ -25,7 +26,7 @@ from typing import Any, Iterable
 
 import ml_collections
 
-from data_prep import corpora
+from data_prep import corpora, stages
 from pretrain_common import records
 
 # Config keys that say where and how fast a dataset is made, not what it holds (nor its resume hash).
@@ -35,10 +36,8 @@ PACKAGES = ("sentencepiece", "datasketch", "resiliparse", "fastwarc", "trafilatu
 
 
 def model_files(config: ml_collections.ConfigDict) -> list[str]:
-    """The files, other than inputs, that the config names and the output depends on."""
-    named = (config.tokenizer_model, config.classifier.model, config.url.domains_path, config.url.substrings_path,
-             config.c4.bad_words_path)
-    return [path for path in named if path]
+    """The files, other than inputs, that the output depends on: the tokenizer's and those its stages declare."""
+    return [path for path in (config.tokenizer_model, *stages.files(config)) if path]
 
 
 def recorded_config(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 import zstandard
 from fastwarc import stream_io, warc
 
-from data_prep.document import Document, Removed
+from data_prep.document import Document, Dropped, Removed, Result
 
 STAGE = "read"
 TEXT_FIELD = "text"  # the default field or column that holds a record's text
@@ -78,17 +78,6 @@ SKIP_CHUNK = 1 << 20  # bytes read at a time while skipping the rest of a line t
 # nest a few levels.
 MAX_JSON_DEPTH = 256
 ZSTD_INPUT_BYTES = 128  # compressed bytes per zstd decompress call: its output is at most 4 MiB (see _ZstdStream)
-
-
-class Dropped(NamedTuple):
-    """A document that a stage removed: its id and the verdict, and a duplicate's keeper."""
-
-    id: str
-    removed: Removed
-    kept_id: str | None = None  # a duplicate's: the document kept in its place
-
-
-Result = Document | Dropped
 
 
 def list_files(path: str) -> tuple[str, list[str]]:

@@ -56,7 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
     # Documents larger than this (UTF-8 bytes) are removed as read:too_large before any
     # stage sees them: one 50 MB page would stall a worker for minutes in extraction.
     c.max_document_bytes = 10_000_000
-    # Curation, in order (names: data_prep/stages.py). Per-document stages run on all
+    # Curation, in order (names: the modules of data_prep/stages/). Per-document stages run on all
     # cores; exact_dedup, minhash_dedup and quality see the whole corpus at their place.
     c.stages = ("extract",)
     c.removed_samples_per_reason = 20  # removed documents per reason in removed_samples.jsonl

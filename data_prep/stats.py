@@ -39,7 +39,7 @@ class StageStats:
     chars_out: int = 0
     seconds: float = 0.0  # summed over worker processes
     removed: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    # What the stage counted over its results, by tally name (see stages.TALLIES).
+    # What the stage counted over its results, by tally name (see Stage.tally in stage.py).
     tallies: dict[str, collections.Counter] = dataclasses.field(default_factory=dict)
 
     def count(self, tallies: Mapping[str, Mapping[str, int]]) -> None:

@@ -22,21 +22,21 @@ a Beam graph fixed before it runs cannot express.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 
+from data_prep.beam_combine import Accumulate
 from data_prep.dedup import exact, minhash
-from data_prep.dedup.clusters import UnionFind
+from data_prep.dedup.clusters import LARGEST_CLUSTERS, UnionFind
 from data_prep.dedup.corpus import DedupConfig, Duplicate, _fingerprint, _scope_of
 from data_prep.dedup.hashing import hash64
 from data_prep.document import Document, Removed
 
 Order = tuple[int, ...]  # a document's place in the input: (source index, file index, position)
 Node = tuple[str, Order]  # a document in the union-find: its id first, so the smallest node is the keeper
-LARGEST_CLUSTERS = 5  # listed in the report
 FINGERPRINT_BATCH = 256  # documents per signature batch (MinHash.bulk hashes a batch at once)
 
 
@@ -103,34 +103,6 @@ def _star_edges(group: tuple[Any, Iterable[tuple[Order, str, np.ndarray]]],
         yield (members[a][1], members[a][0]), (members[b][1], members[b][0])
 
 
-class Accumulate(beam.CombineFn):
-    """A combine from a mutable accumulator: `make()` starts one, `add(acc, x)` and `merge(acc, other)` update it.
-
-    Beam builds partial accumulators per bundle on the workers and merges them, so
-    only the merged one, not the inputs, ever meets on a single worker.
-    """
-
-    def __init__(self, make: Callable[[], Any], add: Callable[[Any, Any], Any], merge: Callable[[Any, Any], Any]):
-        self.make, self.add, self.merge = make, add, merge
-
-    def create_accumulator(self) -> Any:
-        return self.make()
-
-    def add_input(self, accumulator: Any, element: Any) -> Any:
-        self.add(accumulator, element)
-        return accumulator
-
-    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
-        accumulators = iter(accumulators)
-        merged = next(accumulators)
-        for accumulator in accumulators:
-            self.merge(merged, accumulator)
-        return merged
-
-    def extract_output(self, accumulator: Any) -> Any:
-        return accumulator
-
-
 def components() -> Accumulate:
     """Connected components of (node, node) edges as one union-find (see the module docstring)."""
     return Accumulate(UnionFind, _union_edge, _union_sets)
@@ -163,7 +135,7 @@ def _cluster_verdicts(members: list[Node], reason: Removed) -> Iterator[Any]:
 
 
 def cluster_report(clusters: Iterable[tuple[str, int, Order]]) -> dict[str, Any]:
-    """The corpus report of a dedup stage, as stages.py's local one: clusters, their sizes, the largest.
+    """The corpus report of a dedup stage, as stages/dedup.py's local one: clusters, their sizes, the largest.
 
     Ties among the largest are broken by the earliest removed member, the order
     in which the local driver lists its verdicts.

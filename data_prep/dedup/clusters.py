@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+LARGEST_CLUSTERS = 5  # listed in a dedup stage's report
+
 
 class UnionFind:
     """Disjoint sets of document indices, holding only those that appear in an edge.

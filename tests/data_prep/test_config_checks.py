@@ -82,7 +82,7 @@ def test_a_document_with_no_c4_line_left_is_removed_not_kept_empty():
     config = base.get_config()
     config.c4.min_sentences = None
     doc = Document(id="a", source="s", url="", text="No end mark\nTwo words.")
-    assert stages.DOCUMENT_STAGES["c4"](config)(doc) == Dropped("a", Removed("c4", "no_lines"))
+    assert stages.REGISTRY["c4"].from_config(config).decide(doc) == Dropped("a", Removed("c4", "no_lines"))
 
 
 def _parsed(*overrides):

@@ -13,6 +13,7 @@ import pytest
 
 from configs.data import base
 from data_prep import corpora, curate, stages
+from data_prep.stage import DocumentStage
 from data_prep.stats import Ledger, SourceCounts
 
 LANGUAGES = ("en-US", "fr-FR", "de-DE")
@@ -68,10 +69,9 @@ def runs(inputs, config, tmp_path_factory):
 
 
 def test_every_document_stage_pickles_small(config):
-    for name in STAGES:
-        if name in stages.DOCUMENT_STAGES:
-            stage = stages.DOCUMENT_STAGES[name](config)
-            assert len(pickle.dumps(stage)) < MAX_PICKLED_BYTES, name
+    for stage in stages.build(config):
+        if isinstance(stage, DocumentStage):
+            assert len(pickle.dumps(stage)) < MAX_PICKLED_BYTES, stage.name
 
 
 def test_two_workers_keep_what_one_process_keeps(runs):
@@ -96,4 +96,4 @@ def test_a_bad_filter_setting_fails_when_the_stage_is_built(group):
     config = base.get_config()
     config[group].rules = "fineweb-2"
     with pytest.raises(stages.ConfigError, match=f"config.{group}: rules must be one of"):
-        stages.DOCUMENT_STAGES[group](config)
+        stages.REGISTRY[group].from_config(config)
