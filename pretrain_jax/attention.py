@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from typing import Any, Callable, Iterator, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
 
 from pretrain_jax import axes, sharding
 from pretrain_jax.layers import RMSNorm, Rotary, dense, param_with_axes, rotary_embedding
@@ -140,23 +143,33 @@ def _interpret(native: str) -> bool:
     return (_KERNEL_PLATFORM.get() or jax.default_backend()) != native
 
 
+def _device_specs(q: jax.Array, k: jax.Array, v: jax.Array, mesh: Any
+                  ) -> tuple[jax.sharding.PartitionSpec, jax.sharding.PartitionSpec, jax.Array, jax.Array]:
+    """Each device's block of q ([batch, length, heads, head_dim]: rows over data x fsdp, length over context,
+    heads over tensor) and of k, v (every position: gathered over the context axis). Key/value heads that the
+    tensor axis does not divide are repeated to the query heads first, so each device holds the key/value heads
+    of its query heads."""
+    spec = lambda x, length: sharding.logical_to_spec(  # noqa: E731
+        (axes.BATCH, length, axes.ACT_HEADS, axes.HEAD_DIM), x.shape, mesh)
+    if spec(k, axes.LENGTH)[2] != spec(q, axes.LENGTH)[2]:
+        k, v = (jnp.repeat(x, q.shape[2] // k.shape[2], axis=2) for x in (k, v))
+    return spec(q, axes.LENGTH), spec(k, axes.KV_LENGTH), k, v
+
+
 def _on_each_device(kernel: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    """A Pallas kernel run on each device's shard of the batch and heads: XLA cannot partition a Mosaic or
-    Triton call itself. Key/value heads that the tensor axis does not divide are repeated to the query heads
-    first, so each device holds the key/value heads of its query heads."""
+    """A Pallas kernel that reads rows in order, run on each device's shard of the batch and heads: XLA cannot
+    partition a Mosaic or Triton call itself. Context parallelism (rows reordered and split) is refused by
+    config.validate; `splash_on_mesh` handles it for splash."""
 
     def core(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, positions: jax.Array,
              causal: bool) -> jax.Array:
-        del positions  # the flash kernels are causal by array order (context parallelism refuses them)
+        del positions  # causal by array order
         mesh = jax.sharding.get_abstract_mesh()
         if mesh.empty:  # outside a mesh (one device)
             return kernel(q, k, v, segment_ids, causal)
-        spec = lambda x: sharding.logical_to_spec(  # noqa: E731
-            (axes.BATCH, axes.LENGTH, axes.ACT_HEADS, axes.HEAD_DIM), x.shape, mesh)
-        if spec(k) != spec(q):
-            k, v = (jnp.repeat(x, q.shape[2] // k.shape[2], axis=2) for x in (k, v))
-        specs = (spec(q), spec(q), spec(q), jax.sharding.PartitionSpec(spec(q)[0], None))
-        return jax.shard_map(lambda *args: kernel(*args, causal), mesh=mesh, in_specs=specs, out_specs=spec(q),
+        q_spec, _, k, v = _device_specs(q, k, v, mesh)
+        specs = (q_spec, q_spec, q_spec, jax.sharding.PartitionSpec(q_spec[0], None))
+        return jax.shard_map(lambda *args: kernel(*args, causal), mesh=mesh, in_specs=specs, out_specs=q_spec,
                              check_vma=False)(q, k, v, segment_ids)
 
     return core
@@ -167,27 +180,80 @@ def _on_each_device(kernel: Callable[..., jax.Array]) -> Callable[..., jax.Array
 FLASH_BLOCK = 512
 
 
-def splash_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
-    """JAX's Pallas splash attention for TPU (the kernel MaxText runs): flash attention over blocks, causal
-    blocks above the diagonal skipped, documents apart by segment ids, grouped-query heads in the kernel.
+def _splash_kernel(heads: int, length: int, causal: bool, parts: int, head_shards: int) -> Any:
+    """JAX's splash kernel object for rows of `length` whose queries are split into `parts` (the context axis).
 
-    q: [batch, length, heads, head_dim]; k, v: [batch, length, kv_heads, head_dim].
+    Split rows are in load-balanced order (sharding.load_balanced_order): the causal mask compares the
+    queries' places in the row, given to the kernel as its q_sequence, with the keys' places in order
+    (the caller puts keys back in order). Its block-sparse mask info is split over queries and heads like q.
     """
     from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_kernel as splash
     from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_mask as masks
 
-    batch, length, heads, head_dim = q.shape
-    block = min(FLASH_BLOCK, length)
     shape = (length, length)
-    mask = masks.MultiHeadMask([masks.CausalMask(shape) if causal else masks.FullMask(shape)] * heads)
-    sizes = splash.BlockSizes(block_q=block, block_kv=block, block_kv_compute=block, block_q_dkv=block,
-                              block_kv_dkv=block, block_kv_dkv_compute=block, block_q_dq=block, block_kv_dq=block)
-    kernel = splash.make_splash_mha(mask, block_sizes=sizes, head_shards=1, q_seq_shards=1,
-                                    interpret=_interpret("tpu"))
+    mask = masks.CausalMask(shape) if causal else masks.FullMask(shape)
+    if causal and parts > 1:
+        mask.q_sequence = sharding.load_balanced_order(length, parts).astype(np.int32)  # in __eq__ and __hash__
+    q_block, kv_block = min(FLASH_BLOCK, length // parts), min(FLASH_BLOCK, length)  # a device's queries, all keys
+    sizes = splash.BlockSizes(block_q=q_block, block_kv=kv_block, block_kv_compute=kv_block, block_q_dkv=q_block,
+                              block_kv_dkv=kv_block, block_kv_dkv_compute=kv_block, block_q_dq=q_block,
+                              block_kv_dq=kv_block)
+    return splash.make_splash_mha(masks.MultiHeadMask([mask] * heads), block_sizes=sizes, head_shards=head_shards,
+                                  q_seq_shards=parts, interpret=_interpret("tpu"))
+
+
+def _splash(kernel: Any, q: jax.Array, k: jax.Array, v: jax.Array, q_segments: jax.Array,
+            kv_segments: jax.Array) -> jax.Array:
+    """Runs a splash kernel over the batch; shapes as in `splash_attention`."""
+    from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_kernel as splash
+
     heads_first = lambda x: x.transpose(0, 2, 1, 3)  # noqa: E731  [batch, heads, length, head_dim]
-    segments = splash.SegmentIds(q=segment_ids, kv=segment_ids)
-    out = jax.vmap(kernel)(heads_first(q * head_dim**-0.5), heads_first(k), heads_first(v), segment_ids=segments)
+    segments = splash.SegmentIds(q=q_segments, kv=kv_segments)
+    out = jax.vmap(kernel)(heads_first(q * q.shape[-1] ** -0.5), heads_first(k), heads_first(v),
+                           segment_ids=segments)
     return heads_first(out)
+
+
+def splash_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, causal: bool) -> jax.Array:
+    """JAX's Pallas splash attention for TPU (the kernel MaxText runs): flash attention over blocks, causal
+    blocks above the diagonal skipped, documents apart by segment ids, grouped-query heads in the kernel.
+
+    q: [batch, length, heads, head_dim]; k, v: [batch, length, kv_heads, head_dim]; rows in order.
+    """
+    kernel = _splash_kernel(q.shape[2], q.shape[1], causal, parts=1, head_shards=1)
+    return _splash(kernel, q, k, v, segment_ids, segment_ids)
+
+
+def splash_on_mesh(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array, positions: jax.Array,
+                   causal: bool) -> jax.Array:
+    """`splash_attention` on each device's rows and heads, with the context axis too (Llama 3's method, as
+    MaxText's all-gather context parallelism): each device keeps its queries (an early and a late chunk of
+    the row), gets every key and value, puts them back in order, and runs the kernel on its share of the
+    mask. Never a [length, length] array, so long rows fit where the XLA path's dense mask does not."""
+    del positions  # causal by place in the row (documents' positions rise with it)
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:  # outside a mesh (one device)
+        return splash_attention(q, k, v, segment_ids, causal)
+    q_spec, kv_spec, k, v = _device_specs(q, k, v, mesh)
+    parts = sharding.context_size()
+    head_shards = math.prod(mesh.shape[a] for a in _names(q_spec[2]))
+    kernel = _splash_kernel(q.shape[2], q.shape[1], causal, parts, head_shards)
+    kernel_spec = kernel.manual_sharding_spec(jax.sharding.NamedSharding(mesh, P(q_spec[2], q_spec[1])))
+    in_order = np.argsort(sharding.load_balanced_order(q.shape[1], parts))
+
+    def local(kernel, q, k, v, q_segments, kv_segments):
+        if parts > 1:  # keys back in row order, which the kernel's mask reads them in
+            k, v, kv_segments = (x[:, in_order] for x in (k, v, kv_segments))
+        return _splash(kernel, q, k, v, q_segments, kv_segments)
+
+    specs = (kernel_spec, q_spec, kv_spec, kv_spec, P(q_spec[0], q_spec[1]), P(q_spec[0], None))
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=q_spec,
+                         check_vma=False)(kernel, q, k, v, segment_ids, segment_ids)
+
+
+def _names(entry: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The mesh axes of one PartitionSpec entry."""
+    return () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
 
 
 def pallas_gpu_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array,
@@ -243,7 +309,7 @@ ATTENTION_IMPLS: dict[str, Callable[..., jax.Array]] = {
     "xla": _masked(xla_attention),
     "dot_product_attention": _masked(jax_nn_attention),
     "cudnn": cudnn_attention,
-    "splash": _on_each_device(splash_attention),
+    "splash": splash_on_mesh,
     "pallas_gpu": _on_each_device(pallas_gpu_attention),
 }
 KERNEL_PLATFORMS = {"cudnn": "gpu", "splash": "tpu", "pallas_gpu": "gpu"}

@@ -37,9 +37,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str 
     if context > 1 and config.seq_len % (2 * context):
         raise ConfigError(f"mesh.context={context} splits each row into 2 x {context} chunks (an early and a late one "
                           f"per device), which seq_len={config.seq_len} is not divisible into")
-    if context > 1 and config.model.attention_impl not in ("xla", "dot_product_attention"):
-        raise ConfigError(f"mesh.context={context} with model.attention_impl={config.model.attention_impl!r}: the "
-                          "flash kernels read rows in order, which context parallelism reorders; use 'xla'")
+    if context > 1 and config.model.attention_impl not in ("xla", "dot_product_attention", "splash"):
+        raise ConfigError(f"mesh.context={context} with model.attention_impl={config.model.attention_impl!r}: this "
+                          "kernel reads rows in order, which context parallelism reorders; use 'splash' (TPU) or 'xla'")
+    if context > 1 and config.model.attention_impl == "splash" and (config.seq_len // context) % 128:
+        raise ConfigError(f"mesh.context={context} with model.attention_impl='splash': each device's "
+                          f"{config.seq_len // context} queries must be a multiple of 128 (TPU lanes); use a seq_len "
+                          f"divisible by {128 * context}, or 'xla'")
     if config.model.attention_impl == "splash" and config.seq_len % 128:
         raise ConfigError(f"model.attention_impl='splash' tiles rows in multiples of 128 (TPU lanes); seq_len="
                           f"{config.seq_len} is not one: use a multiple of 128, or 'xla'")

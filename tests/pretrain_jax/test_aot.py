@@ -97,10 +97,12 @@ def test_splash_attention_compiles_natively_for_tpu_with_fsdp_and_tensor_axes(li
     assert report["memory_per_device"]["total"] > 0
 
 
-def test_a_context_parallel_step_compiles_for_v5e_2x2_and_gathers_keys_and_values(libtpu):
+@pytest.mark.parametrize("attention_impl", ["xla", "splash"])
+def test_a_context_parallel_step_compiles_for_v5e_2x2_and_gathers_keys_and_values(libtpu, attention_impl):
     config = tiny.get_config()
     config.mesh.update(data=1, context=4)
     config.update(seq_len=512, global_batch_size=4)
+    config.model.attention_impl = attention_impl
     report = aot.analyze(config, aot.parse_topology("v5e:2x2"))
     assert report["fits"] is True and report["mesh"]["context"] == 4
     assert report["collectives"]["all-gather"] > 0  # every layer's keys and values over the context axis

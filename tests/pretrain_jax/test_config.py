@@ -232,3 +232,20 @@ def test_splash_needs_rows_in_multiples_of_its_tiles():
     config.model.attention_impl = "splash"
     with pytest.raises(ValueError, match="seq_len=64 is not one: use a multiple of 128"):
         config_lib.validate(config, num_devices=1, platform="tpu")
+
+
+@pytest.mark.parametrize("impl, seq_len, message", [
+    ("pallas_gpu", 1024, "reads rows in order, which context parallelism reorders; use 'splash'"),
+    ("splash", 768, "each device's 192 queries must be a multiple of 128"),
+])
+def test_context_parallelism_takes_splash_with_whole_tiles_per_device_and_refuses_in_order_kernels(
+        impl, seq_len, message):
+    config = tiny.get_config()
+    config.mesh.update(data=1, context=4)
+    config.update(seq_len=seq_len, global_batch_size=4)
+    config.model.attention_impl = impl
+    with pytest.raises(ValueError, match=message):
+        config_lib.validate(config, num_devices=4)
+    config.seq_len = 2048
+    if impl == "splash":
+        config_lib.validate(config, num_devices=4)

@@ -12,17 +12,26 @@ import pytest
 from pretrain_jax import attention
 
 LENGTH = 256  # two 128-row tiles of the GPU kernel; splash takes the row as one tile
-SEGMENTS = np.array([[1] * 100 + [2] * 60 + [3] * 96,  # three documents
-                     [1] * 200 + [0] * 56])  # one document, then padding
-STARTS = np.diff(SEGMENTS, axis=1, prepend=-1) != 0  # where each document (or the padding) begins
-POSITIONS = np.arange(LENGTH) - np.maximum.accumulate(np.where(STARTS, np.arange(LENGTH), 0), axis=1)
 
 
-def inputs(kv_heads, heads=4, head_dim=16):
+def packed(*rows):
+    """[rows, length] segment ids from each row's document lengths (segment 0 is padding), and every token's
+    position in its document."""
+    segments = np.array([np.concatenate([np.full(n, s) for s, n in row]) for row in rows])
+    starts = np.diff(segments, axis=1, prepend=-1) != 0  # where each document (or the padding) begins
+    index = np.arange(segments.shape[1])
+    return segments, index - np.maximum.accumulate(np.where(starts, index, 0), axis=1)
+
+
+SEGMENTS, POSITIONS = packed([(1, 100), (2, 60), (3, 96)],  # three documents
+                             [(1, 200), (0, 56)])  # one document, then padding
+
+
+def inputs(kv_heads, heads=4, head_dim=16, length=LENGTH):
     kq, kk, kv, kg = jax.random.split(jax.random.key(kv_heads), 4)
-    q = jax.random.normal(kq, (2, LENGTH, heads, head_dim))
-    k = jax.random.normal(kk, (2, LENGTH, kv_heads, head_dim))
-    v = jax.random.normal(kv, (2, LENGTH, kv_heads, head_dim))
+    q = jax.random.normal(kq, (2, length, heads, head_dim))
+    k = jax.random.normal(kk, (2, length, kv_heads, head_dim))
+    v = jax.random.normal(kv, (2, length, kv_heads, head_dim))
     return q, k, v, jax.random.normal(kg, q.shape)
 
 
@@ -68,3 +77,40 @@ def test_on_a_mesh_each_device_runs_the_kernel_on_its_batch_and_heads(kv_heads):
     with jax.set_mesh(mesh), sharding.activation_rules():
         got = jax.jit(attention.ATTENTION_IMPLS["splash"], static_argnums=5)(q, k, v, segment_ids, positions, True)
     np.testing.assert_allclose(jnp.where(real, got, 0), jnp.where(real, expected, 0), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mesh_axes, kv_heads", [({"data": 2, "context": 4, "tensor": 1}, 2),
+                                                 ({"data": 1, "context": 2, "tensor": 4}, 2),
+                                                 ({"data": 1, "context": 8, "tensor": 1}, 1)])
+def test_splash_under_context_parallelism_equals_the_reference_on_load_balanced_rows(mesh_axes, kv_heads):
+    """Rows split over the context axis in load-balanced order (each device an early and a late chunk): the kernel
+    gets every key, back in row order, and its causal mask compares the queries' places in the row. A device's
+    queries are one 128-row tile, the kernel's smallest."""
+    from pretrain_jax import sharding
+    from configs import tiny
+
+    parts = mesh_axes["context"]
+    length = 128 * parts
+    config = tiny.get_config()
+    config.mesh.update(fsdp=1, **mesh_axes)
+    mesh = sharding.make_mesh(config.mesh, jax.devices()[:8])
+    segments, positions = packed([(1, length // 3), (2, 70), (3, length - length // 3 - 70)],
+                                 [(1, length - 90), (0, 90)])
+    order = sharding.load_balanced_order(length, parts)
+    q, k, v, d_out = inputs(kv_heads, length=length)
+
+    def loss(kernel, order):
+        segment_ids, positions_ = jnp.asarray(segments[:, order]), jnp.asarray(positions[:, order])
+        real = (segment_ids != 0)[:, :, None, None]
+        return lambda q, k, v: jnp.sum(jnp.where(real, kernel(q, k, v, segment_ids, positions_, True), 0.0)
+                                       * d_out[:, order])
+
+    # the reference on the rows in order; the kernel on the rows as the context axis holds them
+    loss_in_order, gradients = jax.value_and_grad(loss(attention.ATTENTION_IMPLS["xla"], slice(None)),
+                                                  (0, 1, 2))(q, k, v)
+    with jax.set_mesh(mesh), sharding.activation_rules():
+        got = jax.jit(jax.value_and_grad(loss(attention.ATTENTION_IMPLS["splash"], order), (0, 1, 2)))(
+            *(x[:, order] for x in (q, k, v)))
+    np.testing.assert_allclose(got[0], loss_in_order, rtol=1e-5)
+    for got_grad, want in zip(got[1], gradients):
+        np.testing.assert_allclose(got_grad, want[:, order], atol=1e-5, rtol=1e-5)
