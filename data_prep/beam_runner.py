@@ -91,7 +91,9 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
                                                                                          main="kept"))
     removed, stats, counts, reports = [read[REMOVED]], [read[STATS]], [read[COUNTS]], []
     docs = read.kept
-    for index, (corpus_stage, after) in enumerate(_segments(stages.build(config))):
+    built = stages.build(config)
+    summaries = {stage.name: summary for stage in built if (summary := stage.summary())}
+    for index, (corpus_stage, after) in enumerate(_segments(built)):
         if corpus_stage:
             verdicts, report = corpus_stage.beam(docs)
             reports.append(report)
@@ -116,7 +118,7 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
         samples=beam.pvalue.AsDict(removed | "Samples" >> _Samples(config.removed_samples_per_reason)),
         shards=beam.pvalue.AsList(shards), model=model)
     _ = (pipeline | "Finish" >> beam.Create([None])
-         | "WriteReport" >> beam.Map(_write_dataset_files, config, sources, mix, start, **side))
+         | "WriteReport" >> beam.Map(_write_dataset_files, config, sources, mix, start, summaries, **side))
 
 
 def _segments(built: Sequence[Stage]) -> list[tuple[CorpusStage | None, list[DocumentStage]]]:
@@ -296,7 +298,8 @@ class _WriteShard(beam.DoFn):
 
 
 def _write_dataset_files(_, config: ml_collections.ConfigDict, sources: list[corpora.InputSource],
-                         mix: mixture.Mixture | None, start: float, counts: list, stats: dict[str, StageStats],
+                         mix: mixture.Mixture | None, start: float, summaries: dict[str, dict[str, Any]],
+                         counts: list, stats: dict[str, StageStats],
                          reports: dict[str, Any], samples: dict[str, list], shards: list, model: bytes) -> None:
     """The last step: the ledger from the counted side outputs, then the report files and metadata.json last."""
     ledger = Ledger(prepare.source_counts(sources), config.removed_samples_per_reason)
@@ -307,6 +310,7 @@ def _write_dataset_files(_, config: ml_collections.ConfigDict, sources: list[cor
         else:
             getattr(counted, kind)[key] = n
     ledger.stages.update(stats)
+    ledger.summaries.update(summaries)
     ledger.corpus_reports.update(reports)
     ledger.samples.update({reason: [removal for _, removal in sorted(s, key=lambda r: r[0])]
                            for reason, s in samples.items()})

@@ -57,6 +57,8 @@ def curate(sources: Sequence[corpora.InputSource], config: ml_collections.Config
     pending: list[Step] = []
     workers = num_workers  # of the pending pass: 1 while it only looks documents up in a verdict
     for stage in stages.build(config):
+        if summary := stage.summary():
+            ledger.summaries[stage.name] = summary
         if not isinstance(stage, CorpusStage):
             pending.append((stage.name, stage))
             workers = num_workers

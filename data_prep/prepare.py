@@ -207,6 +207,8 @@ def _stage_reports(names: tuple[str, ...], ledger: Ledger) -> list[dict[str, Any
     reports = []
     for name in (curate.READ, *names):
         report = {"stage": name, **ledger.stage(name).to_json()}
+        if name in ledger.summaries:
+            report["built"] = ledger.summaries[name]
         if name in ledger.corpus_reports:
             report["corpus_pass"] = ledger.corpus_reports[name]
         reports.append(report)

@@ -21,7 +21,7 @@ import typing
 import ml_collections
 from ml_collections import config_dict
 
-from data_prep import extract, langid
+from data_prep import contamination, extract, langid
 from data_prep.dedup import DedupConfig
 from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition
 
@@ -106,6 +106,15 @@ def get_config() -> ml_collections.ConfigDict:
     # "source" = each input on its own (FineWeb: per crawl), or "language" = each language
     # langid found (with langid before the dedup stage).
     c.dedup = keyword_defaults(DedupConfig, exclude=_DEDUP_SET_BY_STAGE)
+    # decontaminate: remove what shares a word n-gram with an evaluation set (data_prep/contamination.py).
+    c.decontaminate = ml_collections.ConfigDict()
+    # name=path (or a path, named by its file) of each evaluation set, at most 64: pretrain_jax's
+    # few-shot task JSONL, lm-eval-style JSONL or Parquet (every string field), or plain text.
+    c.decontaminate.eval_sets = ()
+    c.decontaminate.ngram = contamination.NGRAM  # words per n-gram (GPT-3: 13), after lowercasing, punctuation out
+    c.decontaminate.remove = "document"  # or "paragraph": only the blocks between blank lines that overlap
+    # The evaluation sets' distinct n-grams held, 16 bytes each (800 MB at the default): more is an error.
+    c.decontaminate.max_ngrams = 50_000_000
 
     # The quality classifier: train-classifier writes `model`, eval-classifier and the
     # `quality` stage read it. The stage keeps scores >= threshold, or, with

@@ -12,6 +12,7 @@ way in both runners. A stage declares:
     files       the files its result depends on, beside the config: the resume hash
                 and the provenance record hash them (data_prep/provenance.py)
     tally       what the report counts of each of its results, kept or removed
+    summary     what the report says of it as built, before any document (decontaminate: its n-gram set)
     scope_keys  metadata keys it sets on every document it keeps, which dedup.scope may name
 
 A `DocumentStage` decides one document at a time, in worker processes. A
@@ -68,6 +69,9 @@ class Stage:
         return []
 
     def tally(self, result: Result) -> Tallies:
+        return {}
+
+    def summary(self) -> dict[str, Any]:
         return {}
 
     def drop(self, doc: Document, rule: str, **metadata: Any) -> Dropped:

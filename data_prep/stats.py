@@ -80,6 +80,7 @@ class Ledger:
         self.sources = dict(sources)
         self.stages: dict[str, StageStats] = {}
         self.corpus_reports: dict[str, dict[str, Any]] = {}
+        self.summaries: dict[str, dict[str, Any]] = {}  # by stage: what it built before any document (Stage.summary)
         self.samples: dict[str, list[Removal]] = collections.defaultdict(list)
         self._samples_per_reason = samples_per_reason
 
