@@ -44,7 +44,7 @@ import numpy as np
 import sentencepiece as spm
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from data_prep import corpora, curate, mixture, pack, prepare, stages, tokenizer
 from data_prep.beam_combine import Accumulate, sample_texts
@@ -54,9 +54,13 @@ from data_prep.sampling import TRAIN, split_of
 from data_prep.stage import CorpusStage, DocumentStage, Stage, run_document
 from data_prep.stats import Ledger, Removal, StageStats
 from pretrain_common import records
+from pretrain_common.errors import ConfigError
 
 REMOVED, STATS, COUNTS = "removed", "stats", "counts"  # tagged outputs beside the kept documents
 ENCODE_BATCH = 256  # documents per SentencePiece call
+# Runners that cannot run this pipeline, and why (checked with Beam 2.77 on a dask.distributed LocalCluster).
+REFUSED_RUNNERS = {"DaskRunner": "Beam's DaskRunner hands every consumer of a multi-output DoFn all of its outputs, "
+                                 "and recomputes a side input in each task that reads it"}
 
 
 def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner=FnApiRunner",)) -> dict[str, Any]:
@@ -78,8 +82,17 @@ def _read_json(path: str) -> Any:
 
 
 def parse_beam_options(text: str) -> list[str]:
-    """`--beam_options="--runner=FnApiRunner --direct_num_workers=2"` to Beam's argument list."""
-    return shlex.split(text)
+    """`--beam_options="--runner=FnApiRunner --direct_num_workers=2"` to Beam's argument list.
+
+    A runner that cannot run this pipeline (REFUSED_RUNNERS) is a ConfigError naming the one to use.
+    """
+    args = shlex.split(text)
+    runner = (PipelineOptions(args).view_as(StandardOptions).runner or "").rpartition(".")[2]
+    if runner in REFUSED_RUNNERS:
+        raise ConfigError(f"--beam_options={text!r}: {REFUSED_RUNNERS[runner]}; on one machine use "
+                          f"--runner=FnApiRunner --direct_running_mode=multi_processing --direct_num_workers=N, "
+                          f"on a cluster DataflowRunner, FlinkRunner or SparkRunner (docs/data_prep.md)")
+    return args
 
 
 def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: list[corpora.InputSource],

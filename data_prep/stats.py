@@ -54,11 +54,13 @@ class StageStats:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        """Counts, rounded seconds, removals by reason, then each tally, most frequent first."""
+        """Counts, rounded seconds, removals by reason, then each tally, most frequent first and ties by name
+        (not in the order met, which differs between runners and runs of many workers)."""
         report = {key: value for key, value in dataclasses.asdict(self).items() if key not in ("removed", "tallies")}
         report["seconds"] = round(self.seconds, 3)
         report["removed"] = dict(sorted(self.removed.items()))
-        report.update({name: dict(counts.most_common()) for name, counts in sorted(self.tallies.items())})
+        report.update({name: dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+                       for name, counts in sorted(self.tallies.items())})
         return report
 
 
