@@ -68,7 +68,7 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner
     start = time.time()
     sources = prepare.checked_sources(config)
     counts = prepare.source_counts(sources)
-    mix = mixture.from_config(config.mixture, counts)
+    mix = prepare.mixture_of(config, counts)
     _clear_output_dir(config)
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
         _build(pipeline, config, sources, mix, start)
@@ -248,8 +248,7 @@ class _PackShards(beam.PTransform):
         self.config, self.mix, self.names, self.model = config, mix, names, model
 
     def expand(self, placed):
-        by_file = placed | beam.Map(lambda p: ((prepare.part_name(p[2], p[1].source, self.mix), *p[0][:2]),
-                                               (p[0], p[1].text)))
+        by_file = placed | beam.Map(_by_file, self.mix)
         layout = (by_file | beam.combiners.Count.PerKey() | beam.combiners.ToList()
                   | beam.Map(_layout, self.config, self.mix, self.names))
         return (by_file | "ByFile" >> beam.GroupByKey()
@@ -258,14 +257,22 @@ class _PackShards(beam.PTransform):
                 | beam.ParDo(_WriteShard(self.config), beam.pvalue.AsSingleton(layout), self.model))
 
 
+def _by_file(placed: tuple[Order, Document, str], mix: mixture.Mixture | None
+             ) -> tuple[tuple[str, int, int], tuple[Order, str]]:
+    """A kept document's (order, text), keyed by its part (prepare.part_name) and input file."""
+    order, doc, split = placed
+    part = prepare.part_name(split, doc.source, mix, doc.metadata.get(mixture.BUCKET_KEY))
+    return (part, *order[:2]), (order, doc.text)
+
+
 def _layout(file_counts: list[tuple[tuple[str, int, int], int]], config: ml_collections.ConfigDict,
             mix: mixture.Mixture | None, names: list[str]) -> dict[str, Any]:
     """Each part's documents and shards, and each (part, file)'s first rank in its part."""
-    kept = dict.fromkeys((prepare.part_name(split, name, mix) for split in prepare.SPLITS for name in names), 0)
-    offsets = {}
+    counts, offsets = collections.Counter(), {}
     for key, count in sorted(file_counts):
-        offsets[key] = kept[key[0]]
-        kept[key[0]] += count
+        offsets[key] = counts[key[0]]
+        counts[key[0]] += count
+    kept = prepare.kept_parts(counts, names, mix)
     shards = prepare.num_shards(kept, config, mix)
     prepare.check_shardable(kept, shards)
     sizes = {part: prepare.shard_sizes(kept[part], shards[part]) for part in kept}
@@ -331,8 +338,8 @@ def _write_dataset_files(_, config: ml_collections.ConfigDict, sources: list[cor
     for (part, index), shard in shards:
         packed[part][index] = shard
     parts = {}
-    for part in dict.fromkeys(prepare.part_name(split, s.name, mix) for split in prepare.SPLITS for s in sources):
-        if part in packed:  # as prepare.py: parts in split then source order, those with shards
+    for part in prepare.part_names([s.name for s in sources], mix):
+        if part in packed:  # as prepare.py: parts in split, source and bucket order, those with shards
             total = sum(packed[part].values(), pack.PackStats())
             names = [pack.shard_name(part, index, len(packed[part])) for index in sorted(packed[part])]
             parts[part] = records.SplitInfo(names, total.documents, total.sequences, total.tokens)

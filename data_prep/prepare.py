@@ -11,11 +11,12 @@ texts and packs them. Knowing each split's size before packing makes shards
 contiguous, equal ranges of documents.
 
 With a source mixture (config.mixture, see mixture.py) the train split is packed
-per source: the num_train_shards are shared out in proportion to the sources' kept
-documents, at least one each (so never fewer than the sources) and none beyond a
-source's documents (see `_share_out`). metadata.json gives each source's shards and
-sampling weight; validation stays one split over all sources, so its loss is
-comparable across mixtures.
+per source (per source and bucket with the upsample stage: a mixture component each,
+empty buckets left out): the num_train_shards are shared out in proportion to the
+components' kept documents, at least one each (so never fewer than the components)
+and none beyond a component's documents (see `_share_out`). metadata.json gives each
+component's shards and sampling weight; validation stays one split over all sources,
+so its loss is comparable across mixtures.
 
 A run is resumable. Its work files, tokenizer and shard stats go to a folder in
 output_dir named by the config's hash (PARTIAL_PREFIX), so a rerun with another
@@ -40,7 +41,7 @@ import pickle
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import ml_collections
@@ -50,6 +51,7 @@ from tqdm import tqdm
 from data_prep import corpora, curate, mixture, pack, provenance, stages, tokenizer
 
 from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
+from data_prep.stages import upsample
 from data_prep.stats import Ledger, SourceCounts
 from pretrain_common import records
 from pretrain_common.errors import ConfigError
@@ -63,8 +65,8 @@ PARTIAL_PREFIX = ".partial-"  # + the config hash: an unfinished run's work file
 CURATED_FILE = "curated.pkl"  # the ledger and timings of pass 1, saved once it and the tokenizer are done
 
 __all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "TIMINGS_FILE", "check_output_dir", "check_shardable",
-           "joined_report", "num_shards", "part_name", "prepare", "report_and_metadata", "report_files",
-           "shard_sizes", "source_counts"]
+           "joined_report", "kept_parts", "mixture_of", "num_shards", "part_name", "part_names", "prepare",
+           "report_and_metadata", "report_files", "shard_sizes", "source_counts"]
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -76,12 +78,12 @@ def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
     start = time.time()
     sources = checked_sources(config)
     ledger = Ledger(source_counts(sources), config.removed_samples_per_reason)
-    mix = mixture.from_config(config.mixture, ledger.sources)
+    mix = mixture_of(config, ledger.sources)
     num_workers = config.num_workers or len(os.sched_getaffinity(0))
     partial = _prepare_output_dir(config)
     ledger, timings = _curated(sources, config, ledger, mix, partial, num_workers)
     ledger.check()
-    kept = _kept(ledger, mix)
+    kept = kept_parts(ledger.parts, ledger.sources, mix)
     shards = num_shards(kept, config, mix)
     model_path = os.path.join(partial, tokenizer.TOKENIZER_FILE)
     parts = {part: _write_split(part, partial, kept[part], shards[part], model_path, config, num_workers)
@@ -113,7 +115,7 @@ def report_and_metadata(config: ml_collections.ConfigDict, sources: list[corpora
               "docs_per_second": documents["input"] / timings.get("read_and_curate", timings["total"]),
               "documents": documents, "stages": _stage_reports(config.stages, ledger),
               "sources": sources_json, "splits": {s: dataclasses.asdict(i) for s, i in splits.items()},
-              "mixture": {split: mixture.report(infos) for split, infos in mixed.items()}}
+              "mixture": {split: mixture.report(infos, mix) for split, infos in mixed.items()}}
     metadata = records.DatasetMetadata(
         seq_len=config.seq_len, vocab_size=sp.vocab_size(), eos_id=sp.eos_id(), bos_id=sp.bos_id(),
         tokenizer=tokenizer.TOKENIZER_FILE, splits=splits, sources=sources_json, mixture=mixed,
@@ -178,11 +180,10 @@ def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDi
         with open(checkpoint, "rb") as f:
             return pickle.load(f)
     start = time.time()
-    texts = {part: os.path.join(partial, f"{part}.jsonl")
-             for part in dict.fromkeys(part_name(split, name, mix) for split in SPLITS for name in ledger.sources)}
+    texts = {part: os.path.join(partial, f"{part}.jsonl") for part in part_names(ledger.sources, mix)}
     with tempfile.TemporaryDirectory(dir=partial, prefix=".work-") as work:
         sample = _read_and_split(sources, config, texts, ledger, work, num_workers, mix)
-    kept = _kept(ledger, mix)
+    kept = kept_parts(ledger.parts, ledger.sources, mix)
     check_shardable(kept, num_shards(kept, config, mix))
     timings = {"read_and_curate": time.time() - start}
     if config.tokenizer_model:
@@ -279,9 +280,37 @@ def _config_hash(config: ml_collections.ConfigDict) -> str:
     return hashlib.sha256(json.dumps([keys, files], sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
-def part_name(split: str, source: str, mix: mixture.Mixture | None) -> str:
-    """Where a kept document goes (work file, shard names): its split, or split-source when mixed."""
-    return f"{split}-{source}" if mix and split == TRAIN else split
+def mixture_of(config: ml_collections.ConfigDict, names: Iterable[str]) -> mixture.Mixture | None:
+    """config.mixture over the sources `names`, with the upsample stage's buckets when it runs (both runners)."""
+    return mixture.from_config(config.mixture, names, upsample.bucket_copies(config))
+
+
+def part_name(split: str, source: str, mix: mixture.Mixture | None, bucket: str | None = None) -> str:
+    """Where a kept document goes (work file, shard names): its split, or split-component when mixed."""
+    return f"{split}-{mix.component(source, bucket)}" if mix and split == TRAIN else split
+
+
+def part_names(names: Iterable[str], mix: mixture.Mixture | None) -> list[str]:
+    """Every part a kept document may go to, in split, source and bucket order."""
+    return list(dict.fromkeys(f"{split}-{component}" if mix and split == TRAIN else split
+                              for split in SPLITS for name in names
+                              for component in (mix.components(name) if mix else [name])))
+
+
+def kept_parts(counts: Mapping[str, int], names: Iterable[str], mix: mixture.Mixture | None) -> dict[str, int]:
+    """Documents kept per part, in `part_names` order (both runners), from `counts` by part.
+
+    An empty bucket is no part; a source whose buckets are all empty keeps them, for
+    `check_shardable` to refuse as it refuses an empty source.
+    """
+    kept = {part: counts.get(part, 0) for part in part_names(names, mix)}
+    if not (mix and mix.copies):
+        return kept
+    for name in names:
+        buckets = {part_name(TRAIN, name, mix, bucket) for bucket in mix.copies}
+        if any(kept[part] for part in buckets):
+            kept = {part: n for part, n in kept.items() if n or part not in buckets}
+    return kept
 
 
 def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.ConfigDict, texts: dict[str, str],
@@ -292,20 +321,12 @@ def _read_and_split(sources: list[corpora.InputSource], config: ml_collections.C
         outputs = {part: stack.enter_context(open(path, "w", encoding="utf-8")) for part, path in texts.items()}
         for doc in curate.curate(sources, config, work, ledger, num_workers):
             split = split_of(doc.id, config.validation_fraction, config.seed)
-            ledger.keep(doc.source, split)
-            outputs[part_name(split, doc.source, mix)].write(json.dumps(doc.text, ensure_ascii=False) + "\n")
+            part = part_name(split, doc.source, mix, doc.metadata.get(mixture.BUCKET_KEY))
+            ledger.keep(doc.source, split, part)
+            outputs[part].write(json.dumps(doc.text, ensure_ascii=False) + "\n")
             if split == TRAIN:
                 sample.add(doc.id, doc.text)
     return sample
-
-
-def _kept(ledger: Ledger, mix: mixture.Mixture | None) -> dict[str, int]:
-    """Documents kept per part (see `part_name`)."""
-    kept = dict.fromkeys((part_name(split, name, mix) for split in SPLITS for name in ledger.sources), 0)
-    for name, counts in ledger.sources.items():
-        for split in SPLITS:
-            kept[part_name(split, name, mix)] += counts.kept[split]
-    return kept
 
 
 def num_shards(kept: dict[str, int], config: ml_collections.ConfigDict,
@@ -345,10 +366,11 @@ def check_shardable(kept: dict[str, int], num_shards: dict[str, int]) -> None:
 
 def _mix(parts: dict[str, records.SplitInfo], mix: mixture.Mixture | None, names: list[str]
          ) -> tuple[dict[str, records.SplitInfo], dict[str, dict[str, records.SourceInfo]]]:
-    """The splits (a mixed train split lists all its sources' shards) and, when mixed, the sources' weights."""
+    """The splits (a mixed train split lists all its components' shards) and, when mixed, their weights."""
     if not mix:
         return parts, {}
-    train = {name: parts[part_name(TRAIN, name, mix)] for name in names}
+    train = {component: parts[f"{TRAIN}-{component}"] for name in names for component in mix.components(name)
+             if f"{TRAIN}-{component}" in parts}
     weights = mix.weights({name: info.tokens for name, info in train.items()})
     splits = {TRAIN: functools.reduce(records.SplitInfo.__add__, train.values()),
               **{split: info for split, info in parts.items() if split == VALIDATION}}

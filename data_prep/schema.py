@@ -24,6 +24,7 @@ from ml_collections import config_dict
 from data_prep import contamination, extract, langid
 from data_prep.dedup import DedupConfig
 from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition
+from data_prep.stages import upsample
 
 # Set by the pipeline, not by users: which dedup pass runs, and on how many cores.
 _DEDUP_SET_BY_STAGE = ("exact", "near", "num_workers")
@@ -131,5 +132,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.classifier.threshold = 0.5  # P(high quality) to keep, when top_fraction is None
     c.classifier.top_fraction = ml_collections.FieldReference(None, field_type=object)  # a float, or None
     c.classifier.sample_bytes = 50_000_000  # text sampled (by id hash) to place the top_fraction threshold
+
+    # upsample: how often each document is seen in training (data_prep/stages/upsample.py), as
+    # ((lower bound, copies), ...) tables; 0 copies removes, () turns a table off. cluster_copies reads
+    # the cluster size the dedup stages record (default: FineWeb-2's rehydration); score_copies the
+    # quality stage's score, e.g. ((0.0, 0), (0.5, 1), (0.8, 2)). Each source's train split is packed
+    # per bucket, drawn in proportion to copies x tokens (data_prep/mixture.py).
+    c.upsample = ml_collections.ConfigDict({"cluster_copies": upsample.FINEWEB2_CLUSTER_COPIES,
+                                            "score_copies": ()})
     return c
 

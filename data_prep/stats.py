@@ -83,6 +83,7 @@ class Ledger:
         self.stages: dict[str, StageStats] = {}
         self.corpus_reports: dict[str, dict[str, Any]] = {}
         self.summaries: dict[str, dict[str, Any]] = {}  # by stage: what it built before any document (Stage.summary)
+        self.parts: collections.Counter = collections.Counter()  # documents kept per part (prepare.part_name)
         self.samples: dict[str, list[Removal]] = collections.defaultdict(list)
         self._samples_per_reason = samples_per_reason
 
@@ -95,8 +96,9 @@ class Ledger:
         if len(samples) < self._samples_per_reason:
             samples.append(removal)
 
-    def keep(self, source: str, split: str) -> None:
+    def keep(self, source: str, split: str, part: str) -> None:
         self.sources[source].kept[split] += 1
+        self.parts[part] += 1
 
     def check(self) -> dict[str, int]:
         """Documents read, kept and removed; raises if kept + removed != read anywhere."""

@@ -6,6 +6,6 @@ is built from (`normalize`, `minhash.signatures`, `minhash.band_keys`,
 distributed runner can call them per shard.
 """
 
-from data_prep.dedup.corpus import DedupConfig, DedupResult, Duplicate, deduplicate
+from data_prep.dedup.corpus import CLUSTER_SIZE, DedupConfig, DedupResult, Duplicate, deduplicate
 
-__all__ = ["DedupConfig", "DedupResult", "Duplicate", "deduplicate"]
+__all__ = ["CLUSTER_SIZE", "DedupConfig", "DedupResult", "Duplicate", "deduplicate"]

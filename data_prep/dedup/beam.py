@@ -5,10 +5,11 @@
              -> star edges from the first document of each group, verified by Jaccard
              -> connected components (a union-find combiner) -> all but the smallest id removed
 
-Both yield verdicts, (removed id, Duplicate), and one record per cluster for the
-report. Keys, signatures, the edge rule (the earliest document of a run of equal
-keys to each other one), verification and the keeper are those of the local
-driver (corpus.py), so both runners remove the same documents.
+Both yield verdicts, (removed id, Duplicate), and one record per cluster: its keeper,
+members, earliest removed member (for the report) and CLUSTER_SIZE (for the keeper).
+Keys, signatures, the edge rule (the earliest document of a run of equal keys to each
+other one), verification and the keeper are those of the local driver (corpus.py), so
+both runners remove the same documents and give the same sizes.
 
 Connected components: each bundle of edges builds a partial union-find, and the
 partial ones are merged into one on a single worker. That final union-find holds
@@ -31,12 +32,13 @@ import numpy as np
 from data_prep.beam_combine import Accumulate
 from data_prep.dedup import exact, minhash
 from data_prep.dedup.clusters import LARGEST_CLUSTERS, UnionFind
-from data_prep.dedup.corpus import DedupConfig, Duplicate, _fingerprint, _scope_of
+from data_prep.dedup.corpus import CLUSTER_SIZE, DedupConfig, Duplicate, _fingerprint, _scope_of
 from data_prep.dedup.hashing import hash64
 from data_prep.document import Document, Removed
 
 Order = tuple[int, ...]  # a document's place in the input: (source index, file index, position)
-Node = tuple[str, Order]  # a document in the union-find: its id first, so the smallest node is the keeper
+# A document in the union-find: its id first, so the smallest node is the keeper; its CLUSTER_SIZE last.
+Node = tuple[str, Order, int]
 FINGERPRINT_BATCH = 256  # documents per signature batch (MinHash.bulk hashes a batch at once)
 
 
@@ -75,32 +77,37 @@ def _content_keys(element: tuple[Order, Document], config: DedupConfig) -> Itera
     order, doc = element
     content, _ = _fingerprint([doc.text], config)
     scope = hash64(_scope_of(doc, config.scope))
-    yield (int(content[0, 0]) ^ scope, int(content[0, 1])), (doc.id, order)
+    yield (int(content[0, 0]) ^ scope, int(content[0, 1])), (doc.id, order, doc.metadata.get(CLUSTER_SIZE, 1))
 
 
 def _band_records(batch: list[tuple[Order, Document]], config: DedupConfig
-                  ) -> Iterator[tuple[tuple[int, int], tuple[Order, str, np.ndarray]]]:
+                  ) -> Iterator[tuple[tuple[int, int], tuple[Order, str, np.ndarray, int]]]:
     """One record per document and band, keyed as in corpus.py: (scope hash + band index, band hash)."""
     _, sigs = _fingerprint([doc.text for _, doc in batch], config)
     keys = minhash.band_keys(sigs, config.bands, config.rows)
     for (order, doc), sig, bands in zip(batch, sigs, keys.tolist()):
         scope = hash64(_scope_of(doc, config.scope))
         for band, key in enumerate(bands):
-            yield ((scope + band) % 2**64, key), (order, doc.id, sig)
+            yield ((scope + band) % 2**64, key), (order, doc.id, sig, doc.metadata.get(CLUSTER_SIZE, 1))
 
 
-def _star_edges(group: tuple[Any, Iterable[tuple[Order, str, np.ndarray]]],
+def _star_edges(group: tuple[Any, Iterable[tuple[Order, str, np.ndarray, int]]],
                 threshold: float | None) -> Iterator[tuple[Node, Node]]:
     """Edges from the earliest document sharing this band to each other one, those verified by Jaccard."""
     members = sorted(group[1], key=lambda m: m[0])
     if len(members) < 2:
         return
-    sigs = np.stack([sig for _, _, sig in members])
+    sigs = np.stack([member[2] for member in members])
     edges = np.stack([np.zeros(len(members) - 1, np.int64), np.arange(1, len(members))], axis=1)
     if threshold is not None:
         edges = edges[minhash.estimated_jaccard(sigs, edges) >= threshold]
     for a, b in edges.tolist():
-        yield (members[a][1], members[a][0]), (members[b][1], members[b][0])
+        yield _node(members[a]), _node(members[b])
+
+
+def _node(member: tuple[Order, str, np.ndarray, int]) -> Node:
+    order, doc_id, _, size = member
+    return doc_id, order, size
 
 
 def components() -> Accumulate:
@@ -125,22 +132,24 @@ def _verdicts(clusters, reason: Removed):
 
 
 def _cluster_verdicts(members: list[Node], reason: Removed) -> Iterator[Any]:
-    """(id, Duplicate) for all but the keeper; tagged "cluster": (keeper id, size, earliest removed order)."""
+    """(id, Duplicate) for all but the keeper; tagged "cluster": (keeper id, members, earliest removed order,
+    CLUSTER_SIZE)."""
     if len(members) < 2:
         return
     kept, *removed = sorted(members)  # by id: clusters.keeper's rule
-    for doc_id, _ in removed:
+    for doc_id, *_ in removed:
         yield doc_id, Duplicate(reason, kept[0])
-    yield beam.pvalue.TaggedOutput("cluster", (kept[0], len(members), min(order for _, order in removed)))
+    yield beam.pvalue.TaggedOutput("cluster", (kept[0], len(members), min(node[1] for node in removed),
+                                               sum(node[2] for node in members)))
 
 
-def cluster_report(clusters: Iterable[tuple[str, int, Order]]) -> dict[str, Any]:
+def cluster_report(clusters: Iterable[tuple[str, int, Order, int]]) -> dict[str, Any]:
     """The corpus report of a dedup stage, as stages/dedup.py's local one: clusters, their sizes, the largest.
 
     Ties among the largest are broken by the earliest removed member, the order
     in which the local driver lists its verdicts.
     """
     clusters = sorted(clusters, key=lambda c: (-c[1], c[2]))
-    sizes = collections.Counter(size for _, size, _ in clusters)
+    sizes = collections.Counter(size for _, size, *_ in clusters)
     return {"clusters": len(clusters), "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
-            "largest_clusters": [[kept, size] for kept, size, _ in clusters[:LARGEST_CLUSTERS]]}
+            "largest_clusters": [[kept, size] for kept, size, *_ in clusters[:LARGEST_CLUSTERS]]}

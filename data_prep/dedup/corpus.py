@@ -33,6 +33,11 @@ from data_prep.dedup.hashing import hash64
 from data_prep.dedup.normalize import NGRAM, normalize_words
 from data_prep.document import Document, Removed
 
+# Metadata key of a kept document: how many documents it stands for (itself, the duplicates
+# removed in its favour and, after an earlier dedup stage, theirs): FineWeb-2's minhash_cluster_size,
+# which the upsample stage reads. Absent: 1.
+CLUSTER_SIZE = "cluster_size"
+
 
 @dataclasses.dataclass(frozen=True)
 class DedupConfig:
@@ -84,6 +89,7 @@ class DedupResult:
     documents: int
     removed: dict[str, Duplicate]
     stats: dict
+    cluster_sizes: dict[str, int] = dataclasses.field(default_factory=dict)  # kept id -> CLUSTER_SIZE, of keepers
 
     def representative(self, doc_id: str) -> str:
         """The kept document that stands for `doc_id` in the output (itself when kept)."""
@@ -106,7 +112,7 @@ def deduplicate(docs: Iterable[Document], workdir: str, config: DedupConfig = De
         near_buckets = _buckets(work, "near", config) if config.near else None
         sig_path = os.path.join(work, "signatures.u32")
         progress = tqdm(docs, desc="dedup: fingerprint", unit=" docs", mininterval=1)  # total: len(docs), if known
-        ids = _write_keys(progress, config, exact_buckets, near_buckets, sig_path)
+        ids, sizes = _write_keys(progress, config, exact_buckets, near_buckets, sig_path)
         seconds["fingerprint"] = time.time() - start
         removed: dict[int, tuple[Removed, int]] = {}
         exact_groups = _exact_stage(exact_buckets, ids, removed) if exact_buckets else []
@@ -120,7 +126,19 @@ def deduplicate(docs: Iterable[Document], workdir: str, config: DedupConfig = De
              "near_cluster_sizes": size_histogram(near_clusters), **edges,
              "bucket_files": sum(b.files_scanned for b in (exact_buckets, near_buckets) if b), "seconds": seconds}
     verdicts = {ids[i]: Duplicate(reason, ids[kept]) for i, (reason, kept) in sorted(removed.items())}
-    return DedupResult(len(ids), verdicts, stats)
+    return DedupResult(len(ids), verdicts, stats, _cluster_sizes(removed, sizes, ids))
+
+
+def _cluster_sizes(removed: dict[int, tuple[Removed, int]], sizes: dict[int, int], ids: Sequence[str]
+                   ) -> dict[str, int]:
+    """Each keeper's CLUSTER_SIZE: the sizes of the documents it stands for, its own included (absent: 1)."""
+    totals = collections.Counter()
+    for index in removed:
+        kept = index
+        while kept in removed:  # an exact duplicate's keeper may be a near duplicate in turn
+            kept = removed[kept][1]
+        totals[kept] += sizes.get(index, 1)
+    return {ids[kept]: sizes.get(kept, 1) + total for kept, total in sorted(totals.items())}
 
 
 def _buckets(work: str, stage: str, config: DedupConfig) -> DiskBuckets:
@@ -128,13 +146,19 @@ def _buckets(work: str, stage: str, config: DedupConfig) -> DiskBuckets:
 
 
 def _write_keys(docs: Iterable[Document], config: DedupConfig, exact_buckets: DiskBuckets | None,
-                near_buckets: DiskBuckets | None, sig_path: str) -> list[str]:
-    """The one pass over the documents: their keys into the buckets, signatures to `sig_path`."""
+                near_buckets: DiskBuckets | None, sig_path: str) -> tuple[list[str], dict[int, int]]:
+    """The one pass over the documents: their keys into the buckets, signatures to `sig_path`.
+
+    Returns the ids, and the CLUSTER_SIZE of those an earlier dedup stage gave one, by index.
+    """
     ids: list[str] = []
+    sizes: dict[int, int] = {}
     bands = np.arange(config.bands, dtype=np.uint64)
     with open(sig_path, "wb") as sig_file:
         for chunk, (content, sigs) in _fingerprints(docs, config):
             index = np.arange(len(ids), len(ids) + len(chunk), dtype=np.uint64)
+            sizes.update((len(ids) + i, doc.metadata[CLUSTER_SIZE]) for i, doc in enumerate(chunk)
+                         if CLUSTER_SIZE in doc.metadata)
             ids.extend(doc.id for doc in chunk)
             scope = np.array([hash64(_scope_of(doc, config.scope)) for doc in chunk], np.uint64)
             if exact_buckets:
@@ -145,7 +169,7 @@ def _write_keys(docs: Iterable[Document], config: DedupConfig, exact_buckets: Di
                                  minhash.band_keys(sigs, config.bands, config.rows).ravel(),
                                  np.repeat(index, config.bands))
                 sigs.tofile(sig_file)
-    return ids
+    return ids, sizes
 
 
 def _scope_of(doc: Document, scope: str | None) -> str:

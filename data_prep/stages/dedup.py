@@ -1,4 +1,8 @@
-"""The dedup stages: exact_dedup and minhash_dedup (data_prep/dedup), both set by config.dedup."""
+"""The dedup stages: exact_dedup and minhash_dedup (data_prep/dedup), both set by config.dedup.
+
+Each keeper of a cluster gets the cluster's size in its metadata (dedup.CLUSTER_SIZE; a keeper
+of an earlier dedup stage counts with its own), for the upsample stage's rehydration.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any, ClassVar
 
 import ml_collections
 
-from data_prep.dedup import DedupConfig, Duplicate, deduplicate
+from data_prep.dedup import CLUSTER_SIZE, DedupConfig, Duplicate, deduplicate
 from data_prep.dedup.clusters import LARGEST_CLUSTERS
 from data_prep.document import Document, Dropped, Result
 from data_prep.stage import REGISTRY, CorpusStage, CorpusVerdict, register, settings
@@ -46,7 +50,7 @@ class Dedup(CorpusStage):
         sizes = collections.Counter(n + 1 for n in members.values())
         report = {"clusters": len(members), "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
                   "largest_clusters": [[kept, n + 1] for kept, n in members.most_common(LARGEST_CLUSTERS)]}
-        return CorpusVerdict(functools.partial(_listed, result.removed), report, in_process=True)
+        return CorpusVerdict(functools.partial(_listed, result.removed, result.cluster_sizes), report, in_process=True)
 
     def beam(self, docs: Any) -> tuple[Any, Any]:
         """The same verdicts as shuffles (data_prep/dedup/beam.py), joined back to their documents by id."""
@@ -57,7 +61,9 @@ class Dedup(CorpusStage):
         name = self.name
         find = ExactDuplicates if self.exact else NearDuplicates
         verdicts, clusters = docs | name >> find(self.dedup_config)
-        joined = ({"doc": docs | f"{name} ById" >> beam.Map(lambda od: (od[1].id, od)), "verdict": verdicts}
+        sizes = clusters | f"{name} Sizes" >> beam.Map(lambda cluster: (cluster[0], cluster[3]))
+        joined = ({"doc": docs | f"{name} ById" >> beam.Map(lambda od: (od[1].id, od)), "verdict": verdicts,
+                   "size": sizes}
                   | f"{name} Join" >> beam.CoGroupByKey()
                   | f"{name} Verdict" >> beam.MapTuple(_joined))
         report = (clusters | f"{name} Clusters" >> beam.combiners.ToList()
@@ -65,18 +71,20 @@ class Dedup(CorpusStage):
         return joined, report
 
 
-def _listed(removed: Mapping[str, Duplicate], doc: Document) -> Result:
-    return _verdict(doc, removed.get(doc.id))
+def _listed(removed: Mapping[str, Duplicate], sizes: Mapping[str, int], doc: Document) -> Result:
+    return _verdict(doc, removed.get(doc.id), sizes.get(doc.id))
 
 
 def _joined(doc_id: str, joined: dict[str, list]) -> tuple[Any, Document, Result]:
-    [(order, doc)], duplicate = joined["doc"], list(joined["verdict"])
-    return order, doc, _verdict(doc, duplicate[0] if duplicate else None)
+    [(order, doc)], duplicate, size = joined["doc"], list(joined["verdict"]), list(joined["size"])
+    return order, doc, _verdict(doc, duplicate[0] if duplicate else None, size[0] if size else None)
 
 
-def _verdict(doc: Document, duplicate: Duplicate | None) -> Result:
-    """Kept, or dropped naming the document kept instead."""
-    return doc if duplicate is None else Dropped(doc.id, duplicate.removed, duplicate.kept_id)
+def _verdict(doc: Document, duplicate: Duplicate | None, size: int | None) -> Result:
+    """Dropped naming the document kept instead; or kept, a cluster's keeper with the cluster's size."""
+    if duplicate is not None:
+        return Dropped(doc.id, duplicate.removed, duplicate.kept_id)
+    return doc if size is None else dataclasses.replace(doc, metadata={**doc.metadata, CLUSTER_SIZE: size})
 
 
 @register

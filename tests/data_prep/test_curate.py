@@ -51,7 +51,7 @@ def _curate(inputs, config, workdir, num_workers):
     kept, most_children = [], 0
     for doc in curate.curate(sources, config, str(workdir), ledger, num_workers):
         kept.append(doc.id)
-        ledger.keep(doc.source, "train")
+        ledger.keep(doc.source, "train", "train")
         most_children = max(most_children, len(multiprocessing.active_children()))
     return kept, ledger, most_children
 
