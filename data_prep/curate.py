@@ -20,8 +20,6 @@ Every removed document is handed to the Ledger with its stage and reason.
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -29,15 +27,13 @@ import itertools
 import json
 import multiprocessing
 import os
-import select
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence, Sized
 
 import ml_collections
 from tqdm import tqdm
 
-from data_prep import corpora, stages
+from data_prep import corpora, stages, workers
 from data_prep.document import Document, Dropped
 from data_prep.stage import CorpusStage, Step, run_document
 from data_prep.stats import Ledger, Removal, StageStats
@@ -45,7 +41,6 @@ from data_prep.stats import Ledger, Removal, StageStats
 READ = "read"
 CHUNK_DOCS = 32  # documents per task sent to a worker
 CHUNKS_IN_FLIGHT = 4  # per worker: enough to keep it busy, few enough to bound memory
-EXIT_POLL_SECONDS = 1.0  # how often a worker checks that the main process still runs, where pidfds are missing
 
 _worker_steps: Sequence[Step] = ()  # set in each worker by _init_worker
 
@@ -157,64 +152,22 @@ def _chunk_runner(steps: Sequence[Step], num_workers: int):
     worker, took 5 to 6 s per pass). The FineWeb recipe starts one pool, as dedup
     verdicts apply in this process: seconds of a run that takes minutes. A worker that dies (out of memory, say) raises
     BrokenProcessPool here rather than hanging the run; a main process that dies (kill -9) takes its workers,
-    and so the forkserver and resource tracker, with it within a second (`_exit_after`).
+    and so the forkserver and resource tracker, with it within a second (workers.py).
     """
     if num_workers <= 1:
         _init_worker(steps)
         yield lambda chunks: map(_run_chunk, chunks)
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # the server imports data_prep once; workers fork from it
-    with concurrent.futures.ProcessPoolExecutor(num_workers, context, initializer=_init_worker,
-                                                initargs=(steps, os.getpid())) as pool:
-        yield lambda chunks: _ordered(pool, chunks, num_workers * CHUNKS_IN_FLIGHT)
+    # the server imports data_prep once; workers fork from it
+    multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
+    with workers.pool(num_workers, "forkserver", _init_worker, (steps,)) as pool:
+        yield lambda chunks: workers.ordered(pool, _run_chunk, chunks, num_workers * CHUNKS_IN_FLIGHT)
 
 
-def _ordered(pool: concurrent.futures.Executor, chunks: Iterator[list[Document]], max_in_flight: int):
-    """Each chunk's results, in order, with at most `max_in_flight` chunks submitted (Executor.map reads all ahead)."""
-    in_flight: collections.deque = collections.deque()
-    for chunk in chunks:
-        in_flight.append(pool.submit(_run_chunk, chunk))
-        if len(in_flight) >= max_in_flight:
-            yield in_flight.popleft().result()
-    while in_flight:
-        yield in_flight.popleft().result()
-
-
-def _init_worker(steps: Sequence[Step], main_pid: int | None = None) -> None:
-    """Sets the worker's stages; in a worker process, ends it with the run's main process `main_pid`."""
+def _init_worker(steps: Sequence[Step]) -> None:
+    """Sets the worker's stages."""
     global _worker_steps
     _worker_steps = steps
-    if main_pid is not None:
-        threading.Thread(target=_exit_after, args=(main_pid,), name="exit-with-main", daemon=True).start()
-
-
-def _exit_after(pid: int) -> None:
-    """Exits this process once process `pid` has ended, however it ended (kill -9 included).
-
-    A ProcessPoolExecutor worker waits on a queue whose writing end it holds itself,
-    so it never sees the main process go; the forkserver and the resource tracker wait
-    for the workers. Without this, all of them outlived a killed run (45 s and more).
-    A pidfd (Linux 5.3+) becomes readable when the process ends; elsewhere, poll.
-    """
-    try:
-        select.select([os.pidfd_open(pid)], [], [])
-    except ProcessLookupError:  # already gone
-        pass
-    except (AttributeError, OSError):  # no pidfd_open here
-        while _is_running(pid):
-            time.sleep(EXIT_POLL_SECONDS)
-    os._exit(1)
-
-
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it runs, as another user: the pid was reused
-        return False
-    return True
 
 
 def _run_chunk(chunk: list[Document]) -> tuple[list[Document | Removal], dict[str, StageStats]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 from array_record.python.array_record_module import ArrayRecordWriter
@@ -61,22 +63,33 @@ def write_shard(path: str, docs: Iterable[np.ndarray], seq_len: int, stats_path:
             yield doc
 
     tmp = path + ".tmp"
-    writer = ArrayRecordWriter(tmp, WRITER_OPTIONS)
     try:
-        for sequence in pack(counted(docs), seq_len):
-            writer.write(records.encode_sequence(sequence, seq_len))
-            stats.sequences += 1
-            stats.tokens += len(sequence)
-    except BaseException:
-        writer.close()
-        os.remove(tmp)
+        writer = ArrayRecordWriter(tmp, WRITER_OPTIONS)
+        try:
+            for sequence in pack(counted(docs), seq_len):
+                _checked(writer.write, records.encode_sequence(sequence, seq_len))
+                stats.sequences += 1
+                stats.tokens += len(sequence)
+        finally:
+            _checked(writer.close)  # closing writes the last chunk: a full disk may fail it here
+        if stats_path:
+            with open(stats_path, "w", encoding="utf-8") as f:
+                json.dump(dataclasses.asdict(stats), f)
+    except BaseException:  # no partial shard stays behind, even under a temporary name, to fill the disk
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
         raise
-    writer.close()
-    if stats_path:
-        with open(stats_path, "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(stats), f)
     os.replace(tmp, path)
     return stats
+
+
+def _checked(operation: Callable[..., None], *args: Any) -> None:
+    """A writer's write or close; array_record's RuntimeError for a failed write (disk full, quota, file size
+    limit) is raised as the OSError it is."""
+    try:
+        operation(*args)
+    except RuntimeError as error:
+        raise OSError(str(error)) from None
 
 
 def read_stats(stats_path: str) -> PackStats:

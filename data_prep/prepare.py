@@ -48,7 +48,7 @@ import ml_collections
 import sentencepiece as spm
 from tqdm import tqdm
 
-from data_prep import corpora, curate, mixture, pack, provenance, stages, tokenizer
+from data_prep import corpora, curate, mixture, pack, provenance, stages, tokenizer, workers
 
 from data_prep.sampling import TRAIN, VALIDATION, HashSample, split_of
 from data_prep.stages import upsample
@@ -181,7 +181,7 @@ def _curated(sources: list[corpora.InputSource], config: ml_collections.ConfigDi
             return pickle.load(f)
     start = time.time()
     texts = {part: os.path.join(partial, f"{part}.jsonl") for part in part_names(ledger.sources, mix)}
-    with tempfile.TemporaryDirectory(dir=partial, prefix=".work-") as work:
+    with tempfile.TemporaryDirectory(dir=partial, prefix=".work-") as work, _stopped("curating the inputs", config):
         sample = _read_and_split(sources, config, texts, ledger, work, num_workers, mix)
     kept = kept_parts(ledger.parts, ledger.sources, mix)
     check_shardable(kept, num_shards(kept, config, mix))
@@ -402,12 +402,31 @@ def _write_split(part: str, partial: str, num_docs: int, num_shards: int, model_
                      total=num_docs - total.documents, unit=" docs", mininterval=1)
         docs = tokenizer.encode_documents(model_path, texts, num_workers)
         for index in sorted(set(range(num_shards)) - set(finished)):
-            total += pack.write_shard(os.path.join(config.output_dir, names[index]),
-                                      itertools.islice(docs, counts[index]), config.seq_len, stats_paths[index])
+            with _stopped(f"writing {names[index]}", config):
+                total += pack.write_shard(os.path.join(config.output_dir, names[index]),
+                                          itertools.islice(docs, counts[index]), config.seq_len, stats_paths[index])
         if next(docs, None) is not None or f.readline():
             raise RuntimeError(f"the {part} split has more documents than the {num_docs} counted")
     return records.SplitInfo(shards=names, documents=total.documents, sequences=total.sequences,
                              tokens=total.tokens)
+
+
+@contextlib.contextmanager
+def _stopped(step: str, config: ml_collections.ConfigDict) -> Iterator[None]:
+    """A worker process that died or a write that failed during `step`, as one line saying how to go on.
+
+    Finished steps are kept (the curation pass once done, each shard once renamed), so
+    the same command resumes after the cause is fixed.
+    """
+    resume = "then run the same command again: it resumes after the last finished step"
+    try:
+        yield
+    except workers.BrokenProcessPool:
+        raise ConfigError(f"a worker process died (killed, or out of memory) while {step}; {resume} (with a smaller "
+                          f"config.num_workers={config.num_workers} if memory ran out)") from None
+    except OSError as error:
+        raise ConfigError(f"{step} failed: {error}; free space in config.output_dir={config.output_dir!r} "
+                          f"or fix the cause, {resume}") from None
 
 
 def _unfinished_texts(lines: Iterable[str], counts: list[int], finished: dict[int, pack.PackStats]) -> Iterator[str]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import collections
 import io
 import itertools
-import multiprocessing
 import os
 import re
 import sys
@@ -16,6 +14,7 @@ import numpy as np
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
+from data_prep import workers
 from pretrain_common.errors import ConfigError
 from pretrain_common.tokenizer import LLAMA_RECIPE, TOKENIZER_FILE, load_tokenizer
 
@@ -127,14 +126,9 @@ def encode_documents(model_path: str, texts: Iterable[str], num_workers: int) ->
     Encoding runs in `num_workers` processes that each load the model once. At most
     two batches per worker are in flight, so memory stays bounded on any input size.
     """
-    pending: collections.deque = collections.deque()
-    with multiprocessing.get_context("spawn").Pool(num_workers, _load_in_worker, (model_path,)) as pool:
-        for batch in _batches(texts, ENCODE_BATCH_CHARS):
-            pending.append(pool.apply_async(_encode_batch, (batch,)))
-            if len(pending) >= 2 * num_workers:
-                yield from _split(*pending.popleft().get())
-        while pending:
-            yield from _split(*pending.popleft().get())
+    with workers.pool(num_workers, "spawn", _load_in_worker, (model_path,)) as pool:
+        for encoded in workers.ordered(pool, _encode_batch, _batches(texts, ENCODE_BATCH_CHARS), 2 * num_workers):
+            yield from _split(*encoded)
 
 
 def _split(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:

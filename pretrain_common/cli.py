@@ -15,6 +15,7 @@ any working directory.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import os
 import re
@@ -200,5 +201,10 @@ def main(program: str, commands: dict[str, Command], argv: Sequence[str] | None 
         _exit_usage(str(e))
     try:
         module.run(flag_values, *positional)
+        return
     except errors as e:  # USER_ERRORS, or the command's own: what its input can get wrong
-        sys.exit(f"FATAL {e}")
+        fatal = f"FATAL {e}"
+    # Out of the except clause the error and the frames it held are gone: the progress bars of a run it
+    # stopped close now, so the FATAL line is the last one printed.
+    gc.collect()
+    sys.exit(fatal)

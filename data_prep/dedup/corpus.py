@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import itertools
-import multiprocessing
 import os
 import tempfile
 import time
@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
+from data_prep import workers
 from data_prep.dedup import exact, minhash
 from data_prep.dedup.buckets import DiskBuckets
 from data_prep.dedup.clusters import UnionFind, clusters_from_edges, keeper, size_histogram
@@ -198,24 +199,22 @@ def _fingerprints(docs: Iterable[Document], config: DedupConfig) -> Iterator[tup
     """
     doc_iter = iter(docs)
     chunks = iter(lambda: list(itertools.islice(doc_iter, config.chunk_docs)), [])
-    workers = config.num_workers or len(os.sched_getaffinity(0))
-    serial = itertools.islice(chunks, -(-config.pool_after_docs // config.chunk_docs)) if workers > 1 else chunks
+    num_workers = config.num_workers or len(os.sched_getaffinity(0))
+    serial = itertools.islice(chunks, -(-config.pool_after_docs // config.chunk_docs)) if num_workers > 1 else chunks
     yield from ((chunk, _fingerprint([d.text for d in chunk], config)) for chunk in serial)
     if (first := next(chunks, None)) is None:
         return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        pending = collections.deque()
+    submitted: collections.deque = collections.deque()  # the chunks whose texts went to the workers, in order
+
+    def texts() -> Iterator[list[str]]:
         for chunk in itertools.chain([first], chunks):
-            pending.append((chunk, pool.apply_async(_fingerprint, ([d.text for d in chunk], config))))
-            while len(pending) > 2 * workers:
-                yield _oldest(pending)
-        while pending:
-            yield _oldest(pending)
+            submitted.append(chunk)
+            yield [d.text for d in chunk]
 
-
-def _oldest(pending: collections.deque) -> tuple[list[Document], tuple]:
-    chunk, result = pending.popleft()
-    return chunk, result.get()
+    with workers.pool(num_workers, "spawn") as pool:
+        for fingerprints in workers.ordered(pool, functools.partial(_fingerprint, config=config), texts(),
+                                            2 * num_workers):
+            yield submitted.popleft(), fingerprints
 
 
 def _exact_stage(buckets: DiskBuckets, ids: Sequence[str], removed: dict[int, tuple[Removed, int]]) -> list[list[int]]:

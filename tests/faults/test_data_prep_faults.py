@@ -1,4 +1,5 @@
-"""Faults a long data_prep run meets: hostile input files, a bad output folder, a killed main process.
+"""Faults a long data_prep run meets: hostile input files, a bad output folder, a killed main process or
+worker, a full disk.
 
 Each bad input must end as a removal with a reason in the report, a bad output
 folder as one `FATAL` line; never a traceback, a hang or unbounded memory.
@@ -11,6 +12,8 @@ import inspect
 import json
 import json.decoder
 import os
+import re
+import resource
 import signal
 import socket
 import subprocess
@@ -21,8 +24,9 @@ import pytest
 import zstandard
 
 from configs.data import base
-from data_prep import corpora, prepare, readers
+from data_prep import corpora, pack, prepare, readers
 from data_prep.document import Document
+from pretrain_common import records
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -222,3 +226,104 @@ def test_killing_the_main_process_ends_every_process_it_started(tmp_path, phase,
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(run.pid, signal.SIGKILL)  # whatever outlived the test
+
+
+# --- a worker killed mid-run: the run stops at once with one line naming where, never hangs ---
+
+def _workers(pgid: int, phase: str) -> list[int]:
+    """The pids of a run's pool workers: spawned tokenizer workers, or curation workers forked by the forkserver."""
+    pids = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/stat") as f:
+                state, ppid, group = f.read().rsplit(")", 1)[1].split()[:3]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if int(group) == pgid and state != "Z":
+                    pids[int(pid)] = (int(ppid), f.read())
+    if phase == "tokenize":
+        return [pid for pid, (_, cmdline) in pids.items() if b"spawn_main" in cmdline]
+    return [pid for pid, (ppid, cmdline) in pids.items() if b"forkserver" in cmdline and ppid in pids
+            and b"forkserver" in pids[ppid][1]]
+
+
+def _cpu_seconds(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat") as f:
+            utime, stime = f.read().rsplit(")", 1)[1].split()[11:13]
+        return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+@pytest.mark.parametrize("phase, stages, message", [
+    # killed once it has run stages for a while (its chunks in flight)
+    ("curate", "('gopher_repetition',)", r"while curating the inputs"),
+    # killed once the first shard is being written: batches are in flight on every worker. Before the
+    # pools were ProcessPoolExecutors, multiprocessing.Pool replaced the dead worker and the run waited forever.
+    ("tokenize", "()", r"while writing train-\d{5}-of-\d{5}\.array_record"),
+])
+def test_a_killed_worker_stops_the_run_with_one_line_naming_the_step(tmp_path, phase, stages, message):
+    root, _ = corpora.python_stdlib_files()
+    command = [sys.executable, "-m", "data_prep", "run", "--config=configs/data/base.py",  # 1,200 files: 4 s a pass
+               f"--config.inputs=('{root}/test',)", f"--config.output_dir={tmp_path}", "--config.vocab_size=1000",
+               "--config.tokenizer_sample_bytes=2000000", "--config.num_workers=2", f"--config.stages={stages}"]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as run:
+        try:
+            victim = None
+            while victim is None and run.poll() is None:
+                busy = [pid for pid in _workers(run.pid, phase) if _cpu_seconds(pid) > 0.3]
+                writing = phase == "curate" or any(name.endswith(".array_record.tmp") for name in os.listdir(tmp_path))
+                victim = busy[0] if busy and writing else None
+                time.sleep(0.02)
+            assert victim is not None, f"the run ended before a {phase} worker was seen at work"
+            os.kill(victim, signal.SIGKILL)
+            try:
+                _, stderr = run.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the run hung after its {phase} worker {victim} was killed")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("FATAL a worker process died") and re.search(message, last), last
+    assert "run the same command again" in last and "config.num_workers=2" in last
+
+
+# --- disk full while writing a shard: nothing half-written stays, and the resumed run writes the same bytes ---
+
+FILE_SIZE_LIMIT = 512 * 1024  # above every file of the curation pass below (450 KB at most), below its shard (700 KB)
+
+
+def _limit_file_size():
+    """In the child: a write past FILE_SIZE_LIMIT bytes fails with EFBIG, as one past a full disk with ENOSPC
+    (Python ignores SIGXFSZ, so the write returns the error instead of the signal killing the process)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+def test_a_full_disk_while_writing_a_shard_leaves_nothing_a_resume_would_trust(tmp_path):
+    root, _ = corpora.python_stdlib_files()
+    inputs = (f"{root}/json", f"{root}/email")
+    flags = ["--config=configs/data/base.py", f"--config.inputs={inputs!r}", f"--config.output_dir={tmp_path / 'out'}",
+             "--config.vocab_size=400", "--config.seq_len=128", "--config.validation_fraction=0.0",
+             "--config.num_validation_shards=0", "--config.num_train_shards=1", "--config.num_workers=1",
+             "--config.stages=()"]
+    shard = pack.shard_name("train", 0, 1)
+    full = subprocess.run([sys.executable, "-m", "data_prep", "run", *flags], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, preexec_fn=_limit_file_size)
+    assert full.returncode == 1, full.stderr
+    assert "Traceback" not in full.stderr, full.stderr
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"FATAL writing {shard} failed: ") and "File too large" in last, last
+    [partial] = (tmp_path / "out").glob(prepare.PARTIAL_PREFIX + "*")
+    assert (partial / prepare.CURATED_FILE).exists()  # the curation pass finished: the rerun resumes after it
+    left = sorted(path.name for path in (tmp_path / "out").rglob("*") if path.is_file())
+    assert not [name for name in left if shard in name], left  # no shard, no .tmp of it, no stats of it
+
+    resumed = _cli(*flags, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    reference = tmp_path / "reference"
+    prepare.prepare(_config(reference, inputs, seq_len=128))
+    for name in (shard, prepare.REPORT_FILE, records.METADATA_FILE):
+        assert (tmp_path / "out" / name).read_bytes() == (reference / name).read_bytes(), name
