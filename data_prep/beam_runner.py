@@ -3,9 +3,11 @@
     input files (one element each) -> read (documents keyed by their order in the input)
       -> per segment of config.stages: [corpus stage verdict] -> per-document stages
          (removed documents go aside with stage and reason, counted)
-      -> split -> tokenizer (a combine of the train sample, trained once, a side input)
-      -> shard by contiguous ranges of the kept order -> per shard: sort, tokenize, pack, write
-      -> report.json, timings.json, removed_samples.jsonl, then metadata.json
+      -> split -> tokenizer (a combine of the train sample, trained once)
+      -> shard by contiguous ranges of the kept order -> per shard: its texts in order, to a work file
+      -> the counts, removed samples and shard layout, to a checkpoint                 (pipeline 1)
+    the shards not yet written -> per shard: tokenize, pack, write its stats, then it  (pipeline 2)
+      -> report.json, timings.json, removed_samples.jsonl, then metadata.json          (this process)
 
 Every step is the local runner's own code: per-document stages as they are, corpus
 stages in the Beam form each declares (data_prep/stage.py; dedup runs as shuffles,
@@ -15,10 +17,17 @@ local runner's sequential order wherever order matters: the first document of a
 band group, removed samples, and which shard a document lands in, so the output
 is byte for byte that of `prepare.prepare` on the same config.
 
-Unlike the local runner, a Beam run is not resumable from a partial output (Beam
-retries failed work itself). Inputs are read by the workers at the paths the
-launching machine listed, so on several machines they must be on a shared
-mount; output_dir may be any Beam filesystem path (gs://, hdfs://).
+A run is resumable as the local one is, with the same work folder in output_dir
+(prepare.partial_name: named by the config's hash): pipeline 1 ends by writing its
+checkpoint (prepare.CURATED_FILE) after every shard's texts and the tokenizer; each
+shard is finished once it exists in output_dir (written under a temporary name,
+renamed after its stats). A rerun of the same command skips pipeline 1 if its
+checkpoint exists and writes only the missing shards. Within a pipeline, the
+runner retries failed bundles itself (Dataflow: 4 times per bundle in batch).
+
+Inputs are read by the workers at the paths the launching machine listed, so on
+several machines they must be on a shared mount; output_dir may be any Beam
+filesystem path (gs://, hdfs://).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import functools
 import itertools
 import json
 import os
+import pickle
 import shlex
 import shutil
 import tempfile
@@ -64,21 +74,29 @@ REFUSED_RUNNERS = {"DaskRunner": "Beam's DaskRunner hands every consumer of a mu
 
 
 def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner=FnApiRunner",)) -> dict[str, Any]:
-    """Runs the pipeline on the runner `beam_args` choose (default: in this process); returns the report."""
+    """Runs the pipelines on the runner `beam_args` choose (default: in this process); returns the report.
+
+    Resumable (see the module docstring): a rerun does only what an earlier run of this config left undone.
+    """
     start = time.time()
     sources = prepare.checked_sources(config)
     counts = prepare.source_counts(sources)
     mix = prepare.mixture_of(config, counts)
-    _clear_output_dir(config)
-    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
-        _build(pipeline, config, sources, mix, start)
-    read = lambda name: _read_json(_join(config.output_dir, name))
-    return prepare.joined_report(read(prepare.REPORT_FILE), read(prepare.TIMINGS_FILE))
-
-
-def _read_json(path: str) -> Any:
-    with FileSystems.open(path) as f:
-        return json.load(f)
+    partial = _prepare_output_dir(config)
+    options = PipelineOptions(list(beam_args))
+    checkpoint = _join(partial, prepare.CURATED_FILE)
+    if not FileSystems.exists(checkpoint):
+        with beam.Pipeline(options=options) as pipeline:
+            _build(pipeline, config, sources, mix, partial)
+    curated = pickle.loads(_read(checkpoint))
+    names = [pack.shard_name(part, index, n) for part, n in curated["layout"]["shards"].items() for index in range(n)]
+    missing = [name for name in names if not FileSystems.exists(_join(config.output_dir, name))]
+    if missing:
+        with beam.Pipeline(options=options) as pipeline:
+            _ = pipeline | "Shards" >> beam.Create(missing) | "WriteShards" >> beam.ParDo(_WriteShard(config, partial))
+    _write_dataset_files(config, sources, mix, start, curated, partial)
+    read_json = lambda name: json.loads(_read(_join(config.output_dir, name)))
+    return prepare.joined_report(read_json(prepare.REPORT_FILE), read_json(prepare.TIMINGS_FILE))
 
 
 def parse_beam_options(text: str) -> list[str]:
@@ -96,7 +114,8 @@ def parse_beam_options(text: str) -> list[str]:
 
 
 def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: list[corpora.InputSource],
-           mix: mixture.Mixture | None, start: float) -> None:
+           mix: mixture.Mixture | None, partial: str) -> None:
+    """Pipeline 1: curation, the tokenizer and each shard's texts into `partial`, then the checkpoint."""
     inputs = [(s, part) for s, source in enumerate(sources) for part in range(source.parts)]
     read = (pipeline | "Inputs" >> beam.Create(inputs)
             | "Spread" >> beam.Reshuffle()  # else a runner may fuse Create with Read: every file on one worker
@@ -119,8 +138,8 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
         stats.append(out[STATS])
     placed = docs | "Split" >> beam.Map(lambda od: (*od, split_of(od[1].id, config.validation_fraction, config.seed)))
     counts.append(placed | "KeptCounts" >> beam.Map(lambda p: (("kept", p[1].source, p[2]), 1)))
-    model = beam.pvalue.AsSingleton(placed | "Tokenizer" >> _TrainTokenizer(config))
-    shards = placed | "Pack" >> _PackShards(config, mix, [source.name for source in sources], model)
+    model = placed | "Tokenizer" >> _TrainTokenizer(config, partial)
+    layout, texts = placed | "ShardTexts" >> _ShardTexts(config, mix, [source.name for source in sources], partial)
     removed = removed | "AllRemoved" >> beam.Flatten()
     counts.append(removed | "RemovedCounts" >> beam.Map(lambda r: (("removed", r[1].source, r[1].reason), 1)))
     sum_stats = Accumulate(StageStats, StageStats.__iadd__, StageStats.__iadd__)
@@ -129,9 +148,18 @@ def _build(pipeline: beam.Pipeline, config: ml_collections.ConfigDict, sources: 
         stats=beam.pvalue.AsDict(stats | "AllStats" >> beam.Flatten() | "SumStats" >> beam.CombinePerKey(sum_stats)),
         reports=beam.pvalue.AsDict(tuple(reports) | "AllReports" >> beam.Flatten(pipeline=pipeline)),
         samples=beam.pvalue.AsDict(removed | "Samples" >> _Samples(config.removed_samples_per_reason)),
-        shards=beam.pvalue.AsList(shards), model=model)
+        layout=beam.pvalue.AsSingleton(layout), texts=beam.pvalue.AsList(texts), model=beam.pvalue.AsSingleton(model))
     _ = (pipeline | "Finish" >> beam.Create([None])
-         | "WriteReport" >> beam.Map(_write_dataset_files, config, sources, mix, start, summaries, **side))
+         | "WriteCheckpoint" >> beam.Map(_write_checkpoint, partial, summaries, **side))
+
+
+def _write_checkpoint(_, partial: str, summaries: dict[str, dict[str, Any]], counts: list,
+                      stats: dict[str, StageStats], reports: dict[str, Any], samples: dict[str, list],
+                      layout: dict[str, Any], texts: list, model: bytes) -> None:
+    """Pipeline 1's last step, once every shard's texts and the tokenizer are written: what the report needs."""
+    checkpoint = dict(summaries=summaries, counts=counts, stats=stats, reports=reports, samples=samples,
+                      layout=layout)
+    _write(_join(partial, prepare.CURATED_FILE), pickle.dumps(checkpoint))
 
 
 def _segments(built: Sequence[Stage]) -> list[tuple[CorpusStage | None, list[DocumentStage]]]:
@@ -207,21 +235,22 @@ class _Samples(beam.PTransform):
 
 
 class _TrainTokenizer(beam.PTransform):
-    """(order, doc, split) -> the bytes of tokenizer.model, trained once on the train split's hash sample."""
+    """(order, doc, split) -> the bytes of tokenizer.model, trained once on the train split's hash sample
+    and written to the work folder `partial`."""
 
-    def __init__(self, config: ml_collections.ConfigDict):
+    def __init__(self, config: ml_collections.ConfigDict, partial: str):
         super().__init__()
-        self.config = config
+        self.config, self.partial = config, partial
 
     def expand(self, placed):
         c = self.config
         return (placed | beam.Filter(lambda p: p[2] == TRAIN) | beam.Map(lambda p: (p[1].id, p[1].text))
                 | sample_texts(c.tokenizer_sample_bytes, c.seed)
-                | beam.Map(_train_tokenizer, c))
+                | beam.Map(_train_tokenizer, c, self.partial))
 
 
-def _train_tokenizer(texts: list[str], config: ml_collections.ConfigDict) -> bytes:
-    """Trains as prepare.py does (or takes config.tokenizer_model), writes tokenizer.model to output_dir;
+def _train_tokenizer(texts: list[str], config: ml_collections.ConfigDict, partial: str) -> bytes:
+    """Trains as prepare.py does (or takes config.tokenizer_model), writes tokenizer.model to `partial`;
     returns its bytes."""
     num_threads = config.num_workers or len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as work:
@@ -231,30 +260,32 @@ def _train_tokenizer(texts: list[str], config: ml_collections.ConfigDict) -> byt
             path = tokenizer.train_tokenizer(lines, work, config.vocab_size, num_threads)
         with open(path, "rb") as f:
             model = f.read()
-    _write(_join(config.output_dir, tokenizer.TOKENIZER_FILE), model)
+    _write(_join(partial, tokenizer.TOKENIZER_FILE), model)
     return model
 
 
-class _PackShards(beam.PTransform):
-    """(order, doc, split) -> ((part, shard index), PackStats), each shard written to output_dir.
+class _ShardTexts(beam.PTransform):
+    """(order, doc, split) -> (the layout, the names of the shards whose texts were written to `partial`).
 
     A document's shard follows from its rank in its part's kept order: per (part,
     file) counts give each file's first rank, and the documents of one file are
     ranked by position; shard i takes ranks [i n / k, (i + 1) n / k) as in prepare.py.
     """
 
-    def __init__(self, config: ml_collections.ConfigDict, mix: mixture.Mixture | None, names: list[str], model):
+    def __init__(self, config: ml_collections.ConfigDict, mix: mixture.Mixture | None, names: list[str],
+                 partial: str):
         super().__init__()
-        self.config, self.mix, self.names, self.model = config, mix, names, model
+        self.config, self.mix, self.names, self.partial = config, mix, names, partial
 
     def expand(self, placed):
         by_file = placed | beam.Map(_by_file, self.mix)
         layout = (by_file | beam.combiners.Count.PerKey() | beam.combiners.ToList()
                   | beam.Map(_layout, self.config, self.mix, self.names))
-        return (by_file | "ByFile" >> beam.GroupByKey()
-                | beam.FlatMap(_assign_shards, beam.pvalue.AsSingleton(layout))
-                | "ByShard" >> beam.GroupByKey()
-                | beam.ParDo(_WriteShard(self.config), beam.pvalue.AsSingleton(layout), self.model))
+        written = (by_file | "ByFile" >> beam.GroupByKey()
+                   | beam.FlatMap(_assign_shards, beam.pvalue.AsSingleton(layout))
+                   | "ByShard" >> beam.GroupByKey()
+                   | beam.Map(_write_texts, beam.pvalue.AsSingleton(layout), self.partial))
+        return layout, written
 
 
 def _by_file(placed: tuple[Order, Document, str], mix: mixture.Mixture | None
@@ -288,79 +319,103 @@ def _assign_shards(group: tuple[tuple[str, int, int], Iterable[tuple[Order, str]
         yield (part, bisect.bisect_right(starts, rank) - 1), doc
 
 
-class _WriteShard(beam.DoFn):
-    """One shard: its documents in order, tokenized with the side-input model, packed, written."""
+def _write_texts(shard: tuple[tuple[str, int], Iterable[tuple[Order, str]]], layout: dict[str, Any],
+                partial: str) -> str:
+    """One shard's texts, in order, one JSON string a line, to `partial`; returns the shard's name."""
+    (part, index), docs = shard
+    name = pack.shard_name(part, index, layout["shards"][part])
+    with _created(_join(partial, name + ".jsonl")) as f:
+        for _, text in sorted(docs, key=lambda d: d[0]):
+            f.write(json.dumps(text, ensure_ascii=False).encode("utf-8") + b"\n")
+    return name
 
-    def __init__(self, config: ml_collections.ConfigDict):
-        self.config = config
-        self._sp: tuple[bytes, spm.SentencePieceProcessor] | None = None
+
+class _WriteShard(beam.DoFn):
+    """Pipeline 2, per shard name: its texts from `partial` tokenized, packed, its stats saved, then the shard."""
+
+    def __init__(self, config: ml_collections.ConfigDict, partial: str):
+        self.config, self.partial = config, partial
         self.written = beam.metrics.Metrics.counter("data_prep", "shards_written")
 
-    def process(self, element: tuple[tuple[str, int], Iterable[tuple[Order, str]]], layout: dict[str, Any],
-                model: bytes) -> Iterator[tuple[tuple[str, int], pack.PackStats]]:
-        (part, index), docs = element
-        if self._sp is None or self._sp[0] != model:
-            self._sp = model, spm.SentencePieceProcessor(model_proto=model)
-        texts = [text for _, text in sorted(docs, key=lambda d: d[0])]
-        name = pack.shard_name(part, index, layout["shards"][part])
-        with tempfile.TemporaryDirectory() as work:
+    def setup(self) -> None:
+        self.sp = spm.SentencePieceProcessor(model_proto=_read(_join(self.partial, tokenizer.TOKENIZER_FILE)))
+
+    def process(self, name: str) -> None:
+        with (FileSystems.open(_join(self.partial, name + ".jsonl"), compression_type=CompressionTypes.UNCOMPRESSED)
+              as f, tempfile.TemporaryDirectory() as work):
+            texts = (json.loads(line) for line in f)
             local = os.path.join(work, name)
             stats = pack.write_shard(local, self._encode(texts), self.config.seq_len)
-            with open(local, "rb") as f, _created(_join(self.config.output_dir, name)) as out:
-                shutil.copyfileobj(f, out)
+            _write(_join(self.partial, name + ".json"), json.dumps(dataclasses.asdict(stats)).encode("utf-8"))
+            with open(local, "rb") as shard, _created(_join(self.config.output_dir, name)) as out:
+                shutil.copyfileobj(shard, out)
         self.written.inc()
-        yield (part, index), stats
 
-    def _encode(self, texts: list[str]) -> Iterator[np.ndarray]:
-        for start in range(0, len(texts), ENCODE_BATCH):
-            for ids in self._sp[1].encode(texts[start:start + ENCODE_BATCH], add_eos=True):
+    def _encode(self, texts: Iterator[str]) -> Iterator[np.ndarray]:
+        for batch in iter(lambda: list(itertools.islice(texts, ENCODE_BATCH)), []):
+            for ids in self.sp.encode(batch, add_eos=True):
                 yield np.asarray(ids, dtype=np.int32)
 
 
-def _write_dataset_files(_, config: ml_collections.ConfigDict, sources: list[corpora.InputSource],
-                         mix: mixture.Mixture | None, start: float, summaries: dict[str, dict[str, Any]],
-                         counts: list, stats: dict[str, StageStats],
-                         reports: dict[str, Any], samples: dict[str, list], shards: list, model: bytes) -> None:
-    """The last step: the ledger from the counted side outputs, then the report files and metadata.json last."""
+def _write_dataset_files(config: ml_collections.ConfigDict, sources: list[corpora.InputSource],
+                         mix: mixture.Mixture | None, start: float, curated: dict[str, Any], partial: str) -> None:
+    """The end, in this process: the ledger from pipeline 1's checkpoint and the shards' stats, then the
+    report files, the tokenizer, the work folder removed, and metadata.json last."""
     ledger = Ledger(prepare.source_counts(sources), config.removed_samples_per_reason)
-    for (kind, source, key), n in counts:
+    for (kind, source, key), n in curated["counts"]:
         counted = ledger.sources[source]
         if kind == "read":
             counted.read = n
         else:
             getattr(counted, kind)[key] = n
-    ledger.stages.update(stats)
-    ledger.summaries.update(summaries)
-    ledger.corpus_reports.update(reports)
+    ledger.stages.update(curated["stats"])
+    ledger.summaries.update(curated["summaries"])
+    ledger.corpus_reports.update(curated["reports"])
     ledger.samples.update({reason: [removal for _, removal in sorted(s, key=lambda r: r[0])]
-                           for reason, s in samples.items()})
-    packed = collections.defaultdict(dict)
-    for (part, index), shard in shards:
-        packed[part][index] = shard
+                           for reason, s in curated["samples"].items()})
     parts = {}
     for part in prepare.part_names([s.name for s in sources], mix):
-        if part in packed:  # as prepare.py: parts in split, source and bucket order, those with shards
-            total = sum(packed[part].values(), pack.PackStats())
-            names = [pack.shard_name(part, index, len(packed[part])) for index in sorted(packed[part])]
+        if n := curated["layout"]["shards"].get(part):  # as prepare.py: parts in split, source and bucket order
+            names = [pack.shard_name(part, index, n) for index in range(n)]
+            total = sum((pack.PackStats(**json.loads(_read(_join(partial, name + ".json")))) for name in names),
+                        pack.PackStats())
             parts[part] = records.SplitInfo(names, total.documents, total.sequences, total.tokens)
-    sp = spm.SentencePieceProcessor(model_proto=model)
+    model = _read(_join(partial, tokenizer.TOKENIZER_FILE))
     report, metadata = prepare.report_and_metadata(config, sources, ledger, parts, mix,
-                                                   {"total": time.time() - start}, sp)
-    for name, data in prepare.report_files(report, ledger).items():
+                                                   {"total": time.time() - start},
+                                                   spm.SentencePieceProcessor(model_proto=model))
+    for name, data in {**prepare.report_files(report, ledger), tokenizer.TOKENIZER_FILE: model}.items():
         _write(_join(config.output_dir, name), data)
+    _delete_matching([partial, _join(partial, "*")])
     metadata_json = json.dumps(dataclasses.asdict(metadata), indent=2, sort_keys=True)  # as records.write_metadata
     _write(_join(config.output_dir, records.METADATA_FILE), metadata_json.encode("utf-8"))
 
 
-def _clear_output_dir(config: ml_collections.ConfigDict) -> None:
-    """prepare.check_output_dir, then stale shards and metadata go: a Beam run does not resume."""
+def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
+    """prepare.check_output_dir, then the work folder of this config: kept when resuming, else everything
+    stale goes (other configs' work folders, shards, a replaced dataset's metadata.json)."""
     output_dir = config.output_dir
     finished = prepare.check_output_dir(config, FileSystems.exists)
-    shards = FileSystems.match([_join(output_dir, "*.array_record")])
-    stale = [m.path for result in shards for m in result.metadata_list]
-    FileSystems.delete(stale + [_join(output_dir, records.METADATA_FILE)] if finished else stale)
+    partial = _join(output_dir, prepare.partial_name(config))
+    if finished or config.overwrite or not _delete_matching([_join(partial, "*")], dry_run=True):
+        prefix = _join(output_dir, prepare.PARTIAL_PREFIX)
+        _delete_matching([prefix + "*", prefix + "*/*", _join(output_dir, "*.array_record")]
+                         + [_join(output_dir, records.METADATA_FILE)] * finished)
     if not FileSystems.exists(output_dir):
         FileSystems.mkdirs(output_dir)
+    return partial
+
+
+def _delete_matching(patterns: Sequence[str], dry_run: bool = False) -> list[str]:
+    """Deletes what each pattern matches, in turn (a local folder takes its files with it; an object store has
+    files only); returns the paths."""
+    deleted = []
+    for pattern in patterns:
+        paths = [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
+        if paths and not dry_run:
+            FileSystems.delete(paths)
+        deleted += paths
+    return deleted
 
 
 def _join(folder: str, name: str) -> str:
@@ -378,3 +433,8 @@ def _created(path: str):
 def _write(path: str, data: bytes) -> None:
     with _created(path) as f:
         f.write(data)
+
+
+def _read(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()

@@ -65,8 +65,8 @@ PARTIAL_PREFIX = ".partial-"  # + the config hash: an unfinished run's work file
 CURATED_FILE = "curated.pkl"  # the ledger and timings of pass 1, saved once it and the tokenizer are done
 
 __all__ = ["ConfigError", "REPORT_FILE", "SAMPLES_FILE", "TIMINGS_FILE", "check_output_dir", "check_shardable",
-           "joined_report", "kept_parts", "mixture_of", "num_shards", "part_name", "part_names", "prepare",
-           "report_and_metadata", "report_files", "shard_sizes", "source_counts"]
+           "joined_report", "kept_parts", "mixture_of", "num_shards", "part_name", "part_names", "partial_name",
+           "prepare", "report_and_metadata", "report_files", "shard_sizes", "source_counts"]
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -237,7 +237,7 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as error:  # a parent that is a file, no permission, a read-only filesystem
         raise ConfigError(f"config.output_dir={output_dir!r} cannot be made: {error.strerror}") from None
-    partial = os.path.join(output_dir, PARTIAL_PREFIX + _config_hash(config))
+    partial = os.path.join(output_dir, partial_name(config))
     if finished or config.overwrite or not os.path.isdir(partial):
         for stale in glob.glob(os.path.join(output_dir, PARTIAL_PREFIX + "*")):
             shutil.rmtree(stale)
@@ -262,6 +262,11 @@ def check_output_dir(config: ml_collections.ConfigDict, exists: Callable[[str], 
     if finished and not config.overwrite:
         raise ConfigError(f"{config.output_dir} already holds a dataset; set config.overwrite=True to replace it")
     return finished
+
+
+def partial_name(config: ml_collections.ConfigDict) -> str:
+    """The work folder of an unfinished run of `config` in output_dir (both runners)."""
+    return PARTIAL_PREFIX + _config_hash(config)
 
 
 def _config_hash(config: ml_collections.ConfigDict) -> str:
