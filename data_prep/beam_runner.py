@@ -397,25 +397,26 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
     output_dir = config.output_dir
     finished = prepare.check_output_dir(config, FileSystems.exists)
     partial = _join(output_dir, prepare.partial_name(config))
-    if finished or config.overwrite or not _delete_matching([_join(partial, "*")], dry_run=True):
+    if finished or config.overwrite or not _matching(_join(partial, "*")):
         prefix = _join(output_dir, prepare.PARTIAL_PREFIX)
-        _delete_matching([prefix + "*", prefix + "*/*", _join(output_dir, "*.array_record")]
-                         + [_join(output_dir, records.METADATA_FILE)] * finished)
+        stale = [prefix + "*", prefix + "*/*", _join(output_dir, "*.array_record")]
+        _delete_matching(stale + [_join(output_dir, records.METADATA_FILE)] if finished else stale)
     if not FileSystems.exists(output_dir):
         FileSystems.mkdirs(output_dir)
     return partial
 
 
-def _delete_matching(patterns: Sequence[str], dry_run: bool = False) -> list[str]:
-    """Deletes what each pattern matches, in turn (a local folder takes its files with it; an object store has
-    files only); returns the paths."""
-    deleted = []
+def _matching(pattern: str) -> list[str]:
+    """The paths a glob pattern matches on its filesystem (none is not an error)."""
+    return [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
+
+
+def _delete_matching(patterns: Sequence[str]) -> None:
+    """Deletes what each pattern matches, in turn: a local folder takes its files with it, so the pattern for
+    them then matches nothing; an object store (gs://) has files only."""
     for pattern in patterns:
-        paths = [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
-        if paths and not dry_run:
+        if paths := _matching(pattern):
             FileSystems.delete(paths)
-        deleted += paths
-    return deleted
 
 
 def _join(folder: str, name: str) -> str:
