@@ -10,10 +10,15 @@ source is named after the folder, file, corpus or dataset. OPTIONS are `&`-joine
 - `text=FIELD`: the field or column that holds the text (default `text`), for
   JSONL, Parquet and TFDS inputs.
 - `data_dir=DIR`: where TFDS datasets are prepared (default: TFDS's own).
+- `format=code`: a folder of source trees, one document per file with its language,
+  vendored, lock, binary, generated and minified files removed (data_prep/code.py).
+- `vendored=NAME,NAME`: with format=code, the folder names not descended (default
+  code.VENDORED_FOLDERS; empty: descend everywhere).
 
     web=/data/crawl
     wiki=tfds:wikipedia/20230601.en/train?data_dir=/data/tfds
     /data/books.parquet?text=content
+    repos=/data/repos?format=code&vendored=vendor,node_modules
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import re
 import sysconfig
 from collections.abc import Iterator
 
-from data_prep import readers
+from data_prep import code, readers
 from pretrain_common.errors import ConfigError
 
 PYTHON_STDLIB = "python-stdlib"
@@ -33,7 +38,7 @@ PYTHON_STDLIB = "python-stdlib"
 STDLIB_EXCLUDED_FOLDERS = frozenset({"site-packages", "dist-packages", "test", "tests", "__pycache__"})
 _NAME_PREFIX = re.compile(r"^([\w.-]+)=(.+)$")
 TFDS_SCHEME = "tfds:"
-OPTIONS = frozenset({"text", "data_dir"})
+OPTIONS = frozenset({"text", "data_dir", "format", "vendored"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +74,7 @@ class InputSource:
     files: list[str]
     text_field: str = readers.TEXT_FIELD
     tfds: TfdsSplit | None = None  # read instead of files
+    vendored: frozenset[str] | None = None  # a code tree (format=code): the folders not descended; None: not code
 
     @property
     def parts(self) -> int:
@@ -82,6 +88,8 @@ class InputSource:
         if self.tfds is not None:
             return readers.read_records(self.name, self.tfds.records(), self.text_field, max_bytes)
         files = self.files if part is None else [self.files[part]]
+        if self.vendored is not None:
+            return code.read_code_files(self.name, self.root, files, self.vendored, max_bytes)
         return readers.read_files(self.name, self.root, files, self.text_field, max_bytes)
 
 
@@ -117,7 +125,21 @@ def resolve_input(spec: str) -> InputSource:
     else:
         raise ConfigError(f"config.inputs: {spec!r} is not a file, a folder, a corpus ({', '.join(NAMED_CORPORA)}) "
                           f"or a {TFDS_SCHEME} dataset")
-    return InputSource(name or os.path.basename(os.path.normpath(location)), spec, root, files, text_field)
+    name = name or os.path.basename(os.path.normpath(location))
+    return InputSource(name, spec, root, files, text_field, vendored=_vendored(spec, options))
+
+
+def _vendored(spec: str, options: dict[str, str]) -> frozenset[str] | None:
+    """The folders a code input does not descend (see the module docstring); None for other inputs."""
+    if options.get("format", "code") != "code":
+        raise ConfigError(f"config.inputs: {spec!r}: format={options['format']} is unknown; the one format is code")
+    if "format" not in options:
+        if "vendored" in options:
+            raise ConfigError(f"config.inputs: {spec!r}: vendored= applies to code trees; add format=code")
+        return None
+    if "vendored" not in options:
+        return code.VENDORED_FOLDERS
+    return frozenset(name.lower() for name in options["vendored"].split(",") if name)
 
 
 def _parse_options(location: str) -> tuple[str, dict[str, str]]:

@@ -85,7 +85,7 @@ def list_files(path: str) -> tuple[str, list[str]]:
 
     Links to folders are entries, not followed (a link can loop, or lead out of the
     input); they, dangling links and special files are listed so that the reader
-    counts them (see `_not_read`).
+    counts them (see `not_read`).
     """
     path = os.path.abspath(path)
     if os.path.lexists(path) and not os.path.isdir(path):
@@ -100,7 +100,7 @@ def list_files(path: str) -> tuple[str, list[str]]:
     return path, files
 
 
-def _not_read(path: str) -> str | None:
+def not_read(path: str) -> str | None:
     """Why the entry at `path` is not opened, from its stat alone; None for a regular file (or a link to one).
 
     A FIFO would block the reader forever and a device may never end: anything but a
@@ -228,19 +228,19 @@ def _format_name(path: str, codec: Codec) -> str:
 
 
 def _read_file(source: str, doc_id: str, path: str, text_field: str, max_bytes: int | None) -> Iterator[Result]:
-    if reason := _not_read(path):
+    if reason := not_read(path):
         yield Dropped(doc_id, Removed(STAGE, reason))
         return
     codec = _codec(path)
     name = _format_name(path, codec)
-    reader = next((r for suffixes, r in _READERS if name.endswith(suffixes)), _read_whole)
+    reader = next((r for suffixes, r in _READERS if name.endswith(suffixes)), read_whole)
     try:
         yield from reader(source, doc_id, path, codec, text_field, max_bytes)
     except OSError as e:  # unreadable file: counted once, under its path
         yield Dropped(doc_id, Removed(STAGE, f"unreadable:{type(e).__name__}"))
 
 
-def _read_whole(source: str, doc_id: str, path: str, codec: Codec, text_field: str,
+def read_whole(source: str, doc_id: str, path: str, codec: Codec, text_field: str,
                 max_bytes: int | None) -> Iterator[Result]:
     """The whole file as one document; HTML is marked for the extraction stage.
 

@@ -24,6 +24,7 @@ from ml_collections import config_dict
 from data_prep import contamination, extract, langid
 from data_prep.dedup import DedupConfig
 from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition
+from data_prep.filters.code import code_quality
 from data_prep.stages import upsample
 
 # Set by the pipeline, not by users: which dedup pass runs, and on how many cores.
@@ -102,10 +103,12 @@ def get_config() -> ml_collections.ConfigDict:
     c.gopher_quality = keyword_defaults(gopher_quality)
     c.c4 = keyword_defaults(c4_quality)  # c4.bad_words_path: a word list, e.g. LDNOOBW; None: no list
     c.fineweb_quality = keyword_defaults(fineweb_quality)
+    # code_quality: The Stack / StarCoder rules for source files (inputs read with ?format=code).
+    c.code_quality = keyword_defaults(code_quality)
     # pii has no settings: in `stages`, it replaces emails, public IPs and phone numbers.
     # dedup: shared by exact_dedup and minhash_dedup. scope: None = the whole corpus,
     # "source" = each input on its own (FineWeb: per crawl), or "language" = each language
-    # langid found (with langid before the dedup stage).
+    # langid found, or each programming language (with langid or code_quality before the dedup stage).
     c.dedup = keyword_defaults(DedupConfig, exclude=_DEDUP_SET_BY_STAGE)
     # decontaminate: remove what shares a word n-gram with an evaluation set (data_prep/contamination.py).
     c.decontaminate = ml_collections.ConfigDict()
