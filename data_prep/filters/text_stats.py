@@ -14,10 +14,13 @@ without NLTK's cost:
   apostrophe is a token of its own, also inside a word, as NLTK splits it (`it’s` -> `it`
   `’` `s`).
 
-Languages without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer,
-Myanmar, Tibetan) get one token per character: no dictionary, but word and n-gram
-counts grow with the text as they should. Length-based thresholds tuned for English
-(Gopher's mean word length of 3 to 10) do not transfer; disable them (None) there.
+Runs of scripts written without spaces between words (Chinese, Japanese, Thai, Lao,
+Khmer, Myanmar, Tibetan) are split into words by ICU's dictionary-based word break
+iterator (icu4py, which bundles ICU4C): one maintained segmenter for every such script,
+where FineWeb-2 loads one library per language (jieba, SudachiPy, pythainlp, ...), so
+Gopher's mean word length and n-gram rules measure words there as they do in English
+(a Chinese word is mostly 1 to 3 characters). Text without those scripts never reaches
+ICU: its tokens are the regex's alone.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
+
+from icu4py.breakers import WordBreaker
 
 _NO_SPACE_SCRIPTS = (
     "\u0e00-\u0eff"  # Thai, Lao
@@ -37,20 +42,54 @@ _NO_SPACE_SCRIPTS = (
     "\uff66-\uff9f"  # half-width Katakana
     "\U00020000-\U0002fa1f"  # CJK extensions B and later
 )
-# NLTK splits these off as tokens of their own; every other visible character (letters,
+# NLTK splits these off as tokens of their own (and spaCy the Arabic marks, for FineWeb-2's
+# Arabic stop word "،"); every other visible character (letters,
 # digits, `- / = + | ~ ^ _`, `¶`, `©`, ...) stays inside the token it touches.
-_SPLIT = r"()\[\]{}<>,;:@#$%&?!*\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb\u201e"
+_SPLIT = r"()\[\]{}<>,;:@#$%&?!*\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb\u201e\u060c\u061b\u061f"
 _KEPT = rf"[^\s{_SPLIT}.{_NO_SPACE_SCRIPTS}-]"  # stays in its token; so does a lone "-"
 _RUN = rf"(?:{_KEPT}+|-(?!-){_KEPT}*)(?:-(?!-){_KEPT}*)*"  # "--" is a token of its own
 _JOINER = r"(?:\.|[,:](?=\d)|'(?!(?i:s|re|ve|ll|d|m|t)\b)(?=\w))"
+NO_SPACE_RUN_RE = re.compile(rf"[{_NO_SPACE_SCRIPTS}]+")
 TOKEN_RE = re.compile(
-    rf"[{_NO_SPACE_SCRIPTS}]"  # one token per character of a script without spaces
+    rf"[{_NO_SPACE_SCRIPTS}]+"  # a run of a script without spaces: split into words by ICU below
     rf"|{_JOINER}*{_RUN}(?:{_JOINER}+{_RUN})*"  # 3.11.2, 1,000, O'Neil, os.path
     r"|'(?i:s|re|ve|ll|d|m|t)\b"  # clitic: 's 're 't
     rf"|\.{{2,}}|--|[{_SPLIT}.]"  # ellipsis, double dash, or one split character
 )
 _ALPHANUMERIC_RE = re.compile(r"[^\W_]")
 _LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+def segment(run: str) -> list[str]:
+    """The words of a run of scripts without spaces, by ICU's word break rules and dictionaries.
+
+    The locale does not matter here: ICU picks the dictionary by script. Its `segments()`
+    counts UTF-16 units, so the pieces are taken from the iterator, which yields strings.
+    """
+    return list(WordBreaker(run, "und"))
+
+
+def split_words(text: str) -> list[str]:
+    """`text.split()`, with each run of a script without spaces split into its words.
+
+    C4 counts a line's words by whitespace; this keeps that count for text with spaces.
+    """
+    pieces = text.split()
+    if NO_SPACE_RUN_RE.search(text) is None:
+        return pieces
+    return [word for piece in pieces for part in _split_runs(piece) for word in part]
+
+
+def _split_runs(piece: str) -> Iterable[list[str]]:
+    """The parts of `piece`: its runs of scripts without spaces as ICU's words, what lies between kept whole."""
+    start = 0
+    for match in NO_SPACE_RUN_RE.finditer(piece):
+        if match.start() > start:
+            yield [piece[start:match.start()]]
+        yield segment(match.group())
+        start = match.end()
+    if start < len(piece):
+        yield [piece[start:]]
 
 
 def _has_alphanumeric(token: str) -> bool:
@@ -70,7 +109,11 @@ class TextStats:
     @functools.cached_property
     def tokens(self) -> list[str]:
         """Words and punctuation, in order (what NLTK's `word_tokenize` would return)."""
-        return TOKEN_RE.findall(self.text)
+        tokens = TOKEN_RE.findall(self.text)
+        if NO_SPACE_RUN_RE.search(self.text) is None:
+            return tokens
+        return [word for token in tokens
+                for word in (segment(token) if NO_SPACE_RUN_RE.fullmatch(token) else (token,))]
 
     @functools.cached_property
     def words(self) -> list[str]:

@@ -167,3 +167,15 @@ def test_an_empty_bad_words_list_is_an_error(tmp_path):
     empty.write_text("\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no words"):
         c4_quality(GOOD_PAGE, bad_words_path=empty)
+
+
+# Hand-written Chinese: three lines, five sentences ended by full-width marks, no spaces after them.
+CHINESE = "Debian 是一个自由的操作系统，由全球志愿者开发。它包含数万个软件包。每个软件包都经过测试。\n这是第二行，对吗？很好！"
+
+
+def test_chinese_sentences_end_at_full_width_marks_when_the_line_ends_are_terminal():
+    """With `。？！` as line ends (the language table's, for zh) the lines stay and count 5 sentences;
+    with the English ends every line goes."""
+    assert c4_quality(CHINESE, terminal_punctuation=(".", "\u3002", "\uff1f", "\uff01")) == Cleaned(CHINESE, None)
+    assert c4_quality(CHINESE) == Cleaned(None, "c4:too_few_sentences")
+    assert c4_quality(CHINESE, terminal_punctuation=("\u3002", "\uff01"), min_sentences=6).reason == "c4:too_few_sentences"
