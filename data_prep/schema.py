@@ -23,7 +23,7 @@ from ml_collections import config_dict
 
 from data_prep import contamination, extract, langid
 from data_prep.dedup import DedupConfig
-from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition
+from data_prep.filters import c4_quality, fineweb_quality, gopher_quality, gopher_repetition, languages
 from data_prep.filters.code import code_quality
 from data_prep.stages import upsample
 
@@ -103,6 +103,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.gopher_quality = keyword_defaults(gopher_quality)
     c.c4 = keyword_defaults(c4_quality)  # c4.bad_words_path: a word list, e.g. LDNOOBW; None: no list
     c.fineweb_quality = keyword_defaults(fineweb_quality)
+    # Per-language values of those thresholds and stop words (data_prep/filters/languages.py), for documents
+    # whose language the langid stage found: "fineweb2" (FineWeb-2's, 30 languages, shipped), the path of a
+    # JSON table of the same shape, or None (every language gets the groups' values above).
+    c.language_table = ml_collections.FieldReference(languages.DEFAULT_TABLE, field_type=object)
     # code_quality: The Stack / StarCoder rules for source files (inputs read with ?format=code).
     c.code_quality = keyword_defaults(code_quality)
     # pii has no settings: in `stages`, it replaces emails, public IPs and phone numbers.

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import time
 import types
 import typing
@@ -161,12 +162,20 @@ def settings(function: Callable[..., Any], group: str, config: ml_collections.Co
     Keys that may be None are typed `object` in the config, so that the command line
     can give None (data_prep/schema.py); this is the type check they lack there.
     """
-    values = config[group].to_dict()
+    return checked_keywords(function, config[group].to_dict(), f"config.{group}")
+
+
+def checked_keywords(function: Callable[..., Any], values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`values`, each a keyword argument of `function` of its annotated type; else a ConfigError naming `where`."""
     hints = typing.get_type_hints(function)
+    known = [name for name, parameter in inspect.signature(function).parameters.items()
+             if parameter.default is not parameter.empty]
     for name, value in values.items():
+        if name not in known:
+            raise ConfigError(f"{where} has no key {name!r}; known: {known}")
         if not _is_a(value, hints[name]):
-            raise ConfigError(f"config.{group}.{name} must be {hints[name]}, got {value!r}")
-    return values
+            raise ConfigError(f"{where}.{name} must be {hints[name]}, got {value!r}")
+    return dict(values)
 
 
 def _is_a(value: Any, hint: Any) -> bool:
