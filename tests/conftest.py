@@ -29,10 +29,10 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 _cache_read = compiler._cache_read
 
 
-def _single_device_cache_read(module_name, cache_key, compile_options, backend, executable_devices):
+def _single_device_cache_read(module_name, cache_key, compile_options, backend, executable_devices, *rest):
     if len(executable_devices) > 1:
         return None, None
-    return _cache_read(module_name, cache_key, compile_options, backend, executable_devices)
+    return _cache_read(module_name, cache_key, compile_options, backend, executable_devices, *rest)
 
 
 compiler._cache_read = _single_device_cache_read
