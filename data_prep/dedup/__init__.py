@@ -2,7 +2,7 @@
 
 `deduplicate(documents, workdir, DedupConfig())` is the local driver; the pieces it
 is built from (`normalize`, `minhash.signatures`, `minhash.band_keys`,
-`buckets.DiskBuckets`, `clusters.UnionFind`) are pure or file-local, so a
+`buckets.DiskBuckets`, `components`) are pure or file-local, so a
 distributed runner can call them per shard.
 """
 

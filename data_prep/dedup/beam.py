@@ -3,7 +3,7 @@
     exact:   (order, doc) -> content key -> GroupByKey -> all but the smallest id removed
     MinHash: (order, doc) -> signature -> one record per band -> GroupByKey on (band, band hash)
              -> star edges from the first document of each group, verified by Jaccard
-             -> connected components (a union-find combiner) -> all but the smallest id removed
+             -> connected components (large-star / small-star rounds) -> all but the smallest id removed
 
 Both yield verdicts, (removed id, Duplicate), and one record per cluster: its keeper,
 members, earliest removed member (for the report) and CLUSTER_SIZE (for the keeper).
@@ -11,25 +11,25 @@ Keys, signatures, the edge rule (the earliest document of a run of equal keys to
 other one), verification and the keeper are those of the local driver (corpus.py), so
 both runners remove the same documents and give the same sizes.
 
-Connected components: each bundle of edges builds a partial union-find, and the
-partial ones are merged into one on a single worker. That final union-find holds
-one entry per document with a verified near-duplicate edge (about 200 bytes each:
-a few GB for ten million near-duplicates), the same bound as the local driver;
-documents without a near-duplicate never reach it. An iterative, fully sharded
-algorithm (large-star/small-star) needs a data-dependent number of rounds, which
-a Beam graph fixed before it runs cannot express.
+Connected components: rounds of large-star / small-star (`components`), each a
+GroupByKey on the node, so a worker holds one node's neighbours at a time, never the
+graph. A Beam graph is fixed before it runs, so the rounds are unrolled
+(`DedupConfig.component_rounds`); if the edges are not yet stars after them, the
+remaining edges are joined by one union-find combine on a single worker (the old
+bound: one entry per document with a near-duplicate) rather than giving wrong clusters.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 
 from data_prep.beam_combine import Accumulate
+from data_prep.dedup import components as star_rules
 from data_prep.dedup import exact, minhash
 from data_prep.dedup.clusters import LARGEST_CLUSTERS, UnionFind
 from data_prep.dedup.corpus import CLUSTER_SIZE, DedupConfig, Duplicate, _fingerprint, _scope_of
@@ -68,9 +68,52 @@ class NearDuplicates(beam.PTransform):
                  | "BandKeys" >> beam.FlatMap(_band_records, self.config)
                  | "SameBand" >> beam.GroupByKey()
                  | "VerifiedEdges" >> beam.FlatMap(_star_edges, self.config.verify_threshold))
-        clusters = (edges | "Components" >> beam.CombineGlobally(components())
-                    | "Clusters" >> beam.FlatMap(lambda sets: sets.clusters()))
-        return _verdicts(clusters, minhash.REMOVED)
+        return _verdicts(edges | "Components" >> Components(self.config.component_rounds), minhash.REMOVED)
+
+
+class Components(beam.PTransform):
+    """(node, node) edges -> clusters (lists of nodes, the smallest first), over `rounds` rounds (module docstring)."""
+
+    def __init__(self, rounds: int):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, edges):
+        edges = edges | "BothEnds" >> beam.FlatMap(_both_ends)
+        for index in range(self.rounds):
+            for rule in (star_rules.large_star, star_rules.small_star):
+                edges = (edges | f"{rule.__name__}{index}" >> beam.GroupByKey()
+                         | f"{rule.__name__}{index}Edges" >> beam.FlatMap(_apply, rule))
+        nodes = edges | "ByNode" >> beam.GroupByKey() | "Neighbours" >> beam.MapTuple(_neighbours)
+        stars = beam.pvalue.AsSingleton(nodes | "IsStar" >> beam.MapTuple(star_rules.is_star)
+                                        | "Stars" >> beam.CombineGlobally(all))
+        centred = nodes | "Centred" >> beam.FlatMap(_centred, stars)
+        rest = (edges | "NotStars" >> beam.Filter(lambda edge, done: not done, stars)
+                | "Rest" >> beam.CombineGlobally(components()) | "RestClusters" >> beam.FlatMap(UnionFind.clusters))
+        return (centred, rest) | "Clusters" >> beam.Flatten()
+
+
+def _both_ends(edge: tuple[Node, Node]) -> Iterator[tuple[Node, Node]]:
+    """An undirected edge filed under each end."""
+    yield edge
+    yield edge[::-1]
+
+
+def _neighbours(node: Node, neighbours: Iterable[Node]) -> tuple[Node, list[Node]]:
+    return node, sorted(set(neighbours))
+
+
+def _centred(node: tuple[Node, list[Node]], done: bool) -> Iterator[list[Node]]:
+    """The cluster centred at a node (with its neighbours), once every node is a star."""
+    if done and (cluster := star_rules.star_cluster(*node)):
+        yield cluster
+
+
+def _apply(group: tuple[Node, Iterable[Node]], rule: Callable[[Node, list[Node]], list[tuple[Node, Node]]]
+           ) -> Iterator[tuple[Node, Node]]:
+    """One rule at one node (with its neighbours); its edges filed under both ends."""
+    for edge in rule(*_neighbours(*group)):
+        yield from _both_ends(edge)
 
 
 def _content_keys(element: tuple[Order, Document], config: DedupConfig) -> Iterator[tuple[tuple[int, int], Node]]:

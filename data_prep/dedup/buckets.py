@@ -57,30 +57,37 @@ class DiskBuckets:
             if end > start:
                 records[order[start:end]].tofile(self._files[index])
 
+    def close(self) -> list[str]:
+        """Ends adding; returns the bucket files, for `scan` to read one by one (in any process)."""
+        for f in self._files:
+            f.close()
+        return self.paths
+
     def edges(self, progress: str | None = None) -> Iterator[np.ndarray]:
         """Star edges [m, 2] (run head, other member) of every run of equal keys, bucket by bucket.
 
         With `progress`, a progress bar of that label counts the buckets scanned.
         """
-        for f in self._files:
-            f.close()
-        for path in tqdm(self.paths, desc=progress, unit=" buckets", mininterval=1, disable=progress is None):
-            yield from self._scan(path)
-            os.remove(path)
+        for path in tqdm(self.close(), desc=progress, unit=" buckets", mininterval=1, disable=progress is None):
+            for edges in scan(path, self.max_bucket_bytes, self.level):
+                self.files_scanned += 1
+                yield edges
 
-    def _scan(self, path: str) -> Iterator[np.ndarray]:
-        if os.path.getsize(path) <= self.max_bucket_bytes or self.level >= MAX_LEVEL:
-            self.files_scanned += 1
-            yield star_edges(np.fromfile(path, RECORD))
-            return
-        split = DiskBuckets(path + ".split", SPLIT_FANOUT, self.max_bucket_bytes, self.level + 1)
-        chunk = max(1, self.max_bucket_bytes // RECORD.itemsize)
+
+def scan(path: str, max_bucket_bytes: int, level: int = 0) -> Iterator[np.ndarray]:
+    """Star edges of one bucket file, one array per file loaded (split first if larger than
+    `max_bucket_bytes`); removes the file."""
+    if os.path.getsize(path) <= max_bucket_bytes or level >= MAX_LEVEL:
+        yield star_edges(np.fromfile(path, RECORD))
+    else:
+        split = DiskBuckets(path + ".split", SPLIT_FANOUT, max_bucket_bytes, level + 1)
+        chunk = max(1, max_bucket_bytes // RECORD.itemsize)
         with open(path, "rb") as f:
             while len(records := np.fromfile(f, RECORD, count=chunk)):
                 split._add_records(records)
         yield from split.edges()
-        self.files_scanned += split.files_scanned
         os.rmdir(path + ".split")
+    os.remove(path)
 
 
 def star_edges(records: np.ndarray) -> np.ndarray:

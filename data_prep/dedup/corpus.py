@@ -1,7 +1,8 @@
 """Deduplicating a corpus: exact, then near-duplicate, one document kept per group.
 
     documents -> normalize -> content hash + MinHash signature (all cores)
-      -> keys into disk buckets -> equal keys -> edges -> union-find -> clusters
+      -> keys into disk buckets -> equal keys -> edges
+      -> exact: union-find -> groups; near: components split across processes (see `sharded`)
       -> keep the smallest id of each cluster
 
 Dedup is a corpus-level stage: no document's verdict is known until all are read.
@@ -27,9 +28,9 @@ import numpy as np
 from tqdm import tqdm
 
 from data_prep import workers
-from data_prep.dedup import exact, minhash
+from data_prep.dedup import exact, minhash, sharded
 from data_prep.dedup.buckets import DiskBuckets
-from data_prep.dedup.clusters import UnionFind, clusters_from_edges, keeper, size_histogram
+from data_prep.dedup.clusters import clusters_from_edges, keeper, size_histogram
 from data_prep.dedup.hashing import hash64
 from data_prep.dedup.normalize import NGRAM, normalize_words
 from data_prep.document import Document, Removed
@@ -59,9 +60,12 @@ class DedupConfig:
     # FineWeb does. Verifying costs one signature comparison per candidate and stops
     # a single chance band collision from merging two clusters.
     verify_threshold: float | None = 0.72
+    # Large-star / small-star rounds unrolled in the Beam graph (fixed before it runs; the local
+    # driver loops until done): edges not yet stars after them meet in one union-find on one worker.
+    component_rounds: int = 6
     num_buckets: int = 64  # bucket files written in the first pass
     max_bucket_bytes: int = 256 << 20  # a larger bucket file is split before it is loaded
-    num_workers: int | None = None  # processes for signatures; None: every core
+    num_workers: int | None = None  # processes for signatures and near clusters (edge partitions); None: every core
     # Worker processes start only after this many documents: each spends about 1.5 s
     # importing datasketch (which imports scipy), more than small corpora take in-process.
     pool_after_docs: int = 20_000
@@ -118,14 +122,15 @@ def deduplicate(docs: Iterable[Document], workdir: str, config: DedupConfig = De
         removed: dict[int, tuple[Removed, int]] = {}
         exact_groups = _exact_stage(exact_buckets, ids, removed) if exact_buckets else []
         seconds["exact"] = time.time() - start - sum(seconds.values())
-        near_clusters, edges = _near_stage(near_buckets, sig_path, ids, config, removed) if near_buckets else ([], {})
+        near_clusters, near = _near_stage(near_buckets, sig_path, ids, config, removed) if near_buckets else ([], {})
         seconds["near"] = time.time() - start - sum(seconds.values())
     seconds["total"] = time.time() - start
     reasons = collections.Counter(str(reason) for reason, _ in removed.values())
     stats = {"documents": len(ids), "kept": len(ids) - len(removed), "removed": dict(sorted(reasons.items())),
              "exact_groups": len(exact_groups), "near_clusters": len(near_clusters),
-             "near_cluster_sizes": size_histogram(near_clusters), **edges,
-             "bucket_files": sum(b.files_scanned for b in (exact_buckets, near_buckets) if b), "seconds": seconds}
+             "near_cluster_sizes": size_histogram(near_clusters), **near,
+             "bucket_files": (exact_buckets.files_scanned if exact_buckets else 0) + near.get("bucket_files", 0),
+             "seconds": seconds}
     verdicts = {ids[i]: Duplicate(reason, ids[kept]) for i, (reason, kept) in sorted(removed.items())}
     return DedupResult(len(ids), verdicts, stats, _cluster_sizes(removed, sizes, ids))
 
@@ -226,38 +231,17 @@ def _exact_stage(buckets: DiskBuckets, ids: Sequence[str], removed: dict[int, tu
 
 def _near_stage(buckets: DiskBuckets, sig_path: str, ids: Sequence[str], config: DedupConfig,
                 removed: dict[int, tuple[Removed, int]]) -> tuple[list[list[int]], dict[str, int]]:
-    """Clusters of near-duplicates among the documents the exact stage kept."""
-    counts = {"candidate_edges": 0, "verified_edges": 0}
-    if not ids:
-        return [], counts
-    sigs = np.memmap(sig_path, np.uint32, "r", shape=(len(ids), config.num_perm))
-    to_keeper = _edge_mapping(removed)  # an exact duplicate stands for the document it duplicates
-    sets = UnionFind()
-    for edges in buckets.edges("dedup: near clusters"):
-        edges = to_keeper(edges)
-        edges = edges[edges[:, 0] != edges[:, 1]]
-        counts["candidate_edges"] += len(edges)
-        if config.verify_threshold is not None:
-            edges = edges[minhash.estimated_jaccard(sigs, edges) >= config.verify_threshold]
-        counts["verified_edges"] += len(edges)
-        sets.union_edges(edges)
-    clusters = sets.clusters()
+    """Clusters of near-duplicates among the documents the exact stage kept, found by `num_workers`
+    processes (in this one up to `pool_after_docs`), each holding a share of the edges (see `sharded`)."""
+    keepers = np.arange(len(ids), dtype=np.int64)  # an exact duplicate stands for the document it duplicates
+    keepers[list(removed)] = [kept for _, kept in removed.values()]
+    num_workers = config.num_workers or len(os.sched_getaffinity(0))
+    graph = sharded.Graph(os.path.join(os.path.dirname(sig_path), "near-graph"), sig_path, num_workers,
+                          config.num_perm, config.verify_threshold, config.max_bucket_bytes)
+    clusters, counts = sharded.near_clusters(buckets.close(), keepers, ids, graph,
+                                             num_workers if len(ids) > config.pool_after_docs else 1)
     _remove_all_but_keepers(clusters, ids, minhash.REMOVED, removed)
     return clusters, counts
-
-
-def _edge_mapping(removed: dict[int, tuple[Removed, int]]):
-    """A function replacing each removed document in an edge array by its keeper."""
-    sources = np.array(sorted(removed), np.int64)
-    targets = np.array([removed[i][1] for i in sources.tolist()], np.int64)
-
-    def apply(edges: np.ndarray) -> np.ndarray:
-        if not len(sources):
-            return edges
-        pos = np.minimum(np.searchsorted(sources, edges), len(sources) - 1)
-        return np.where(sources[pos] == edges, targets[pos], edges)
-
-    return apply
 
 
 def _remove_all_but_keepers(clusters: list[list[int]], ids: Sequence[str], reason: Removed,

@@ -13,7 +13,7 @@ alone. Ground truth is computed exactly on normalized 5-gram shingles:
 import itertools
 import random
 
-from ground_truth import jaccard, shingle_set
+from ground_truth import jaccard, perturb, shingle_set
 
 from data_prep.dedup import DedupConfig, deduplicate
 from data_prep.document import Document
@@ -21,20 +21,6 @@ from data_prep.document import Document
 NUM_FAMILIES = 400
 VARIANTS = 4
 MAX_EDIT_RATE = 0.08  # 5-gram Jaccard falls to about 0.45 at 8% edited words
-
-
-def perturb(text: str, rate: float, vocabulary: list[str], rng: random.Random) -> str:
-    """`text` with rate x words (at least one) random insertions, deletions and substitutions."""
-    words = text.split()
-    for _ in range(max(1, round(rate * len(words)))):
-        op, at = rng.choice("ids"), rng.randrange(len(words))
-        if op == "i":
-            words.insert(at, rng.choice(vocabulary))
-        elif op == "d" and len(words) > 1:
-            del words[at]
-        else:
-            words[at] = rng.choice(vocabulary)
-    return " ".join(words)
 
 
 def test_recall_and_precision_on_perturbed_stdlib_docstrings(distinct_docstrings, tmp_path):
