@@ -37,7 +37,7 @@ GIB = 2**30
 
 @dataclasses.dataclass(frozen=True)
 class Generation:
-    usable_gib_per_chip: float  # the HBM XLA compiles against (its RESOURCE_EXHAUSTED limit with libtpu 0.0.42)
+    usable_gib_per_chip: float  # the HBM XLA compiles against (its RESOURCE_EXHAUSTED limit, libtpu 0.0.42-0.0.52)
     torus_dims: int  # v4 and v5p are 3-D tori, v5e and v6e 2-D
     cores_per_chip_in_name: int  # v4-8 and v5p-8 count TensorCores (2 per chip); v5e-8 and v6e-8 count chips
     accelerator_type: str  # the TPU_ACCELERATOR_TYPE prefix libtpu expects
@@ -45,7 +45,8 @@ class Generation:
 
 
 # Datasheet HBM per chip from the Cloud TPU system architecture pages (cloud.google.com/tpu/docs/v4, v5e,
-# v5p, v6e); XLA keeps a little of it for itself except on v5p, whose "95 GB" is 95.74 GiB to XLA.
+# v5p, v6e); XLA keeps a little of it for itself except on v5p, whose "95 GB" is 95.74 GiB to XLA (95.73 to
+# libtpu 0.0.52).
 GENERATIONS = {
     "v4": Generation(30.75, 3, 2, "v4", chip_config="megacore"),  # 32 GiB HBM2
     "v5e": Generation(15.75, 2, 1, "v5litepod"),  # 16 GB HBM2
@@ -274,7 +275,7 @@ def _bytes(number: str, unit: str) -> int:
 def out_of_memory_report(message: str, hbm_bytes: int) -> dict[str, Any]:
     """The does-not-fit verdict from XLA's RESOURCE_EXHAUSTED message, with its byte counts where it gives them."""
     memory: dict[str, Any] = {"hbm": hbm_bytes}
-    found = (re.search(rf"\({_SIZE}\) exceeds available HBM \({_SIZE}\)", message)  # libtpu 0.0.42
+    found = (re.search(rf"\({_SIZE}\) exceeds available HBM \({_SIZE}\)", message)  # libtpu 0.0.42-0.0.52
              or re.search(rf"Used {_SIZE} of {_SIZE} hbm", message))  # older libtpu: "Used 63.80G of 30.75G hbm"
     if found:
         memory["required"] = _bytes(*found.group(1, 2))
