@@ -8,7 +8,8 @@
 #   launch/tpu_pod.sh --dry-run llama7b us-east5-a v5p-128 configs/llama_7b.py gs://bucket/runs/llama7b \
 #       --config.data.dir=/mnt/bucket/data
 #
-# RUNTIME (default v2-alpha-tpuv5) picks the TPU VM image. Every worker must see the same files:
+# RUNTIME (default v2-alpha-tpuv5) picks the TPU VM image; WORKER_PYTHON (default python3.12) the workers'
+# Python, 3.12 or later (jax 0.12), which the image may need installed. Every worker must see the same files:
 # WORKDIR on GCS, the data on local disk or a GCS bucket mounted at the same path on every worker
 # (gcsfuse: ArrayRecord shards are read as local files).
 set -euo pipefail
@@ -25,6 +26,7 @@ fi
 name=$1 zone=$2 type=$3 config=$4 workdir=$5
 shift 5
 runtime=${RUNTIME:-v2-alpha-tpuv5}
+worker_python=${WORKER_PYTHON:-python3.12}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 run() {  # prints the command; runs it unless --dry-run
@@ -40,7 +42,7 @@ archive=/tmp/pretrain-jax-$$.tar.gz
 run git -C "$repo" archive --format=tar.gz --prefix=pretrain-jax/ -o "$archive" HEAD
 run "${tpu[@]}" scp "$archive" "$name:pretrain-jax.tar.gz" --zone="$zone" --worker=all
 run "${tpu[@]}" ssh "$name" --zone="$zone" --worker=all --command="rm -rf pretrain-jax && tar xzf pretrain-jax.tar.gz \
-&& cd pretrain-jax && python3 -m venv .venv && .venv/bin/pip install --quiet -e '.[tpu]'"
+&& cd pretrain-jax && $worker_python -m venv .venv && .venv/bin/pip install --quiet -e '.[tpu]'"
 train="cd pretrain-jax && .venv/bin/python -m pretrain_jax train --distributed=on"
 for arg in "--config=$config" "--workdir=$workdir" "$@"; do train+=" $(printf '%q' "$arg")"; done
 run "${tpu[@]}" ssh "$name" --zone="$zone" --worker=all --command="$train"
