@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
 from typing import Any, Callable, Iterator, NamedTuple
 
 import flax.linen as nn
@@ -236,7 +235,7 @@ def splash_on_mesh(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Ar
         return splash_attention(q, k, v, segment_ids, causal)
     q_spec, kv_spec, k, v = _device_specs(q, k, v, mesh)
     parts = sharding.context_size()
-    head_shards = math.prod(mesh.shape[a] for a in _names(q_spec[2]))
+    head_shards = q.shape[2] // jax.sharding.NamedSharding(mesh, q_spec).shard_shape(q.shape)[2]
     kernel = _splash_kernel(q.shape[2], q.shape[1], causal, parts, head_shards)
     kernel_spec = kernel.manual_sharding_spec(jax.sharding.NamedSharding(mesh, P(q_spec[2], q_spec[1])))
     in_order = np.argsort(sharding.load_balanced_order(q.shape[1], parts))
@@ -249,11 +248,6 @@ def splash_on_mesh(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Ar
     specs = (kernel_spec, q_spec, kv_spec, kv_spec, P(q_spec[0], q_spec[1]), P(q_spec[0], None))
     return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=q_spec,
                          check_vma=False)(kernel, q, k, v, segment_ids, segment_ids)
-
-
-def _names(entry: str | tuple[str, ...] | None) -> tuple[str, ...]:
-    """The mesh axes of one PartitionSpec entry."""
-    return () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
 
 
 def pallas_gpu_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: jax.Array,
