@@ -33,7 +33,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from data_prep.extract import html_to_text  # noqa: E402
-from report import SHARED_FRACTION, busy_cpu_s, cpu_model, header, versions, write_section  # noqa: E402
+from report import (SHARED_FRACTION, busy_cpu_s, cpu_model, header, process_tree, versions,  # noqa: E402
+                    write_section)
 
 CORPORA_DIR = os.path.join(os.path.dirname(REPO), "shared", "corpora")
 SOURCES = (("debian-handbook-html.tar.xz", "debian-handbook-html/en-US/"),
@@ -91,32 +92,6 @@ def write_corpus(folder: str, size: int, source: list[list[str]], seed: int = 0)
     return total / 1e6
 
 
-def tree(root: int) -> dict[int, tuple[int, int]]:
-    """(resident bytes, CPU ticks so far) of `root` and every process below it, by pid. Worker processes
-    started by a forkserver are below it, not below the process that asked for them: only a walk of the
-    tree counts their CPU time (the parent's rusage does not)."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, tuple[int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()  # fields[0] is the state, field 3 of stat(5)
-        except OSError:
-            continue
-        pid = int(entry)
-        children.setdefault(int(fields[1]), []).append(pid)
-        stats[pid] = (int(fields[21]) * os.sysconf("SC_PAGE_SIZE"), int(fields[11]) + int(fields[12]))
-    found, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            found[pid] = stats[pid]
-        todo += children.get(pid, [])
-    return found
-
-
 def disk_bytes(*folders: str) -> int:
     total = 0
     for folder in folders:
@@ -142,9 +117,9 @@ def run(inputs: str, output: str, scratch: str) -> dict:
 
     def watch() -> None:
         while child.poll() is None:
-            processes = tree(child.pid)
+            processes = process_tree(child.pid)
             peak["rss"] = max(peak["rss"], sum(rss for rss, _ in processes.values()))
-            ticks.update({pid: cpu for pid, (_, cpu) in processes.items()})  # a process's last sample counts
+            ticks.update({key: cpu for key, (_, cpu) in processes.items()})  # a process's last sample counts
             peak["disk"] = max(peak["disk"], disk_bytes(output, scratch))
             time.sleep(0.2)
 

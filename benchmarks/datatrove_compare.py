@@ -54,7 +54,7 @@ sys.path.insert(0, REPO)  # configs/ and benchmarks/ are not installed packages
 
 from benchmarks.data_prep_throughput import Page, megabytes, sample_pages, timed  # noqa: E402
 from benchmarks.report import (  # noqa: E402
-    busy_cpu_s, cpu_model, header, load_note, versions, write_section)
+    busy_cpu_s, cpu_model, header, load_note, process_tree, versions, write_section)
 from configs.data import fineweb  # noqa: E402
 from data_prep import corpora, curate, extract, langid, prepare  # noqa: E402
 from data_prep.dedup import DedupConfig, deduplicate  # noqa: E402
@@ -333,29 +333,6 @@ def run_datatrove(input_dir: str, workdir: str, workers: int) -> int:
     return sum(sum(1 for _ in open(os.path.join(kept_dir, f))) for f in os.listdir(kept_dir))
 
 
-def _tree_ticks(root: int) -> dict[tuple[int, str], int]:
-    """utime + stime clock ticks of `root` and every live (or unreaped) descendant, keyed by (pid, start)."""
-    stats = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:  # exited meanwhile
-                continue
-            stats[int(entry)] = (int(fields[1]), fields[19], int(fields[11]) + int(fields[12]))
-    children = collections.defaultdict(list)
-    for pid, (ppid, _, _) in stats.items():
-        children[ppid].append(pid)
-    ticks, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            ticks[(pid, stats[pid][1])] = stats[pid][2]
-            todo += children[pid]
-    return ticks
-
-
 def measured_child(argv: Sequence[str]) -> tuple[float, float, str]:
     """(CPU s of the child's process tree, wall s, its stdout); raises with its stderr if it fails."""
     seen: dict[tuple[int, str], int] = {}
@@ -365,7 +342,7 @@ def measured_child(argv: Sequence[str]) -> tuple[float, float, str]:
 
     def sample() -> None:
         while not done.wait(POLL_S):
-            seen.update(_tree_ticks(proc.pid))
+            seen.update({key: ticks for key, (_, ticks) in process_tree(proc.pid).items()})
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

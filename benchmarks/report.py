@@ -46,6 +46,33 @@ def write_section(text: str, title: str) -> None:
     print(f"wrote {title!r} in {BENCHMARKS_FILE}")
 
 
+def process_tree(root: int) -> dict[tuple[int, str], tuple[int, int]]:
+    """(resident bytes, utime + stime clock ticks) of `root` and every live (or unreaped) descendant, keyed by
+    (pid, start time). Worker processes started by a forkserver are below it, not below the process that asked
+    for them: only a walk of the tree counts their CPU time (the parent's rusage does not)."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()  # fields[0] is the state, field 3 of stat(5)
+            except OSError:  # exited meanwhile
+                continue
+            stats[int(entry)] = (int(fields[1]), fields[19], int(fields[21]) * os.sysconf("SC_PAGE_SIZE"),
+                                 int(fields[11]) + int(fields[12]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, *_) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            _, start, rss, ticks = stats[pid]
+            found[(pid, start)] = (rss, ticks)
+            todo += children.get(pid, [])
+    return found
+
+
 def busy_cpu_s() -> tuple[float, float]:
     """(CPU s the whole machine has been busy, CPU s of this process and its reaped children)."""
     with open("/proc/stat") as f:
