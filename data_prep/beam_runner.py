@@ -41,6 +41,7 @@ import itertools
 import json
 import os
 import pickle
+import re
 import shlex
 import shutil
 import tempfile
@@ -68,6 +69,9 @@ from pretrain_common.errors import ConfigError
 
 REMOVED, STATS, COUNTS = "removed", "stats", "counts"  # tagged outputs beside the kept documents
 ENCODE_BATCH = 256  # documents per SentencePiece call
+# How Beam names the failed step in an error's message, and the error lines of a traceback given as text.
+STEP_NAME = re.compile(r"\[while running '([^']+)'\]")
+ERROR_LINE = re.compile(r"^\w+(?:\.\w+)*(?:Error|Exception|Exit|Interrupt): .+$", re.MULTILINE)
 # Runners that cannot run this pipeline, and why (checked with Beam 2.77 on a dask.distributed LocalCluster).
 REFUSED_RUNNERS = {"DaskRunner": "Beam's DaskRunner hands every consumer of a multi-output DoFn all of its outputs, "
                                  "and recomputes a side input in each task that reads it"}
@@ -86,17 +90,47 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner
     options = PipelineOptions(list(beam_args))
     checkpoint = _join(partial, prepare.CURATED_FILE)
     if not FileSystems.exists(checkpoint):
-        with beam.Pipeline(options=options) as pipeline:
+        with _stopped("1 (curation, tokenizer, shard texts)"), beam.Pipeline(options=options) as pipeline:
             _build(pipeline, config, sources, mix, partial)
     curated = pickle.loads(_read(checkpoint))
     names = [pack.shard_name(part, index, n) for part, n in curated["layout"]["shards"].items() for index in range(n)]
     missing = [name for name in names if not FileSystems.exists(_join(config.output_dir, name))]
     if missing:
-        with beam.Pipeline(options=options) as pipeline:
+        with _stopped(f"2 (writing {len(missing)} shards)"), beam.Pipeline(options=options) as pipeline:
             _ = pipeline | "Shards" >> beam.Create(missing) | "WriteShards" >> beam.ParDo(_WriteShard(config, partial))
     _write_dataset_files(config, sources, mix, start, curated, partial)
     read_json = lambda name: json.loads(_read(_join(config.output_dir, name)))
     return prepare.joined_report(read_json(prepare.REPORT_FILE), read_json(prepare.TIMINGS_FILE))
+
+
+@contextlib.contextmanager
+def _stopped(pipeline: str) -> Iterator[None]:
+    """A pipeline that failed, as one line: the step and the cause Beam reports, and how to go on.
+
+    Beam has already logged the failure with its traceback; it raises it again as the step's
+    error type or a RuntimeError carrying the worker's traceback as text, the step's name in
+    either. What pipeline 1 finished is its checkpoint and pipeline 2's each shard written,
+    so the same command resumes once the cause is fixed.
+    """
+    try:
+        yield
+    except ConfigError:  # the config, found wrong while the pipeline is built: its own line
+        raise
+    except Exception as error:  # noqa: BLE001 (a step's error of any type: all end the run the same way)
+        message = str(error)
+        step = STEP_NAME.search(message)
+        in_step = f" in step {step.group(1)!r}" if step else ""
+        raise ConfigError(f"Beam pipeline {pipeline} failed{in_step}: {_cause(message)}; fix the cause and run "
+                          "the same command again: it resumes after the last finished step") from None
+
+
+def _cause(message: str) -> str:
+    """The innermost error line of a Beam failure's message (a worker's traceback as text), without step names."""
+    lines = ERROR_LINE.findall(message) or [message.strip().splitlines()[0] if message.strip() else "unknown error"]
+    cause = STEP_NAME.sub("", lines[-1]).strip()
+    if cause.startswith("RuntimeError: ") and ERROR_LINE.match(cause[len("RuntimeError: "):]):
+        cause = cause[len("RuntimeError: "):]  # Beam's wrapper around an error it could not re-raise as its type
+    return cause if len(cause) <= 500 else cause[:500] + "..."
 
 
 def parse_beam_options(text: str) -> list[str]:

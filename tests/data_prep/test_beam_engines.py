@@ -77,6 +77,24 @@ def test_a_multi_process_beam_run_writes_the_local_runners_dataset(case, inputs,
         assert (beam_dir / name).read_bytes() == (local_dir / name).read_bytes(), name
 
 
+def test_a_multi_process_beam_run_that_fails_ends_in_one_line_and_the_same_command_resumes(inputs, tmp_path):  # noqa: F811
+    beam_dir = tmp_path / "beam"
+    blocked = beam_dir / "validation-00000-of-00001.array_record.tmp"
+    blocked.mkdir(parents=True)  # where that shard is written first: the worker writing it fails there
+    command = [sys.executable, "-m", "data_prep", "run", "--runner=beam", "--config=configs/data/base.py",
+               *_overrides(_config("dedup", inputs, None, beam_dir)), f"--beam_options={MULTI_PROCESS}"]
+    failed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    last = failed.stderr.strip().splitlines()[-1]  # Beam's workers log the failed bundle's traceback before it
+    assert last.startswith("FATAL Beam pipeline 2 (writing "), last
+    assert "in step 'WriteShards'" in last and "Is a directory" in last and "run the same command again" in last
+
+    blocked.rmdir()  # the cause fixed
+    resumed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(list(beam_dir.glob("*.array_record"))) == 4
+
+
 @pytest.mark.parametrize("options", ["--runner=DaskRunner",
                                      "--runner=apache_beam.runners.dask.dask_runner.DaskRunner --dask_npartitions=4"])
 def test_the_dask_runner_is_refused_with_the_engine_to_use_instead(options):

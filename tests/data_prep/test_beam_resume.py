@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from data_prep import beam_runner, prepare
+from pretrain_common.errors import ConfigError
 from tests.data_prep.test_beam_runner import _config, inputs  # noqa: F401 (fixture)
 
 IN_PROCESS = ["--runner=FnApiRunner"]
@@ -27,7 +28,8 @@ def test_a_beam_run_that_died_writing_a_shard_resumes_with_only_the_missing_shar
     config = _config("dedup", own, None, beam_dir)
     blocked = beam_dir / "validation-00000-of-00001.array_record.tmp"
     blocked.mkdir(parents=True)  # where that shard is written first: the run dies there
-    with pytest.raises(RuntimeError, match="Is a directory"):
+    with pytest.raises(ConfigError, match=r"^Beam pipeline 2 \(writing 4 shards\) failed in step 'WriteShards': "
+                                          r"IsADirectoryError: \[Errno 21\] Is a directory: .*; fix the cause"):
         beam_runner.run(config, IN_PROCESS)
     assert (beam_dir / prepare.partial_name(config) / prepare.CURATED_FILE).exists()
     finished = {path.name: _identity(path) for path in beam_dir.glob("*.array_record")}
