@@ -37,6 +37,7 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import io
 import itertools
 import json
 import os
@@ -56,6 +57,7 @@ import sentencepiece as spm
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import create_runner
 
 from data_prep import corpora, curate, mixture, pack, prepare, stages, tokenizer
 from data_prep.beam_combine import Accumulate, sample_texts
@@ -69,9 +71,12 @@ from pretrain_common.errors import ConfigError
 
 REMOVED, STATS, COUNTS = "removed", "stats", "counts"  # tagged outputs beside the kept documents
 ENCODE_BATCH = 256  # documents per SentencePiece call
-# How Beam names the failed step in an error's message, and the error lines of a traceback given as text.
-STEP_NAME = re.compile(r"\[while running '([^']+)'\]")
-ERROR_LINE = re.compile(r"^\w+(?:\.\w+)*(?:Error|Exception|Exit|Interrupt): .+$", re.MULTILINE)
+# How Beam names the failed step in an error's message; a traceback given as text (a worker's); the start
+# of an exception's line in one (its type, maybe dotted); and our ConfigError's there.
+STEP_NAME = re.compile(r" ?\[while running '([^']+)'\]")
+TRACEBACK = "Traceback (most recent call last):"
+ERROR_TYPE = re.compile(r"^[A-Za-z_][\w.]*(: |$)")
+REMOTE_CONFIG_ERROR = f"{ConfigError.__module__}.{ConfigError.__qualname__}: "
 # Runners that cannot run this pipeline, and why (checked with Beam 2.77 on a dask.distributed LocalCluster).
 REFUSED_RUNNERS = {"DaskRunner": "Beam's DaskRunner hands every consumer of a multi-output DoFn all of its outputs, "
                                  "and recomputes a side input in each task that reads it"}
@@ -90,13 +95,15 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner
     options = PipelineOptions(list(beam_args))
     checkpoint = _join(partial, prepare.CURATED_FILE)
     if not FileSystems.exists(checkpoint):
-        with _stopped("1 (curation, tokenizer, shard texts)"), beam.Pipeline(options=options) as pipeline:
+        resume = "it runs pipeline 1 again (nothing of it is kept before its checkpoint)"
+        with _stopped("1 (curation, tokenizer, shard texts)", resume), beam.Pipeline(options=options) as pipeline:
             _build(pipeline, config, sources, mix, partial)
     curated = pickle.loads(_read(checkpoint))
     names = [pack.shard_name(part, index, n) for part, n in curated["layout"]["shards"].items() for index in range(n)]
     missing = [name for name in names if not FileSystems.exists(_join(config.output_dir, name))]
     if missing:
-        with _stopped(f"2 (writing {len(missing)} shards)"), beam.Pipeline(options=options) as pipeline:
+        step, resume = f"2 (writing {len(missing)} shard{'s' * (len(missing) > 1)})", "it writes the shards still missing"
+        with _stopped(step, resume), beam.Pipeline(options=options) as pipeline:
             _ = pipeline | "Shards" >> beam.Create(missing) | "WriteShards" >> beam.ParDo(_WriteShard(config, partial))
     _write_dataset_files(config, sources, mix, start, curated, partial)
     read_json = lambda name: json.loads(_read(_join(config.output_dir, name)))
@@ -104,44 +111,69 @@ def run(config: ml_collections.ConfigDict, beam_args: Sequence[str] = ("--runner
 
 
 @contextlib.contextmanager
-def _stopped(pipeline: str) -> Iterator[None]:
-    """A pipeline that failed, as one line: the step and the cause Beam reports, and how to go on.
+def _stopped(pipeline: str, resume: str) -> Iterator[None]:
+    """A pipeline whose step failed, as one line: the step and the cause Beam reports, and how to go on.
 
-    Beam has already logged the failure with its traceback; it raises it again as the step's
-    error type or a RuntimeError carrying the worker's traceback as text, the step's name in
-    either. What pipeline 1 finished is its checkpoint and pipeline 2's each shard written,
-    so the same command resumes once the cause is fixed.
+    Beam has already logged the step's failure with its traceback; it raises it again as the
+    step's error type or a RuntimeError, with the step's name in the message, and from worker
+    processes with their traceback as text. A ConfigError of a step is its own line, as in
+    the local runner. Anything else (building the pipeline, Beam itself) keeps its traceback.
     """
     try:
         yield
-    except ConfigError:  # the config, found wrong while the pipeline is built: its own line
-        raise
+    except ConfigError as error:  # found while building, or in a step in this process (Beam added its name)
+        raise ConfigError(STEP_NAME.sub("", str(error)).strip()) from None
     except Exception as error:  # noqa: BLE001 (a step's error of any type: all end the run the same way)
         message = str(error)
+        if not (STEP_NAME.search(message) or TRACEBACK in message or isinstance(error, OSError)):
+            raise
+        cause = _cause(error)
+        if cause.startswith(REMOTE_CONFIG_ERROR):  # a ConfigError in a worker process, come back as text
+            raise ConfigError(cause[len(REMOTE_CONFIG_ERROR):]) from None
         step = STEP_NAME.search(message)
         in_step = f" in step {step.group(1)!r}" if step else ""
-        raise ConfigError(f"Beam pipeline {pipeline} failed{in_step}: {_cause(message)}; fix the cause and run "
-                          "the same command again: it resumes after the last finished step") from None
+        raise ConfigError(f"Beam pipeline {pipeline} failed{in_step}: {cause}; fix the cause and run the same "
+                          f"command again: {resume}") from None
 
 
-def _cause(message: str) -> str:
-    """The innermost error line of a Beam failure's message (a worker's traceback as text), without step names."""
-    lines = ERROR_LINE.findall(message) or [message.strip().splitlines()[0] if message.strip() else "unknown error"]
-    cause = STEP_NAME.sub("", lines[-1]).strip()
-    if cause.startswith("RuntimeError: ") and ERROR_LINE.match(cause[len("RuntimeError: "):]):
-        cause = cause[len("RuntimeError: "):]  # Beam's wrapper around an error it could not re-raise as its type
+def _cause(error: Exception) -> str:
+    """The failed step's error as `Type: first line of its message`: from the exception itself, or from the
+    last traceback in its message (a worker's, as text), without Beam's step names or its RuntimeError wrapper."""
+    message = STEP_NAME.sub("", str(error)).strip()
+    if TRACEBACK in message:  # frames are indented; the exception's line is the first after them that is not
+        lines = message.rsplit(TRACEBACK, 1)[1].splitlines()
+        cause = next((line for line in lines[1:] if line.strip() and not line[0].isspace()), lines[-1]).strip()
+    else:
+        first = message.splitlines()[0] if message else ""
+        typed = type(error) is RuntimeError and ERROR_TYPE.match(first)  # Beam's wrapper names the error's type
+        cause = first if typed else f"{type(error).__name__}: {first}" if first else type(error).__name__
+    if cause.startswith("RuntimeError: ") and ERROR_TYPE.match(cause[len("RuntimeError: "):]):
+        cause = cause[len("RuntimeError: "):]
     return cause if len(cause) <= 500 else cause[:500] + "..."
 
 
 def parse_beam_options(text: str) -> list[str]:
     """`--beam_options="--runner=FnApiRunner --direct_num_workers=2"` to Beam's argument list.
 
-    A runner that cannot run this pipeline (REFUSED_RUNNERS) is a ConfigError naming the one to use.
+    Options Beam cannot take (a bad value, a runner it does not know) are a ConfigError with Beam's
+    reason; a runner that cannot run this pipeline (REFUSED_RUNNERS), one naming the one to use.
     """
-    args = shlex.split(text)
-    runner = (PipelineOptions(args).view_as(StandardOptions).runner or "").rpartition(".")[2]
-    if runner in REFUSED_RUNNERS:
-        raise ConfigError(f"--beam_options={text!r}: {REFUSED_RUNNERS[runner]}; on one machine use "
+    said = io.StringIO()
+    try:
+        args = shlex.split(text)
+        options = PipelineOptions(args)
+        with contextlib.redirect_stderr(said):
+            options.get_all_options()  # parses every option's value: argparse exits on a bad one
+        runner = options.view_as(StandardOptions).runner
+        if runner and runner.rpartition(".")[2] not in REFUSED_RUNNERS:
+            create_runner(runner)
+    except SystemExit:
+        reason = said.getvalue().strip().splitlines()[-1] if said.getvalue().strip() else "not Beam's options"
+        raise ConfigError(f"--beam_options={text!r}: {reason.partition('error: ')[2] or reason}") from None
+    except (ValueError, ImportError) as error:  # unbalanced quotes, an unknown runner, a runner's missing extra
+        raise ConfigError(f"--beam_options={text!r}: {error}") from None
+    if runner and (refused := runner.rpartition(".")[2]) in REFUSED_RUNNERS:
+        raise ConfigError(f"--beam_options={text!r}: {REFUSED_RUNNERS[refused]}; on one machine use "
                           f"--runner=FnApiRunner --direct_running_mode=multi_processing --direct_num_workers=N, "
                           f"on a cluster DataflowRunner, FlinkRunner or SparkRunner (docs/data_prep.md)")
     return args
@@ -436,7 +468,10 @@ def _prepare_output_dir(config: ml_collections.ConfigDict) -> str:
         stale = [prefix + "*", prefix + "*/*", _join(output_dir, "*.array_record")]
         _delete_matching(stale + [_join(output_dir, records.METADATA_FILE)] if finished else stale)
     if not FileSystems.exists(output_dir):
-        FileSystems.mkdirs(output_dir)
+        try:
+            FileSystems.mkdirs(output_dir)
+        except OSError as error:  # a parent that is a file, no permission (Beam's message carries the cause)
+            raise ConfigError(f"config.output_dir={output_dir!r} cannot be made: {error}") from None
     return partial
 
 
