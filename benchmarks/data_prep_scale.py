@@ -9,17 +9,21 @@ Real pages: the English pages of the Debian administrator's handbook and the Pyt
 documentation (../shared/corpora) and every HTML page of the Debian documentation packages
 in DEBIAN_DOCS (`apt-get download`, unpacked into --cache): 28,104 pages.
 
-- JSON lines (`--sizes`): the pages' extracted text cut into paragraphs. Each document is a
-  run of 3 to 12 consecutive paragraphs of one page from a random place, and one in ten is a
+- JSON lines (`--sizes`): the extracted text of the pages with 3+ paragraphs (lines of 8+
+  words), 17,500 of them. Each document is a run of up to 12 consecutive paragraphs of one
+  page from a random place (3 to 12, fewer at a page's end), and one in ten is a
   near-duplicate of an earlier document (a few words dropped or swapped), so exact and MinHash
   dedup have real work at every size. Recipe: configs/data/fineweb.py's stages after
   extraction (langid, Gopher, C4, FineWeb, PII, exact and MinHash dedup), then the tokenizer
   and packing.
-- HTML (`--html-sizes`): the whole path from crawl files. The pages as HTTP responses in WARC
-  files, each page once and then again, as a crawl revisits it, with a few words changed in up
-  to three of its text runs, until the size is reached. Recipe: the same with extraction first,
-  by the default engine (resiliparse; FineWeb's trafilatura costs about 30 ms more CPU per page,
-  "data_prep vs datatrove" above).
+  `--capped-sample-mb` adds a run of the largest size with a small tokenizer sample: what
+  tokenizer_sample_bytes does to memory.
+- HTML (`--html-sizes`): the whole path from crawl files. All 28,104 pages as HTTP responses in
+  gzipped WARC files, each page once and then again, as a crawl revisits it, with a few words
+  changed in up to three of its text runs, until the size is reached. Recipe: the same with
+  extraction first, by the default engine, resiliparse (FineWeb's config says trafilatura,
+  which costs about 30 ms more CPU per page, "data_prep vs datatrove" above); the url stage,
+  which needs blocklists, is left out.
 
 Every run uses every core. Peak memory is the sum of the resident memory of the run's whole
 process tree, sampled every 0.2 s; temporary disk is the output folder (the run's work folder
@@ -29,6 +33,7 @@ is inside it) and TMPDIR, sampled alike.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
@@ -83,7 +88,7 @@ def html_files(cache: str) -> list[tuple[str, str]]:
                 reason = getattr(e, "stderr", "") or str(e)
                 raise SystemExit(f"cannot download the Debian package {package} (apt-get download, on Debian or "
                                  f"Ubuntu with deb.debian.org reachable): {reason.strip()[-300:]}")
-            deb = next(name for name in os.listdir(cache) if name.startswith(package + "_") and name.endswith(".deb"))
+            deb = newest_deb(cache, package)
             subprocess.run(["dpkg-deb", "-x", deb, folder + ".part"], cwd=cache, check=True)
             os.rename(folder + ".part", folder)
         folders.append((package, folder))
@@ -147,23 +152,26 @@ def write_corpus(folder: str, size: int, source: list[list[str]], seed: int = 0)
 
 
 TEXT_RUN = re.compile(r">([^<>]{40,})<")  # text between two tags
+CODE_BLOCK = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)  # text there is not the page's
 
 
 def revisited(html: str, rng: random.Random) -> str:
-    """`html` with up to three of its text runs of 8+ space-separated words edited by `near_duplicate`."""
-    runs = [m for m in TEXT_RUN.finditer(html) if len(m.group(1).split(" ")) >= 8]
+    """`html` with up to three of its text runs of 8+ space-separated words (outside scripts and styles) edited by
+    `near_duplicate`."""
+    code = [m.span() for m in CODE_BLOCK.finditer(html)]
+    runs = [m for m in TEXT_RUN.finditer(html) if len(m.group(1).split(" ")) >= 8
+            and not any(start <= m.start() < end for start, end in code)]
     for m in sorted(rng.sample(runs, min(3, len(runs))), key=lambda m: m.start(), reverse=True):
         html = html[:m.start(1)] + near_duplicate(m.group(1), rng) + html[m.end(1):]
     return html
 
 
 def write_html_corpus(folder: str, size: int, files: list[tuple[str, str]], seed: int = 0) -> float:
-    """`size` pages as FILES WARC files of HTTP responses: each page once (in a random order), then
-    revisits (`revisited`) round the pages again until `size`; returns their megabytes."""
+    """`size` pages as FILES gzipped WARC files of HTTP responses: each page once (in a random order), then
+    revisits (`revisited`) round the pages again until `size`; returns their megabytes (compressed)."""
     rng = random.Random(seed)
     order = rng.sample(files, len(files))
-    outs = [open(os.path.join(folder, f"part-{i:02d}.warc"), "wb") for i in range(FILES)]
-    total = 0
+    outs = [gzip.open(os.path.join(folder, f"part-{i:02d}.warc.gz"), "wb", compresslevel=6) for i in range(FILES)]
     for n in range(size):
         uri, path = order[n % len(order)]
         html = read_page(path)
@@ -175,10 +183,10 @@ def write_html_corpus(folder: str, size: int, files: list[tuple[str, str]], seed
                                  + html.encode("utf-8"))
         record.headers["WARC-Target-URI"] = uri
         record.headers["Content-Type"] = "application/http; msgtype=response"
-        total += record.write(outs[n % FILES])
+        record.write(outs[n % FILES])
     for out in outs:
         out.close()
-    return total / 1e6
+    return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder)) / 1e6
 
 
 def disk_bytes(*folders: str) -> int:
@@ -193,26 +201,39 @@ def disk_bytes(*folders: str) -> int:
     return total
 
 
-def run(inputs: str, output: str, scratch: str, stages: tuple[str, ...]) -> dict:
+PROGRESS = re.compile(r"^(?:\x1b\[A)*(.+?):\s+(?:\d+%\||\d[\d,.]*\s*\S*\s*\[)")  # a tqdm bar: its label
+PHASE_MESSAGES = ("training the tokenizer",)
+
+
+def phase_of(line: str) -> str | None:
+    """The phase a line of data-prep's output starts, if it starts one: a progress bar's label (the
+    per-document stages' long one shortened), or a message of PHASE_MESSAGES."""
+    if match := PROGRESS.match(line):
+        return "per-document stages" if "+" in match.group(1) else match.group(1).strip()
+    return next((message for message in PHASE_MESSAGES if line.startswith(message)), None)
+
+
+def run(inputs: str, output: str, scratch: str, stages: tuple[str, ...], overrides: tuple[str, ...] = ()) -> dict:
     """One `data-prep run`, watched: wall s, CPU s of the process tree (each process's last sample: up to
     0.2 s of each one's end is missed), peak memory (and the phase the run was in; the main process's own
     peak), peak disk."""
     command = [os.path.join(os.path.dirname(sys.executable), "data-prep"), "run", "--config=configs/data/fineweb.py",
                f"--config.stages={stages!r}", f"--config.extract.engine={DEFAULT_ENGINE}",
                f"--config.inputs={(f'web={inputs}',)!r}",
-               f"--config.output_dir={output}"]
-    peak, ticks, phase, log = {"rss": 0, "main": 0, "disk": 0, "phase": ""}, {}, ["start"], []
+               f"--config.output_dir={output}", *overrides]
+    peak, ticks, phase, log, by_phase = {"rss": 0, "main": 0, "disk": 0, "phase": ""}, {}, ["start"], [], {}
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "TMPDIR": scratch},
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def follow() -> None:
-        """The run's output, and its phase: the label of the last progress bar or message it printed."""
+        """The run's output, and its phase: the label of the last progress bar or phase message it printed."""
+        pending = b""
         while chunk := os.read(child.stdout.fileno(), 1 << 16):
             log.append(chunk)
-            lines = [text for text in re.split(rb"[\r\n]", chunk) if text.strip()]
-            if lines:
-                phase[0] = lines[-1].decode("utf-8", "replace").split(":")[0].strip()[:60]
+            *lines, pending = re.split(rb"[\r\n]", pending + chunk)
+            for text in lines:
+                phase[0] = phase_of(text.decode("utf-8", "replace")) or phase[0]
 
     def watch() -> None:
         while child.poll() is None:
@@ -220,7 +241,9 @@ def run(inputs: str, output: str, scratch: str, stages: tuple[str, ...]) -> dict
             rss = sum(rss for rss, _ in processes.values())
             if rss > peak["rss"]:
                 peak.update(rss=rss, phase=phase[0])
-            peak["main"] = max([peak["main"]] + [rss for (pid, _), (rss, _) in processes.items() if pid == child.pid])
+            main = max([rss for (pid, _), (rss, _) in processes.items() if pid == child.pid], default=0)
+            peak["main"] = max(peak["main"], main)
+            by_phase[phase[0]] = max(by_phase.get(phase[0], 0), main)
             ticks.update({key: cpu for key, (_, cpu) in processes.items()})  # a process's last sample counts
             peak["disk"] = max(peak["disk"], disk_bytes(output, scratch))
             time.sleep(0.2)
@@ -233,10 +256,12 @@ def run(inputs: str, output: str, scratch: str, stages: tuple[str, ...]) -> dict
     for thread in threads:
         thread.join()
     if child.returncode:
-        raise SystemExit(f"data-prep run failed (exit {child.returncode}):\n{b''.join(log)[-3000:].decode()}")
+        raise SystemExit(f"data-prep run failed (exit {child.returncode}):\n"
+                         f"{b''.join(log)[-3000:].decode('utf-8', 'replace')}")
     cpu = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
     report = json.load(open(os.path.join(output, "report.json")))
-    return {"wall": wall, "cpu": cpu, "rss": peak["rss"], "main": peak["main"], "peak_phase": peak["phase"], "disk": peak["disk"], "kept": report["documents"]["kept"],
+    return {"wall": wall, "cpu": cpu, "rss": peak["rss"], "main": peak["main"], "peak_phase": peak["phase"], "main_by_phase": by_phase,
+            "kept_chars": report["stages"][-1]["chars_out"], "disk": peak["disk"], "kept": report["documents"]["kept"],
             "tokens": sum(split["tokens"] for split in report["splits"].values()), "output": disk_bytes(output),
             "removed_by": {stage["stage"]: stage["docs_in"] - stage["docs_out"] for stage in report["stages"]}}
 
@@ -245,6 +270,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="JSON-lines documents per run, comma-separated")
     parser.add_argument("--html-sizes", default="100000", help="HTML pages (in WARC files) per run, comma-separated")
+    parser.add_argument("--capped-sample-mb", type=int, default=25,
+                        help="one more run of the largest JSON-lines size with config.tokenizer_sample_bytes this "
+                             "small, to show what the cap does to memory (0: none)")
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/pretrain-jax/scale-pages"),
                         help="where the real pages are unpacked (kept between runs)")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
@@ -254,41 +282,55 @@ def main() -> None:
     source = paragraphs(files)
     print(f"{len(files):,} real pages, {len(source):,} with 3+ paragraphs, {sum(map(len, source)):,} paragraphs",
           file=sys.stderr)
-    runs = [("JSON lines", int(n), STAGES, lambda folder, size: write_corpus(folder, size, source))
-            for n in args.sizes.split(",") if n]
-    runs += [("HTML in WARC", int(n), ("extract",) + STAGES, lambda folder, size: write_html_corpus(folder, size, files))
-             for n in args.html_sizes.split(",") if n]
+    json_lines = lambda folder, size: write_corpus(folder, size, source)
+    sizes = [int(n) for n in args.sizes.split(",") if n]
+    runs = [("JSON lines", size, STAGES, json_lines, ()) for size in sizes]
+    if args.capped_sample_mb and sizes:
+        runs.append((f"JSON lines, tokenizer sample <= {args.capped_sample_mb} MB", max(sizes), STAGES, json_lines,
+                     (f"--config.tokenizer_sample_bytes={args.capped_sample_mb * 10**6}",)))
+    runs += [("HTML in WARC", int(n), ("extract",) + STAGES, lambda folder, size: write_html_corpus(folder, size, files),
+              ()) for n in args.html_sizes.split(",") if n]
     rows = []
-    for kind, size, stages, write in runs:
+    for kind, size, stages, write, overrides in runs:
         with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
             inputs, output, scratch = (os.path.join(tmp, n) for n in ("inputs", "output", "tmp"))
             os.makedirs(inputs)
             os.makedirs(scratch)
             megabytes = write(inputs, size)
             print(f"{size:,} documents, {kind} ({megabytes:.0f} MB): running...", file=sys.stderr, flush=True)
-            row = {"kind": kind, "size": size, "mb": megabytes, **run(inputs, output, scratch, stages)}
+            row = {"kind": kind, "size": size, "mb": megabytes, **run(inputs, output, scratch, stages, overrides)}
         rows.append(row)
         print(line(row), flush=True)
     lines = ["| documents | input | input MB | wall s | CPU s | CPU ms per document | documents per CPU s | "
-             "peak memory (GiB, whole tree) | main process's peak (GiB) | peak disk (MB, output + temporary) | kept | tokens packed |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"] + [line(r) for r in rows]
+             "peak memory (GiB, whole tree) | main process's peak (GiB) | peak disk (MB, output + temporary) | kept | "
+             "kept text (M characters) | tokens packed |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"] + [line(r) for r in rows]
     setting = (f"{cpu_model()}, {os.cpu_count()} cores, 24 GiB. {versions(['apache-beam', 'datasketch', 'resiliparse'])}."
                f" Real pages: {len(files):,} ({len(source):,} with 3+ paragraphs, {sum(map(len, source)):,}"
                f" paragraphs); Debian packages: {', '.join(package_versions(args.cache))}.")
-    text = "\n".join(header(TITLE, "python benchmarks/data_prep_scale.py --sizes " + args.sizes + " --html-sizes "
-                            + args.html_sizes, setting, start)
-                     + lines + ["", "- " + others_note(busy[0], rows, time.perf_counter() - start),
-                                "- Documents removed by each stage: " + "; ".join(map(removals, rows)) + ".",
-                                "- Peak memory was reached during: " + "; ".join(
-                                    f"{r['size']:,} {r['kind']}: {r['peak_phase']}" for r in rows) + "."]) + "\n"
+    command = (f"python benchmarks/data_prep_scale.py --sizes {args.sizes} --html-sizes {args.html_sizes} "
+               f"--capped-sample-mb {args.capped_sample_mb}")
+    each = lambda describe: "; ".join(f"{r['size']:,} {r['kind']}: {describe(r)}" for r in rows)
+    notes = [others_note(busy[0], rows, time.perf_counter() - start),
+             "Documents removed by each stage: " + each(
+                 lambda r: ", ".join(f"{stage} {n:,}" for stage, n in r["removed_by"].items() if n)) + ".",
+             "The whole tree's memory peaked during: " + each(lambda r: r["peak_phase"]) + ".",
+             "The main process's peak in each phase (MiB, in the order met): " + each(
+                 lambda r: ", ".join(f"{name} {rss / 2**20:.0f}" for name, rss in r["main_by_phase"].items())) + "."]
+    text = "\n".join(header(TITLE, command, setting, start) + lines + [""] + [f"- {note}" for note in notes]) + "\n"
     print(text)
     if args.write:
         write_section(text, TITLE)
 
 
+def newest_deb(cache: str, package: str) -> str:
+    return max((name for name in os.listdir(cache) if name.startswith(package + "_") and name.endswith(".deb")),
+               key=lambda name: os.path.getmtime(os.path.join(cache, name)))
+
+
 def package_versions(cache: str) -> list[str]:
-    """package=version of each Debian package in `cache`, from its .deb's name."""
-    debs = sorted(name for name in os.listdir(cache) if name.endswith(".deb"))
+    """package=version of each Debian package unpacked in `cache`, from the name of its newest .deb."""
+    debs = [newest_deb(cache, package) for package in sorted(DEBIAN_DOCS)]
     return [f"{name.split('_')[0]}={name.split('_')[1].replace('%3a', ':')}" for name in debs]
 
 
@@ -301,15 +343,11 @@ def others_note(machine_before: float, rows: list[dict], wall_s: float) -> str:
     return f"Other processes used {others:.0f} CPU s during the {wall_s:.0f} s run (/proc/stat): {verdict}."
 
 
-def removals(row: dict) -> str:
-    return f"{row['size']:,} {row['kind']}: " + ", ".join(f"{stage} {n:,}" for stage, n in row["removed_by"].items() if n)
-
-
 def line(row: dict) -> str:
     return (f"| {row['size']:,} | {row['kind']} | {row['mb']:.0f} | {row['wall']:.0f} | {row['cpu']:.0f} | "
             f"{1000 * row['cpu'] / row['size']:.2f} | {row['size'] / row['cpu']:.0f} | {row['rss'] / GIB:.2f} | "
             f"{row['main'] / GIB:.2f} | "
-            f"{row['disk'] / 1e6:.0f} | {row['kept']:,} | {row['tokens']:,} |")
+            f"{row['disk'] / 1e6:.0f} | {row['kept']:,} | {row['kept_chars'] / 1e6:.0f} | {row['tokens']:,} |")
 
 
 if __name__ == "__main__":
