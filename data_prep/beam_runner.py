@@ -125,12 +125,12 @@ def _stopped(pipeline: str, resume: str) -> Iterator[None]:
         raise ConfigError(STEP_NAME.sub("", str(error)).strip()) from None
     except Exception as error:  # noqa: BLE001 (a step's error of any type: all end the run the same way)
         message = str(error)
-        if not (STEP_NAME.search(message) or TRACEBACK in message or isinstance(error, OSError)):
+        step = STEP_NAME.search(message)
+        if not (step or TRACEBACK in message or isinstance(error, OSError)):
             raise
         cause = _cause(error)
         if cause.startswith(REMOTE_CONFIG_ERROR):  # a ConfigError in a worker process, come back as text
             raise ConfigError(cause[len(REMOTE_CONFIG_ERROR):]) from None
-        step = STEP_NAME.search(message)
         in_step = f" in step {step.group(1)!r}" if step else ""
         raise ConfigError(f"Beam pipeline {pipeline} failed{in_step}: {cause}; fix the cause and run the same "
                           f"command again: {resume}") from None
@@ -144,11 +144,9 @@ def _cause(error: Exception) -> str:
         lines = message.rsplit(TRACEBACK, 1)[1].splitlines()
         cause = next((line for line in lines[1:] if line.strip() and not line[0].isspace()), lines[-1]).strip()
     else:
-        first = message.splitlines()[0] if message else ""
-        typed = type(error) is RuntimeError and ERROR_TYPE.match(first)  # Beam's wrapper names the error's type
-        cause = first if typed else f"{type(error).__name__}: {first}" if first else type(error).__name__
+        cause = f"{type(error).__name__}: {message.splitlines()[0]}" if message else type(error).__name__
     if cause.startswith("RuntimeError: ") and ERROR_TYPE.match(cause[len("RuntimeError: "):]):
-        cause = cause[len("RuntimeError: "):]
+        cause = cause[len("RuntimeError: "):]  # Beam's wrapper around an error it could not re-raise as its type
     return cause if len(cause) <= 500 else cause[:500] + "..."
 
 
@@ -164,16 +162,17 @@ def parse_beam_options(text: str) -> list[str]:
         options = PipelineOptions(args)
         with contextlib.redirect_stderr(said):
             options.get_all_options()  # parses every option's value: argparse exits on a bad one
-        runner = options.view_as(StandardOptions).runner
-        if runner and runner.rpartition(".")[2] not in REFUSED_RUNNERS:
+        runner = options.view_as(StandardOptions).runner or ""
+        refused = REFUSED_RUNNERS.get(runner.rpartition(".")[2])
+        if runner and not refused:
             create_runner(runner)
     except SystemExit:
         reason = said.getvalue().strip().splitlines()[-1] if said.getvalue().strip() else "not Beam's options"
         raise ConfigError(f"--beam_options={text!r}: {reason.partition('error: ')[2] or reason}") from None
     except (ValueError, ImportError) as error:  # unbalanced quotes, an unknown runner, a runner's missing extra
         raise ConfigError(f"--beam_options={text!r}: {error}") from None
-    if runner and (refused := runner.rpartition(".")[2]) in REFUSED_RUNNERS:
-        raise ConfigError(f"--beam_options={text!r}: {REFUSED_RUNNERS[refused]}; on one machine use "
+    if refused:
+        raise ConfigError(f"--beam_options={text!r}: {refused}; on one machine use "
                           f"--runner=FnApiRunner --direct_running_mode=multi_processing --direct_num_workers=N, "
                           f"on a cluster DataflowRunner, FlinkRunner or SparkRunner (docs/data_prep.md)")
     return args
