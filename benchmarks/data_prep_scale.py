@@ -72,12 +72,13 @@ def html_files(cache: str) -> list[tuple[str, str]]:
     os.makedirs(cache, exist_ok=True)
     folders = []
     for archive, prefix in SOURCES:
-        folder = os.path.join(cache, archive.removesuffix(".tar.xz"))
+        name = archive.removesuffix(".tar.xz")
+        folder = os.path.join(cache, name)
         if not os.path.isdir(folder):
             with tarfile.open(os.path.join(CORPORA_DIR, archive)) as tar:
                 tar.extractall(folder + ".part", filter="data")
             os.rename(folder + ".part", folder)
-        folders.append((archive.removesuffix(".tar.xz"), os.path.join(folder, prefix)))
+        folders.append((name, os.path.join(folder, prefix)))
     for package in DEBIAN_DOCS:
         folder = os.path.join(cache, package)
         if not os.path.isdir(folder):
@@ -260,9 +261,10 @@ def run(inputs: str, output: str, scratch: str, stages: tuple[str, ...], overrid
                          f"{b''.join(log)[-3000:].decode('utf-8', 'replace')}")
     cpu = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
     report = json.load(open(os.path.join(output, "report.json")))
-    return {"wall": wall, "cpu": cpu, "rss": peak["rss"], "main": peak["main"], "peak_phase": peak["phase"], "main_by_phase": by_phase,
-            "kept_chars": report["stages"][-1]["chars_out"], "disk": peak["disk"], "kept": report["documents"]["kept"],
-            "tokens": sum(split["tokens"] for split in report["splits"].values()), "output": disk_bytes(output),
+    return {"wall": wall, "cpu": cpu, "rss": peak["rss"], "main": peak["main"], "peak_phase": peak["phase"],
+            "main_by_phase": by_phase, "disk": peak["disk"], "kept": report["documents"]["kept"],
+            "kept_chars": report["stages"][-1]["chars_out"],
+            "tokens": sum(split["tokens"] for split in report["splits"].values()),
             "removed_by": {stage["stage"]: stage["docs_in"] - stage["docs_out"] for stage in report["stages"]}}
 
 
